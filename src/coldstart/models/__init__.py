@@ -1,0 +1,1 @@
+"""Keras model builders and training helpers (plain modules, no Kedro)."""

@@ -1,0 +1,123 @@
+"""Pieces shared by every content model: the factor head, the loss and the fit loop.
+
+All content models of the paper predict L2-normalised latent factors: a linear
+``Dense(n_factors)`` followed by L2 normalisation, trained with the cosine proximity
+loss, Adam, mini-batches of 32 and early stopping on the validation loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def l2_normalise(matrix: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-wise L2 normalisation in float32; all-zero rows stay zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, eps)
+
+
+def set_global_seed(seed: int) -> None:
+    """Seed Python, NumPy and the Keras backend so a row is reproducible."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+
+
+def factor_head(inputs: Any, n_factors: int, name: str = "factors") -> Any:
+    """The paper's output layer: ``Dense(n_factors, linear)`` then L2 normalisation.
+
+    ``UnitNormalization`` is a stock Keras layer, so saved models load with
+    ``safe_mode=True`` (no Python lambdas).
+    """
+    import keras
+
+    dense = keras.layers.Dense(n_factors, activation="linear", name=f"{name}_dense")(inputs)
+    return keras.layers.UnitNormalization(axis=-1, name=name)(dense)
+
+
+def compile_for_factors(model: Any, learning_rate: float = 1e-3) -> Any:
+    """Compile with Adam and the cosine proximity loss (design.md §3)."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.CosineSimilarity(axis=-1),
+    )
+    return model
+
+
+class _EpochLogger:
+    """Keras callback factory that logs one line per epoch (progress in plain logs)."""
+
+    @staticmethod
+    def make(model_name: str) -> Any:
+        import keras
+
+        class EpochLogger(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
+                logger.info("%s epoch %d: %s", model_name, epoch + 1, shown)
+
+        return EpochLogger()
+
+
+def fit_to_factors(
+    model: Any,
+    train: Any,
+    validation: Any,
+    *,
+    epochs: int = 100,
+    patience: int = 4,
+    batch_size: int = 32,
+    verbose: int = 0,
+    model_name: str = "model",
+) -> dict[str, list[float]]:
+    """Fit a compiled model with early stopping on the validation loss.
+
+    Parameters
+    ----------
+    model
+        A compiled Keras model.
+    train, validation
+        Either ``(x, y)`` tuples of arrays (lists of arrays for multi-input
+        models) or Keras ``PyDataset`` / ``tf.data`` objects yielding batches.
+    epochs, patience, batch_size
+        Early stopping restores the weights of the best validation epoch.
+
+    Returns
+    -------
+    dict
+        The Keras history: ``{"loss": [...], "val_loss": [...]}`` per epoch.
+    """
+    import keras
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        _EpochLogger.make(model_name),
+    ]
+    if isinstance(train, tuple):
+        x, y = train
+        history = model.fit(
+            x,
+            y,
+            validation_data=validation,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    else:
+        history = model.fit(
+            train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose
+        )
+    return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -1,0 +1,43 @@
+"""Project pipelines.
+
+Each modelling pipeline (``text``, ``audio``, ``fusion``) is registered together
+with the evaluation of the rows it produces and the tables those rows belong to,
+so ``kedro run --pipeline=fusion`` retrains *and* re-evaluates the fusion rows
+(the other rows' results are read back from the catalog). ``evaluation`` alone
+re-scores every row from the predictions in the catalog.
+"""
+
+from __future__ import annotations
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+from coldstart.pipelines.evaluation.pipeline import row_evaluation, table
+from coldstart.rows import load_rows
+
+MODELLING = ("text", "audio", "fusion")
+
+
+def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
+    rows = load_rows()
+    outputs = modelling.all_outputs()
+    produced = [ns for ns in rows if f"{ns}.test_item_factors" in outputs]
+    levels = sorted({rows[ns]["table"] for ns in produced})
+    return sum(
+        [modelling, *(row_evaluation(ns) for ns in produced), *(table(level) for level in levels)],
+        Pipeline([]),
+    )
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    ``__default__`` goes from the raw files (the synthetic world is generated when
+    absent) to both results tables and one MLflow run per table row.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    for name in MODELLING:
+        if name in pipelines:
+            pipelines[name] = _with_row_evaluation(pipelines[name])
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

@@ -1,0 +1,162 @@
+"""Evaluation pipeline: one evaluate-and-log instance per results-table row, and the tables.
+
+Every row (see ``coldstart.rows``) provides ``<row>.test_item_factors``; the
+template below turns it into ``<row>.metrics``, ``<row>.user_ap`` and one nested
+MLflow run. Rows whose template trains a Keras model also hand over
+``<row>.training_history`` (learning curves in the run).
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from coldstart.rows import TABLES, load_rows, rows_for, rows_of_table
+
+from .nodes import (
+    assemble_table,
+    evaluate_row,
+    log_row_run,
+    random_test_factors,
+    split_test_plays,
+    upper_bound_test_factors,
+)
+
+LEVEL_ITEMS = {"artist": "artists", "song": "songs"}
+TRAINED_TEMPLATES = {"text_ff", "text_cnn", "audio_cnn", "song_ff", "late_fusion", "multimodal"}
+
+
+def shared_inputs() -> Pipeline:
+    """Test relevance and evaluated users at both levels."""
+    return Pipeline(
+        [
+            Node(
+                split_test_plays,
+                [f"{level}_plays", LEVEL_ITEMS[level]],
+                [f"{level}_test_plays", f"{level}_evaluated_users"],
+                name=f"split_{level}_test_plays",
+            )
+            for level in LEVEL_ITEMS
+        ]
+    )
+
+
+def baseline_rows() -> Pipeline:
+    """The ``random`` and ``upper-bound`` rows of both tables."""
+    rows = load_rows()
+    built = []
+    for namespace in rows_for("random_factors"):
+        level = rows[namespace]["table"]
+        template = Pipeline(
+            [
+                Node(
+                    random_test_factors,
+                    ["item_factors", "items", "params:seed"],
+                    "test_item_factors",
+                    name="random_test_factors",
+                )
+            ]
+        )
+        built.append(_instance(template, namespace, level))
+    for namespace in rows_for("upper_bound"):
+        level = rows[namespace]["table"]
+        template = Pipeline(
+            [
+                Node(
+                    upper_bound_test_factors,
+                    ["item_factors", "items"],
+                    "test_item_factors",
+                    name="upper_bound_test_factors",
+                )
+            ]
+        )
+        built.append(_instance(template, namespace, level))
+    return sum(built, Pipeline([]))
+
+
+def _instance(template: Pipeline, namespace: str, level: str) -> Pipeline:
+    return pipeline(
+        template,
+        namespace=namespace,
+        inputs={"item_factors": f"{level}_item_factors", "items": LEVEL_ITEMS[level]},
+        parameters={"params:seed": "params:seed"},
+    )
+
+
+def evaluation_template(with_history: bool) -> Pipeline:
+    """Evaluate one row's predicted test factors and log the row to MLflow."""
+    log_inputs = ["row_result", "user_ap", "params:row_params", "params:dataset_dir", "params:seed"]
+    if with_history:
+        log_inputs.append("training_history")
+    return Pipeline(
+        [
+            Node(
+                evaluate_row,
+                [
+                    "user_factors",
+                    "test_item_factors",
+                    "test_plays",
+                    "evaluated_users",
+                    "params:row_params",
+                    "params:evaluation",
+                ],
+                ["row_result", "user_ap"],
+                name="evaluate",
+            ),
+            Node(log_row_run, log_inputs, "mlflow_run", name="log_to_mlflow"),
+        ]
+    )
+
+
+def row_evaluation(namespace: str) -> Pipeline:
+    """The evaluation template instantiated for one row."""
+    row = load_rows()[namespace]
+    level = row["table"]
+    own_users = row.get("user_factors") == "own"
+    return pipeline(
+        evaluation_template(with_history=row["template"] in TRAINED_TEMPLATES),
+        namespace=namespace,
+        inputs={
+            "test_plays": f"{level}_test_plays",
+            "evaluated_users": f"{level}_evaluated_users",
+            **({} if own_users else {"user_factors": f"{level}_user_factors"}),
+        },
+        parameters={
+            "params:evaluation": "params:evaluation",
+            "params:dataset_dir": "params:dataset_dir",
+            "params:seed": "params:seed",
+            # the row's whole parameter block: its table labels and its hyper-parameters
+            "params:row_params": f"params:{namespace}",
+        },
+    )
+
+
+def table(level: str) -> Pipeline:
+    """Assemble one results table from the metrics of its rows."""
+    namespaces = [ns for ns in rows_of_table(level) if load_rows()[ns].get("enabled", True)]
+    name = TABLES[level]
+    return Pipeline(
+        [
+            Node(
+                assemble_table,
+                ["params:evaluation", *[f"{ns}.row_result" for ns in namespaces]],
+                [name, f"{name}_markdown"],
+                name=f"assemble_{name}",
+            )
+        ]
+    )
+
+
+def enabled_rows() -> list[str]:
+    """Rows switched on in configuration (``row.enabled`` defaults to true)."""
+    return [ns for ns, row in load_rows().items() if row.get("enabled", True)]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    rows = enabled_rows()
+    return (
+        shared_inputs()
+        + baseline_rows()
+        + sum((row_evaluation(ns) for ns in rows), Pipeline([]))
+        + table("artist")
+        + table("song")
+    )

@@ -1,0 +1,497 @@
+"""Nodes of the ingestion pipeline: raw contract files -> clean tables and play matrices.
+
+Every record that is dropped is counted by reason; the counts end up in the
+ingestion report. A run stops only when what is left cannot support it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
+SPLITS = ("train", "val", "test")
+_SHOWN_PER_REASON = 3  # offending lines quoted in the log per reason; the rest are counted
+
+
+class IngestionError(RuntimeError):
+    """What is left after cleaning cannot support the run."""
+
+
+def _warn_line(path: Path, line_no: int | None, reason: str, text: str, seen: Counter) -> None:
+    seen[reason] += 1
+    if seen[reason] <= _SHOWN_PER_REASON:
+        where = f"{path}:{line_no}" if line_no is not None else str(path)
+        logger.warning("%s: %s: %r", where, reason, text[:200])
+
+
+# --------------------------------------------------------------------------- triplets
+
+
+def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]:
+    """Parse Taste Profile triplets (``user<TAB>song<TAB>count``) in bounded memory.
+
+    The file is streamed in blocks by Arrow's multithreaded CSV reader. User and
+    song ids are dictionary-encoded per block and the block dictionaries are
+    unified once at the end, so memory is 12 bytes per kept line plus the id
+    dictionaries, and no Python code runs per line.
+
+    Returns
+    -------
+    triplets
+        ``{"user_ids", "song_ids"}`` (unique id strings) and int32 ``"user"``,
+        ``"song"``, ``"plays"`` arrays (codes into those ids; duplicates not yet summed).
+    report
+        Lines read, kept, and dropped by reason.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    path = Path(raw_triplets)
+    dropped: Counter = Counter()
+
+    def on_invalid_row(row: Any) -> str:
+        _warn_line(path, row.number, "malformed_line", row.text or "", dropped)
+        return "skip"
+
+    id_type = pa.dictionary(pa.int32(), pa.binary())
+    reader = csv.open_csv(
+        path,
+        read_options=csv.ReadOptions(
+            column_names=["user", "song", "plays"],
+            block_size=int(ingestion.get("block_size_mb", 64)) << 20,
+            use_threads=True,
+        ),
+        parse_options=csv.ParseOptions(
+            delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
+        ),
+        convert_options=csv.ConvertOptions(
+            column_types={"user": id_type, "song": id_type, "plays": pa.binary()},
+            check_utf8=False,
+            strings_can_be_null=False,
+        ),
+    )
+    users, songs, plays, user_dicts, song_dicts = [], [], [], [], []
+    n_lines = 0
+    for batch in reader:
+        n_lines += batch.num_rows
+        count_text = batch.column("plays").cast(pa.string())
+        is_integer = pc.match_substring_regex(count_text, r"^\s*[+-]?[0-9]{1,9}\s*$")
+        values = pc.cast(pc.utf8_trim_whitespace(pc.if_else(is_integer, count_text, "0")), pa.int32())
+        positive = pc.greater(values, 0)
+        n_integer = pc.sum(pc.cast(is_integer, pa.int64())).as_py() or 0
+        dropped["non_integer_count"] += batch.num_rows - n_integer
+        dropped["non_positive_count"] += pc.sum(
+            pc.cast(pc.and_(is_integer, pc.invert(positive)), pa.int64())
+        ).as_py() or 0
+        keep = positive.to_numpy(zero_copy_only=False)
+        user_col, song_col = batch.column("user"), batch.column("song")
+        users.append(user_col.indices.to_numpy()[keep] + sum(len(d) for d in user_dicts))
+        songs.append(song_col.indices.to_numpy()[keep] + sum(len(d) for d in song_dicts))
+        plays.append(values.to_numpy()[keep])
+        user_dicts.append(user_col.dictionary.to_numpy(zero_copy_only=False))
+        song_dicts.append(song_col.dictionary.to_numpy(zero_copy_only=False))
+
+    def unify(codes: list[np.ndarray], dictionaries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if not dictionaries:
+            return np.zeros(0, np.int32), np.array([], dtype=object)
+        all_ids = np.concatenate(dictionaries)
+        global_codes, uniques = pd.factorize(all_ids)
+        mapped = global_codes.astype(np.int32)[np.concatenate(codes)]
+        decoded = np.array([u.decode("utf-8", "replace").strip() for u in uniques], dtype=object)
+        return mapped, decoded
+
+    user_codes, user_ids = unify(users, user_dicts)
+    song_codes, song_ids = unify(songs, song_dicts)
+    play_counts = np.concatenate(plays) if plays else np.zeros(0, np.int32)
+    n_lines += dropped["malformed_line"]
+    report = {
+        "file": str(path),
+        "lines_read": int(n_lines),
+        "lines_kept": int(len(play_counts)),
+        "dropped": {k: int(v) for k, v in sorted(dropped.items()) if v},
+    }
+    logger.info(
+        "Triplets: %d lines read, %d kept, dropped %s", n_lines, len(play_counts), report["dropped"]
+    )
+    if len(play_counts) == 0:
+        raise IngestionError(f"{path}: no valid `user<TAB>song<TAB>count` line was found")
+    triplets = {
+        "user_ids": user_ids,
+        "song_ids": song_ids,
+        "user": user_codes,
+        "song": song_codes,
+        "plays": play_counts.astype(np.int32),
+    }
+    return triplets, report
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """Read the MSD ``songs`` table and attach each track's audio file, if any.
+
+    Returns one row per track: ``track_id, song_id, artist_id, artist_name,
+    audio_path`` (relative to the dataset folder, ``""`` when the track has no audio).
+    """
+    path = Path(raw_track_metadata)
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+            tracks = pd.read_sql_query(
+                "SELECT track_id, song_id, artist_id, artist_name FROM songs", connection
+            )
+    except sqlite3.DatabaseError as error:
+        raise IngestionError(
+            f"{path}: cannot read table `songs(track_id, song_id, artist_id, artist_name, ...)`: {error}"
+        ) from error
+    dropped: Counter = Counter()
+    n_rows = len(tracks)
+    for column in ("track_id", "song_id", "artist_id"):
+        tracks[column] = tracks[column].astype("string").str.strip()
+    missing = tracks[["track_id", "song_id", "artist_id"]].isna().any(axis=1) | (
+        tracks[["track_id", "song_id", "artist_id"]] == ""
+    ).any(axis=1)
+    dropped["missing_ids"] = int(missing.sum())
+    tracks = tracks[~missing]
+    duplicated = tracks.duplicated("track_id")
+    dropped["duplicate_track_id"] = int(duplicated.sum())
+    tracks = tracks[~duplicated].copy()
+    tracks["artist_name"] = tracks["artist_name"].fillna("").astype(str)
+
+    audio_dir = Path(raw_audio_dir)
+    found = _scan_audio(audio_dir)
+    relative = audio_dir.name
+    tracks["audio_path"] = (
+        tracks["track_id"].map(found).map(lambda name: f"{relative}/{name}", na_action="ignore")
+    ).fillna("")
+    n_audio = int((tracks["audio_path"] != "").sum())
+    report = {
+        "file": str(path),
+        "tracks_read": int(n_rows),
+        "tracks_with_audio": n_audio,
+        "audio_files_found": len(found),
+        "dropped": {k: v for k, v in dropped.items() if v},
+    }
+    logger.info("Track metadata: %d tracks, %d with an audio file in %s", n_rows, n_audio, audio_dir)
+    return tracks.reset_index(drop=True), report
+
+
+def _scan_audio(audio_dir: Path) -> dict[str, str]:
+    """``track_id -> file name`` for the accepted audio files (mp3 preferred)."""
+    if not audio_dir.is_dir():
+        logger.warning("No audio folder at %s: every song will be dropped", audio_dir)
+        return {}
+    rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
+    best: dict[str, tuple[int, str]] = {}
+    with os.scandir(audio_dir) as entries:
+        for entry in entries:
+            stem, dot, ext = entry.name.rpartition(".")
+            order = rank.get(dot + ext.lower())
+            if order is None or not entry.is_file():
+                continue
+            if stem not in best or order < best[stem][0]:
+                best[stem] = (order, entry.name)
+    return {stem: name for stem, (_, name) in best.items()}
+
+
+def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFrame, dict]:
+    """Read ``{"artist_id", "artist_name", "biography"}`` JSON lines, robustly.
+
+    Invalid UTF-8 is repaired (replacement character) and counted; lines that are
+    not JSON objects with an ``artist_id`` are dropped and counted; biographies
+    longer than ``max_biography_chars`` are truncated and counted.
+    """
+    path = Path(raw_biographies)
+    max_chars = int(ingestion.get("max_biography_chars", 100_000))
+    counts: Counter = Counter()
+    records: dict[str, dict[str, str]] = {}
+    with open(path, "rb") as stream:
+        for line_no, raw in enumerate(stream, start=1):
+            if not raw.strip():
+                continue
+            counts["lines"] += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", errors="replace")
+                _warn_line(path, line_no, "repaired_non_utf8", text, counts)
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                _warn_line(path, line_no, f"malformed_json ({error.msg})", text, counts)
+                counts["malformed_json"] += 1
+                continue
+            if not isinstance(record, dict) or not str(record.get("artist_id") or "").strip():
+                _warn_line(path, line_no, "missing_artist_id", text, counts)
+                continue
+            artist_id = str(record["artist_id"]).strip()
+            biography = record.get("biography")
+            biography = biography.strip() if isinstance(biography, str) else ""
+            if len(biography) > max_chars:
+                biography = biography[:max_chars]
+                counts["truncated"] += 1
+            if artist_id in records:
+                counts["duplicate_artist_id"] += 1
+            records[artist_id] = {
+                "artist_id": artist_id,
+                "artist_name": str(record.get("artist_name") or ""),
+                "biography": biography,
+            }
+    frame = pd.DataFrame.from_records(
+        list(records.values()), columns=["artist_id", "artist_name", "biography"]
+    )
+    reasons = {k: int(v) for k, v in counts.items() if k != "lines" and not k.startswith("malformed_json (")}
+    report = {"file": str(path), "lines": int(counts["lines"]), "artists": len(frame), "issues": reasons}
+    logger.info("Biographies: %d artists from %d lines, issues %s", len(frame), counts["lines"], reasons)
+    return frame, report
+
+
+def read_tags(raw_tags: Path) -> tuple[pd.DataFrame, dict]:
+    """Read ``artist_id<TAB>tag<TAB>weight`` (with header), dropping unusable lines."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    path = Path(raw_tags)
+    counts: Counter = Counter()
+
+    def on_invalid_row(row: Any) -> str:
+        _warn_line(path, row.number, "malformed_line", row.text or "", counts)
+        return "skip"
+
+    table = csv.read_csv(
+        path,
+        parse_options=csv.ParseOptions(
+            delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
+        ),
+        convert_options=csv.ConvertOptions(
+            column_types={"artist_id": pa.string(), "tag": pa.string(), "weight": pa.string()},
+            include_columns=["artist_id", "tag", "weight"],
+            check_utf8=False,
+        ),
+    )
+    frame = table.to_pandas()
+    n_rows = len(frame) + counts["malformed_line"]
+    frame["artist_id"] = frame["artist_id"].astype(str).str.strip()
+    frame["tag"] = frame["tag"].astype(str).str.strip().str.lower()
+    frame["weight"] = pd.to_numeric(frame["weight"], errors="coerce")
+    bad_weight = frame["weight"].isna() | (frame["weight"] < 0) | (frame["weight"] > 100)
+    counts["invalid_weight"] += int(bad_weight.sum())
+    empty = (frame["tag"] == "") | (frame["artist_id"] == "")
+    counts["empty_field"] += int((empty & ~bad_weight).sum())
+    frame = frame[~bad_weight & ~empty]
+    before = len(frame)
+    frame = frame.groupby(["artist_id", "tag"], as_index=False, sort=True)["weight"].max()
+    counts["duplicate_tag"] += before - len(frame)
+    report = {
+        "file": str(path),
+        "lines": int(n_rows),
+        "kept": len(frame),
+        "dropped": {k: int(v) for k, v in counts.items() if v},
+    }
+    logger.info("Tags: %d kept of %d lines, dropped %s", len(frame), n_rows, report["dropped"])
+    return frame.reset_index(drop=True), report
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def select_items(
+    tracks: pd.DataFrame,
+    biographies: pd.DataFrame,
+    tags: pd.DataFrame,
+    triplets: dict,
+    ingestion: dict,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Choose the songs and artists the run uses and split artists train/val/test.
+
+    A song is kept when it has metadata, a track with audio and plays; an artist
+    when it has kept songs and, as in MSD-A, a biography (``min_biography_chars``)
+    and at least one tag (both requirements are parameters). Every song follows its
+    artist into the split, so no artist is in two sets.
+    """
+    counts: Counter = Counter()
+    played = pd.Index(triplets["song_ids"]).unique()
+    songs_meta = tracks["song_id"].unique()
+    counts["played_songs_without_metadata"] = int((~played.isin(songs_meta)).sum())
+
+    with_audio = tracks[tracks["audio_path"] != ""].sort_values(["song_id", "track_id"])
+    song_table = with_audio.drop_duplicates("song_id")
+    counts["songs_without_audio"] = int(len(set(songs_meta) - set(song_table["song_id"])))
+    in_plays = song_table["song_id"].isin(played)
+    counts["songs_without_plays"] = int((~in_plays).sum())
+    song_table = song_table[in_plays]
+    artist_of_song = song_table.groupby("artist_id")["song_id"].size()
+    conflicting = tracks.groupby("song_id")["artist_id"].nunique()
+    conflicting = set(conflicting[conflicting > 1].index)
+    counts["songs_with_conflicting_artists"] = int(song_table["song_id"].isin(conflicting).sum())
+    song_table = song_table[~song_table["song_id"].isin(conflicting)]
+
+    artists = pd.DataFrame({"artist_id": artist_of_song.index.astype(str)})
+    names = tracks.drop_duplicates("artist_id").set_index("artist_id")["artist_name"]
+    bios = biographies.set_index("artist_id")
+    artists["artist_name"] = artists["artist_id"].map(bios["artist_name"]).fillna("")
+    artists.loc[artists["artist_name"] == "", "artist_name"] = artists["artist_id"].map(names)
+    artists["biography"] = artists["artist_id"].map(bios["biography"]).fillna("")
+    keep = np.ones(len(artists), dtype=bool)
+    min_chars = int(ingestion.get("min_biography_chars", 1))
+    if ingestion.get("require_biography", True):
+        short = artists["biography"].str.len() < min_chars
+        counts["artists_without_biography"] = int(short.sum())
+        keep &= ~short.to_numpy()
+    if ingestion.get("require_tags", True):
+        untagged = ~artists["artist_id"].isin(tags["artist_id"])
+        counts["artists_without_tags"] = int((untagged & keep).sum())
+        keep &= ~untagged.to_numpy()
+    artists = artists[keep].sort_values("artist_id").reset_index(drop=True)
+    unknown_tag_artists = ~tags["artist_id"].isin(artists["artist_id"])
+    counts["tag_lines_of_unused_artists"] = int(unknown_tag_artists.sum())
+    artist_tags = tags[~unknown_tag_artists].reset_index(drop=True)
+    before = len(song_table)
+    song_table = song_table[song_table["artist_id"].isin(artists["artist_id"])]
+    counts["songs_of_dropped_artists"] = before - len(song_table)
+
+    artists["split"] = _split_artists(len(artists), ingestion.get("split", {}), seed)
+    order = {name: i for i, name in enumerate(SPLITS)}
+    artists = _ordered(artists, "artist_id", order)
+    split_of = artists.set_index("artist_id")["split"]
+    songs = song_table[["song_id", "track_id", "artist_id", "audio_path"]].copy()
+    songs["split"] = songs["artist_id"].map(split_of)
+    songs = _ordered(songs, "song_id", order)
+
+    report = {
+        "songs": int(len(songs)),
+        "artists": int(len(artists)),
+        "tag_lines": int(len(artist_tags)),
+        "artists_per_split": artists["split"].value_counts().reindex(SPLITS, fill_value=0).to_dict(),
+        "songs_per_split": songs["split"].value_counts().reindex(SPLITS, fill_value=0).to_dict(),
+        "dropped": {k: int(v) for k, v in counts.items() if v},
+    }
+    logger.info(
+        "Catalogue: %d artists %s, %d songs %s, dropped %s",
+        len(artists),
+        report["artists_per_split"],
+        len(songs),
+        report["songs_per_split"],
+        report["dropped"],
+    )
+    _check_split_sizes(report, int(ingestion.get("min_items_per_split", 1)))
+    columns = ["artist_id", "artist_name", "split", "biography", "item_idx"]
+    return artists[columns], artist_tags, songs, report
+
+
+def _split_artists(n_artists: int, split: dict, seed: int) -> np.ndarray:
+    """Seeded 80/10/10 (configurable) assignment of sorted artists to splits."""
+    fractions = np.array([float(split.get(name, default)) for name, default in zip(SPLITS, (0.8, 0.1, 0.1))])
+    if fractions.min() < 0 or not np.isclose(fractions.sum(), 1.0):
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {split}")
+    bounds = np.round(np.cumsum(fractions) * n_artists).astype(int)
+    labels = np.empty(n_artists, dtype=object)
+    permutation = np.random.default_rng(seed).permutation(n_artists)
+    labels[permutation[: bounds[0]]] = "train"
+    labels[permutation[bounds[0] : bounds[1]]] = "val"
+    labels[permutation[bounds[1] :]] = "test"
+    return labels
+
+
+def _ordered(frame: pd.DataFrame, key: str, order: dict) -> pd.DataFrame:
+    """Sort by split (train, val, test) then id; ``item_idx`` is the row number."""
+    frame = frame.assign(_order=frame["split"].map(order)).sort_values(["_order", key])
+    frame = frame.drop(columns="_order").reset_index(drop=True)
+    frame["item_idx"] = np.arange(len(frame), dtype=np.int64)
+    return frame
+
+
+def _check_split_sizes(report: dict, minimum: int) -> None:
+    for level in ("artists_per_split", "songs_per_split"):
+        short = {k: v for k, v in report[level].items() if v < minimum}
+        if short:
+            raise IngestionError(
+                f"After cleaning, {level.replace('_', ' ')} {report[level]} leaves {short} below "
+                f"the minimum of {minimum}: the dataset cannot support a train/val/test run. "
+                f"Dropped: {report['dropped']}"
+            )
+
+
+def build_play_matrices(
+    triplets: dict, songs: pd.DataFrame, artists: pd.DataFrame
+) -> tuple[pd.DataFrame, Any, Any, dict]:
+    """Users × songs and users × artists play-count matrices over all splits.
+
+    Duplicate triplets are summed. ``R_ua`` is the sum of the user's plays of
+    the artist's songs (design.md §3). Users with no remaining play are dropped.
+    """
+    import scipy.sparse as sp
+
+    song_position = pd.Index(songs["song_id"]).get_indexer(triplets["song_ids"])
+    item = song_position[triplets["song"]]
+    kept = item >= 0
+    users_used, user_codes = np.unique(triplets["user"][kept], return_inverse=True)
+    user_ids = triplets["user_ids"][users_used]
+    order = np.argsort(user_ids.astype(str), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    rows = rank[user_codes]
+    song_plays = sp.csr_matrix(
+        (triplets["plays"][kept].astype(np.float32), (rows, item[kept])),
+        shape=(len(user_ids), len(songs)),
+    )
+    song_plays.sum_duplicates()
+    duplicates = int(kept.sum() - song_plays.nnz)
+    artist_position = pd.Index(artists["artist_id"]).get_indexer(songs["artist_id"])
+    song_to_artist = sp.csr_matrix(
+        (np.ones(len(songs), np.float32), (np.arange(len(songs)), artist_position)),
+        shape=(len(songs), len(artists)),
+    )
+    artist_plays = (song_plays @ song_to_artist).tocsr()
+    users = pd.DataFrame({"user_id": user_ids[order].astype(str), "user_idx": np.arange(len(order))})
+    split = songs["split"].to_numpy()
+    plays_per_split = {s: float(song_plays[:, split == s].sum()) for s in SPLITS}
+    report = {
+        "users": int(len(users)),
+        "song_matrix": {"shape": list(song_plays.shape), "nnz": int(song_plays.nnz)},
+        "artist_matrix": {"shape": list(artist_plays.shape), "nnz": int(artist_plays.nnz)},
+        "plays_per_split": plays_per_split,
+        "dropped": {
+            "triplets_of_unused_songs": int((~kept).sum()),
+            "duplicate_triplets_summed": duplicates,
+        },
+    }
+    logger.info(
+        "Play matrices: %d users × %d songs (%d non-zeros), × %d artists; %d duplicate triplets summed",
+        len(users),
+        len(songs),
+        song_plays.nnz,
+        len(artists),
+        duplicates,
+    )
+    empty = [s for s in SPLITS if plays_per_split[s] == 0]
+    if empty:
+        raise IngestionError(f"No plays left for the {empty} split(s): {report}")
+    return users, song_plays, artist_plays, report
+
+
+def assemble_report(
+    triplets: dict, tracks: dict, biographies: dict, tags: dict, catalogue: dict, matrices: dict
+) -> dict:
+    """One JSON report of what was read, kept and dropped, by reason."""
+    return {
+        "triplets": triplets,
+        "track_metadata": tracks,
+        "biographies": biographies,
+        "tags": tags,
+        "catalogue": catalogue,
+        "play_matrices": matrices,
+    }
