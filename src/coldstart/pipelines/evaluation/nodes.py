@@ -12,18 +12,6 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-TABLE_COLUMNS = [
-    "approach",
-    "input",
-    "data_model",
-    "arch",
-    "map_at_500",
-    "map_at_500_active",
-    "recall_at_500",
-    "ndcg_at_500",
-    "n_users",
-]
-
 
 # --------------------------------------------------------------------------- shared inputs
 
@@ -218,12 +206,43 @@ def log_row_run(
 # --------------------------------------------------------------------------- tables
 
 
-def assemble_table(evaluation: dict, *row_results: dict) -> tuple[pd.DataFrame, str]:
-    """One results table: a CSV frame and a Markdown rendering (paper order)."""
+def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
+    """One results table with its significance tests and figure.
+
+    ``rows`` holds, for the n rows of the table, their n ``row_result`` records,
+    then their n per-user AP vectors, then their n MLflow run records.
+
+    Returns
+    -------
+    table
+        CSV frame: ``approach, input, data_model, arch, map_at_500,
+        map_at_500_active, recall_at_500, ndcg_at_500, n_users`` and, after
+        them, the song table's artist and track inputs and the bootstrap interval.
+    markdown
+        The paper's layout, rows that are not significantly different marked.
+    tests
+        Paired t-test and Wilcoxon p-values for every pair of rows.
+    figure
+        MAP@k per row with a bootstrap 95 % interval over users.
+    """
+    from coldstart.significance import bootstrap_interval, not_significant_from, paired_tests
+
+    n = len(rows) // 3
+    if n == 0 or len(rows) != 3 * n:
+        raise ValueError(f"expected row results, AP vectors and MLflow records for each row, got {len(rows)}")
+    results, aps, runs = rows[:n], rows[n : 2 * n], rows[2 * n :]
+    order = sorted(range(n), key=lambda i: (results[i]["row"].get("order", 100), results[i]["row"]["approach"]))
+    results = [results[i] for i in order]
+    aps = [np.asarray(aps[i]) for i in order]
+    runs = [runs[i] for i in order]
     k = int(evaluation["k"])
+    boot = significance.get("bootstrap", {})
     records = []
-    for result in sorted(row_results, key=lambda r: (r["row"].get("order", 100), r["row"]["approach"])):
+    for result, ap in zip(results, aps, strict=True):
         row, metrics = result["row"], result["metrics"]
+        low, high = bootstrap_interval(
+            ap, int(boot.get("samples", 1000)), float(boot.get("confidence", 0.95)), int(boot.get("seed", 0))
+        )
         records.append(
             {
                 "approach": row["approach"],
@@ -235,17 +254,88 @@ def assemble_table(evaluation: dict, *row_results: dict) -> tuple[pd.DataFrame, 
                 "recall_at_500": metrics[f"recall_at_{k}"],
                 "ndcg_at_500": metrics[f"ndcg_at_{k}"],
                 "n_users": int(metrics["n_users"]),
+                "artist_input": row.get("artist_input", "-"),
+                "track_input": row.get("track_input", "-"),
+                "map_ci_low": low,
+                "map_ci_high": high,
             }
         )
-    frame = pd.DataFrame.from_records(records, columns=TABLE_COLUMNS)
-    return frame, _markdown(frame)
+    frame = pd.DataFrame.from_records(records)
+    tests = paired_tests({r["row"]["approach"]: ap for r, ap in zip(results, aps, strict=True)})
+    alpha = float(significance.get("alpha", 0.01))
+    level = results[0]["row"]["table"]
+    markdown = _markdown(frame, not_significant_from(tests, alpha), alpha, level, k)
+    figure = _map_figure(frame, level, k)
+    _log_table_to_mlflow(level, frame, markdown, tests, figure, runs, results, significance)
+    return frame, markdown, tests, figure
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in frame.columns) + "|"
-    lines = [header, rule]
-    for record in frame.itertuples(index=False):
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in record]
-        lines.append("| " + " | ".join(cells) + " |")
+def _markdown(frame: pd.DataFrame, ties: dict[str, list[str]], alpha: float, level: str, k: int) -> str:
+    if level == "song":
+        header = ["Approach", "Artist input", "Track input", "Arch", f"MAP@{k}", "95 % CI"]
+        cells = ["approach", "artist_input", "track_input", "arch"]
+    else:
+        header = ["Approach", "Input", "Data model", "Arch", f"MAP@{k}", "95 % CI"]
+        cells = ["approach", "input", "data_model", "arch"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 4 + "---:|---|"]
+    for record in frame.to_dict("records"):
+        mark = "" if not ties.get(record["approach"]) else " °"
+        lines.append(
+            "| "
+            + " | ".join(str(record[c]) for c in cells)
+            + f" | {record['map_at_500']:.4f}{mark} | [{record['map_ci_low']:.4f}, {record['map_ci_high']:.4f}] |"
+        )
+    notes = [f"{a} ~ {', '.join(sorted(b))}" for a, b in ties.items() if b]
+    lines.append("")
+    lines.append(
+        f"MAP@{k} over {int(frame['n_users'].iloc[0])} users; 95 % bootstrap interval over users. "
+        f"Every difference is significant at p < {alpha} (paired t-test over users) "
+        + ("except those marked °: " + "; ".join(notes) + "." if notes else "— none is marked °.")
+    )
     return "\n".join(lines) + "\n"
+
+
+def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 0.45 * len(frame) + 1.5))
+    positions = np.arange(len(frame))[::-1]
+    values = frame["map_at_500"].to_numpy()
+    errors = np.vstack([values - frame["map_ci_low"].to_numpy(), frame["map_ci_high"].to_numpy() - values])
+    axis.barh(positions, values, xerr=np.clip(errors, 0, None), color="tab:blue", alpha=0.8, capsize=3)
+    axis.set_yticks(positions, frame["approach"])
+    axis.set_xscale("log")
+    axis.set_xlabel(f"MAP@{k} (log scale), 95 % bootstrap interval over users")
+    axis.set_title("Table 1: artist recommendation" if level == "artist" else "Table 2: song recommendation")
+    figure.tight_layout()
+    return figure
+
+
+def _log_table_to_mlflow(level, frame, markdown, tests, figure, runs, results, significance) -> None:
+    """Table, matrix and figure on the parent run; key p-values on the rows' runs."""
+    import mlflow
+
+    from coldstart.significance import p_value
+
+    parent = mlflow.active_run()
+    if parent is None:
+        return
+    name = f"table_{level}"
+    mlflow.log_text(frame.to_csv(index=False), f"{name}/table.csv")
+    mlflow.log_text(markdown, f"{name}/table.md")
+    mlflow.log_text(tests.to_csv(index=False), f"{name}/significance.csv")
+    mlflow.log_figure(figure, f"{name}/map_at_500.png")
+    run_of = {r["row"]["approach"]: run.get("run_id") for r, run in zip(results, runs, strict=True)}
+    client = mlflow.MlflowClient()
+    for a, b in significance.get("key_comparisons", []):
+        if a not in run_of or b not in run_of:
+            continue
+        for column in ("p_ttest", "p_wilcoxon"):
+            value = p_value(tests, a, b, column)
+            for mine, other in ((a, b), (b, a)):
+                if run_of[mine]:
+                    client.log_metric(run_of[mine], f"{column}_vs_{other}", value)
+        logger.info("%s vs %s: paired t-test p = %.3g", a, b, p_value(tests, a, b))

@@ -78,7 +78,8 @@ def _instance(template: Pipeline, namespace: str, level: str) -> Pipeline:
         template,
         namespace=namespace,
         inputs={"item_factors": f"{level}_item_factors", "items": LEVEL_ITEMS[level]},
-        parameters={"params:seed": "params:seed"},
+        # baselines share the project's parameters, not namespaced copies
+        parameters={name: name for name in template.inputs() if name.startswith("params:")},
     )
 
 
@@ -131,15 +132,21 @@ def row_evaluation(namespace: str) -> Pipeline:
 
 
 def table(level: str) -> Pipeline:
-    """Assemble one results table from the metrics of its rows."""
+    """Assemble one results table, its significance tests and its figure."""
     namespaces = [ns for ns in rows_of_table(level) if load_rows()[ns].get("enabled", True)]
     name = TABLES[level]
     return Pipeline(
         [
             Node(
                 assemble_table,
-                ["params:evaluation", *[f"{ns}.row_result" for ns in namespaces]],
-                [name, f"{name}_markdown"],
+                [
+                    "params:evaluation",
+                    "params:significance",
+                    *[f"{ns}.row_result" for ns in namespaces],
+                    *[f"{ns}.user_ap" for ns in namespaces],
+                    *[f"{ns}.mlflow_run" for ns in namespaces],
+                ],
+                [name, f"{name}_markdown", f"{name}_significance", f"{name}_figure"],
                 name=f"assemble_{name}",
             )
         ]

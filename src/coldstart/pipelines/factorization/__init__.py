@@ -1,1 +1,5 @@
 """The factorization pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

@@ -59,24 +59,24 @@ def factorize(plays: Any, items: pd.DataFrame, wmf: dict, seed: int) -> tuple[np
     is_train = (items["split"] == "train").to_numpy()
     train_columns = np.flatnonzero(is_train)
     other_columns = np.flatnonzero(~is_train)
-    model = AlternatingLeastSquares(
-        factors=int(wmf["factors"]),
-        regularization=float(wmf["regularization"]),
-        iterations=int(wmf["iterations"]),
-        alpha=1.0,  # the confidence is already in the matrix
-        calculate_training_loss=True,
-        random_state=int(seed),
-    )
     train = weights[:, train_columns].tocsr()
     logger.info(
         "WMF: %d users × %d train items, %d non-zeros, k=%d",
         train.shape[0],
         train.shape[1],
         train.nnz,
-        model.factors,
+        int(wmf["factors"]),
     )
     # implicit warns (and slows down) when BLAS threads compete with its own
     with threadpool_limits(limits=1, user_api="blas"):
+        model = AlternatingLeastSquares(
+            factors=int(wmf["factors"]),
+            regularization=float(wmf["regularization"]),
+            iterations=int(wmf["iterations"]),
+            alpha=1.0,  # the confidence is already in the matrix
+            calculate_training_loss=True,
+            random_state=int(seed),
+        )
         model.fit(train, show_progress=bool(wmf.get("show_progress", True)))
         folded = model.recalculate_item(
             np.arange(len(other_columns)), weights[:, other_columns].T.tocsr()

@@ -38,13 +38,50 @@ def _warn_line(path: Path, line_no: int | None, reason: str, text: str, seen: Co
 # --------------------------------------------------------------------------- triplets
 
 
+def _line_blocks(path: Path, block_bytes: int):
+    """Yield ``(first_line_number, bytes)`` blocks of whole lines, about ``block_bytes`` each."""
+    line_no = 1
+    carry = b""
+    with open(path, "rb") as stream:
+        while True:
+            chunk = stream.read(block_bytes)
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a block: keep reading
+                carry = data
+                continue
+            block, carry = data[:cut], data[cut:]
+            yield line_no, block
+            line_no += block.count(b"\n")
+    if carry:
+        yield line_no, carry + b"\n"
+
+
+def _play_counts(text: Any) -> tuple[np.ndarray, int]:
+    """Counts as int32 (0 where not an integer) and how many were not integers."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return pc.cast(text, pa.int32()).to_numpy(zero_copy_only=False), 0
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # some counts are not integers: only then pay for the regex
+        is_integer = pc.match_substring_regex(text, r"^\s*[+-]?[0-9]{1,9}\s*$")
+        cleaned = pc.utf8_trim_whitespace(pc.if_else(is_integer, text, "0"))
+        n_bad = len(text) - int(pc.sum(pc.cast(is_integer, pa.int64())).as_py() or 0)
+        return pc.cast(cleaned, pa.int32()).to_numpy(zero_copy_only=False), n_bad
+
+
 def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]:
     """Parse Taste Profile triplets (``user<TAB>song<TAB>count``) in bounded memory.
 
-    The file is streamed in blocks by Arrow's multithreaded CSV reader. User and
-    song ids are dictionary-encoded per block and the block dictionaries are
-    unified once at the end, so memory is 12 bytes per kept line plus the id
-    dictionaries, and no Python code runs per line.
+    The file is read in blocks of whole lines (``block_size_mb``); each block is
+    parsed by Arrow's multithreaded CSV reader with user and song ids
+    dictionary-encoded, and the block dictionaries are unified once at the end.
+    Memory is 12 bytes per kept line plus the id dictionaries plus one block, and
+    no Python code runs per line.
 
     Returns
     -------
@@ -60,54 +97,57 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     path = Path(raw_triplets)
     dropped: Counter = Counter()
+    block_line = [1]
 
     def on_invalid_row(row: Any) -> str:
-        _warn_line(path, row.number, "malformed_line", row.text or "", dropped)
+        number = None if row.number is None else block_line[0] + row.number - 1
+        _warn_line(path, number, "malformed_line", row.text or "", dropped)
         return "skip"
 
     id_type = pa.dictionary(pa.int32(), pa.binary())
-    reader = csv.open_csv(
-        path,
-        read_options=csv.ReadOptions(
-            column_names=["user", "song", "plays"],
-            block_size=int(ingestion.get("block_size_mb", 64)) << 20,
-            use_threads=True,
-        ),
-        parse_options=csv.ParseOptions(
-            delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
-        ),
-        convert_options=csv.ConvertOptions(
-            column_types={"user": id_type, "song": id_type, "plays": pa.binary()},
-            check_utf8=False,
-            strings_can_be_null=False,
-        ),
+    read_options = csv.ReadOptions(
+        column_names=["user", "song", "plays"], use_threads=True, block_size=4 << 20
+    )
+    parse_options = csv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row)
+    convert_options = csv.ConvertOptions(
+        column_types={"user": id_type, "song": id_type, "plays": pa.string()},
+        check_utf8=False,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
     users, songs, plays, user_dicts, song_dicts = [], [], [], [], []
+    n_user_ids = n_song_ids = 0
     n_lines = 0
-    for batch in reader:
-        n_lines += batch.num_rows
-        count_text = batch.column("plays").cast(pa.string())
-        is_integer = pc.match_substring_regex(count_text, r"^\s*[+-]?[0-9]{1,9}\s*$")
-        values = pc.cast(pc.utf8_trim_whitespace(pc.if_else(is_integer, count_text, "0")), pa.int32())
-        positive = pc.greater(values, 0)
-        n_integer = pc.sum(pc.cast(is_integer, pa.int64())).as_py() or 0
-        dropped["non_integer_count"] += batch.num_rows - n_integer
-        dropped["non_positive_count"] += pc.sum(
-            pc.cast(pc.and_(is_integer, pc.invert(positive)), pa.int64())
-        ).as_py() or 0
-        keep = positive.to_numpy(zero_copy_only=False)
-        user_col, song_col = batch.column("user"), batch.column("song")
-        users.append(user_col.indices.to_numpy()[keep] + sum(len(d) for d in user_dicts))
-        songs.append(song_col.indices.to_numpy()[keep] + sum(len(d) for d in song_dicts))
-        plays.append(values.to_numpy()[keep])
-        user_dicts.append(user_col.dictionary.to_numpy(zero_copy_only=False))
-        song_dicts.append(song_col.dictionary.to_numpy(zero_copy_only=False))
+    block_bytes = int(float(ingestion.get("block_size_mb", 64)) * (1 << 20))
+    for first_line, block in _line_blocks(path, block_bytes):
+        block_line[0] = first_line
+        table = csv.read_csv(
+            pa.BufferReader(block),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        n_lines += table.num_rows
+        # each parallel chunk has its own id dictionaries: keep them apart (unifying
+        # them here would hash every id again); they are unified once at the end
+        for batch in table.to_batches():
+            values, n_non_integer = _play_counts(batch.column("plays"))
+            keep = values > 0
+            dropped["non_integer_count"] += n_non_integer
+            dropped["non_positive_count"] += int((~keep).sum()) - n_non_integer
+            user_col, song_col = batch.column("user"), batch.column("song")
+            users.append(user_col.indices.to_numpy()[keep] + n_user_ids)
+            songs.append(song_col.indices.to_numpy()[keep] + n_song_ids)
+            plays.append(values[keep])
+            user_dicts.append(user_col.dictionary.to_numpy(zero_copy_only=False))
+            song_dicts.append(song_col.dictionary.to_numpy(zero_copy_only=False))
+            n_user_ids += len(user_dicts[-1])
+            n_song_ids += len(song_dicts[-1])
 
     def unify(codes: list[np.ndarray], dictionaries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if not dictionaries:
             return np.zeros(0, np.int32), np.array([], dtype=object)
-        all_ids = np.concatenate(dictionaries)
-        global_codes, uniques = pd.factorize(all_ids)
+        global_codes, uniques = pd.factorize(np.concatenate(dictionaries))
         mapped = global_codes.astype(np.int32)[np.concatenate(codes)]
         decoded = np.array([u.decode("utf-8", "replace").strip() for u in uniques], dtype=object)
         return mapped, decoded

@@ -1,0 +1,41 @@
+# Two commands: `make run` (set up + main job on the default synthetic world)
+# and `make test` (set up + the test suite). Both create .venv from the lock file.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui bench clean-data
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup  ## the default synthetic world, both results tables, one MLflow run per row
+	$(BIN)/kedro run
+
+run-tiny: setup  ## the same pipelines on the tiny world (kedro run --env=test)
+	$(BIN)/kedro run --env=test
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+viz: setup  ## lineage in the browser
+	$(BIN)/kedro viz run
+
+viz-build: setup  ## static lineage site in ./build
+	$(BIN)/kedro viz build
+
+mlflow-ui: setup  ## browse the runs of the project's store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
+
+clean-data:  ## remove generated data and runs (keeps the code)
+	find data -mindepth 2 ! -name .gitkeep -delete 2>/dev/null || true
+	rm -rf mlruns.db mlruns mlartifacts

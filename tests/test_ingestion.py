@@ -1,0 +1,168 @@
+"""Ingestion of a tiny hand-made dirty dataset: every drop is counted by reason."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldstart.pipelines.ingestion import nodes
+
+U1, U2, U3 = "a" * 40, "b" * 40, "c" * 40
+ARTISTS = [f"AR{i:016d}" for i in range(10)]
+SONGS = [f"SO{i:016d}" for i in range(20)]
+TRACKS = [f"TR{i:016d}" for i in range(20)]
+INGESTION = {
+    "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+    "require_biography": True,
+    "min_biography_chars": 10,
+    "require_tags": True,
+    "max_biography_chars": 500,
+    "min_items_per_split": 1,
+    "block_size_mb": 1,
+}
+
+
+@pytest.fixture
+def dirty_dataset(tmp_path: Path) -> Path:
+    """10 artists with 2 songs each; artist 8 has no biography, artist 9 no tags."""
+    root = tmp_path / "raw"
+    (root / "audio").mkdir(parents=True)
+    lines = []
+    for i, song in enumerate(SONGS):
+        lines.append(f"{U1}\t{song}\t{i + 1}")
+        lines.append(f"{U2}\t{song}\t2")
+    lines += [
+        f"{U1}\t{SONGS[0]}\t3",  # duplicate of an existing pair: summed
+        f"{U3}\t{SONGS[1]}",  # malformed: two fields
+        f"{U3}\t{SONGS[1]}\t1\textra",  # malformed: four fields
+        f"{U3}\t{SONGS[2]}\tmany",  # non-integer count
+        f"{U3}\t{SONGS[3]}\t0",  # non-positive
+        f"{U3}\t{SONGS[4]}\t-2",  # non-positive
+        f"{U3}\tSO_NOT_IN_METADATA\t5",  # song without metadata
+    ]
+    (root / "train_triplets.txt").write_text("\n".join(lines) + "\n")
+
+    with sqlite3.connect(root / "track_metadata.db") as db:
+        db.execute(
+            "CREATE TABLE songs (track_id TEXT, title TEXT, song_id TEXT, release TEXT, "
+            "artist_id TEXT, artist_mbid TEXT, artist_name TEXT, duration REAL, "
+            "artist_familiarity REAL, artist_hotttnesss REAL, year INT, track_7digitalid INT, "
+            "shs_perf INT, shs_work INT)"
+        )
+        for i, (track, song) in enumerate(zip(TRACKS, SONGS, strict=True)):
+            artist = ARTISTS[i // 2]
+            db.execute(
+                "INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (track, "t", song, "r", artist, "", f"Artist {i // 2}", 30.0, 0.5, 0.5, 2000, 0, 0, 0),
+            )
+        # a second track of song 0 without audio: the song keeps its track with audio
+        db.execute(
+            "INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("TRZZZZZZZZZZZZZZZZ", "t", SONGS[0], "r", ARTISTS[0], "", "Artist 0", 30.0, 0.5, 0.5, 2000, 0, 0, 0),
+        )
+    for track in TRACKS[:-1]:  # the last track has no audio: its song is dropped
+        (root / "audio" / f"{track}.mp3").write_bytes(b"not decoded by ingestion")
+
+    with open(root / "artist_biographies.jsonl", "wb") as stream:
+        for i, artist in enumerate(ARTISTS):
+            bio = "" if i == 8 else f"Artist {i} plays music from the synthetic world."
+            stream.write(json.dumps({"artist_id": artist, "artist_name": f"Artist {i}", "biography": bio}).encode() + b"\n")
+        stream.write(b"{not json at all\n")
+        stream.write(
+            json.dumps({"artist_id": "ARBADBYTES00000000", "artist_name": "x", "biography": "caf"}).encode()[:-3]
+            + b'\xe9 long enough text"}\n'
+        )
+    tag_lines = ["artist_id\ttag\tweight"]
+    for i, artist in enumerate(ARTISTS[:9]):
+        tag_lines += [f"{artist}\trock\t100", f"{artist}\tseen live\t{10 + i}"]
+    tag_lines += [f"{ARTISTS[0]}\tjazz\tlots", f"{ARTISTS[0]}\tbroken line"]
+    (root / "artist_tags.tsv").write_text("\n".join(tag_lines) + "\n")
+    return root
+
+
+def test_dirty_dataset_report_counts(dirty_dataset: Path) -> None:
+    triplets, triplet_report = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
+    assert triplet_report["lines_read"] == 47
+    assert triplet_report["dropped"] == {
+        "malformed_line": 2,
+        "non_integer_count": 1,
+        "non_positive_count": 2,
+    }
+    assert triplet_report["lines_kept"] == 42
+
+    tracks, track_report = nodes.read_track_metadata(
+        dirty_dataset / "track_metadata.db", dirty_dataset / "audio"
+    )
+    assert track_report["tracks_read"] == 21
+    assert track_report["tracks_with_audio"] == 19
+
+    bios, bio_report = nodes.read_biographies(dirty_dataset / "artist_biographies.jsonl", INGESTION)
+    assert bio_report["issues"]["malformed_json"] == 1
+    assert bio_report["issues"]["repaired_non_utf8"] == 1
+    assert "\ufffd" in bios.set_index("artist_id").loc["ARBADBYTES00000000", "biography"]
+
+    tags, tag_report = nodes.read_tags(dirty_dataset / "artist_tags.tsv")
+    assert tag_report["dropped"] == {"malformed_line": 1, "invalid_weight": 1}
+    assert len(tags) == 18
+
+    artists, artist_tags, songs, catalogue = nodes.select_items(
+        tracks, bios, tags, triplets, INGESTION, seed=3
+    )
+    dropped = catalogue["dropped"]
+    assert dropped["played_songs_without_metadata"] == 1
+    assert dropped["songs_without_audio"] == 1
+    assert dropped["artists_without_biography"] == 1
+    assert dropped["artists_without_tags"] == 1
+    # artist 9 lost its tags and its second song has no audio; artist 8 lost its biography
+    assert sorted(artists["artist_id"]) == ARTISTS[:8]
+    assert len(songs) == 16
+    assert songs.loc[songs["song_id"] == SONGS[0], "track_id"].item() == TRACKS[0]
+
+    users, song_plays, artist_plays, matrices = nodes.build_play_matrices(triplets, songs, artists)
+    assert matrices["dropped"]["duplicate_triplets_summed"] == 1
+    assert list(users["user_id"]) == [U1, U2]  # U3's only valid play was of an unknown song
+    u1_song0 = song_plays[0, songs.index[songs["song_id"] == SONGS[0]][0]]
+    assert u1_song0 == 1 + 3
+    # R_ua is the sum over the artist's songs
+    np.testing.assert_allclose(np.asarray(artist_plays.sum(axis=1)).ravel(), np.asarray(song_plays.sum(axis=1)).ravel())
+
+
+def test_split_is_artist_disjoint_seeded_and_ordered(dirty_dataset: Path) -> None:
+    triplets, _ = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
+    tracks, _ = nodes.read_track_metadata(dirty_dataset / "track_metadata.db", dirty_dataset / "audio")
+    bios, _ = nodes.read_biographies(dirty_dataset / "artist_biographies.jsonl", INGESTION)
+    tags, _ = nodes.read_tags(dirty_dataset / "artist_tags.tsv")
+    first = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=3)
+    again = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=3)
+    other = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=4)
+    artists, _, songs, _ = first
+    pd.testing.assert_frame_equal(artists, again[0])
+    assert not artists["split"].equals(other[0]["split"]) or not artists["artist_id"].equals(other[0]["artist_id"])
+    split_of_artist = artists.set_index("artist_id")["split"]
+    assert (songs["split"] == songs["artist_id"].map(split_of_artist)).all()
+    order = {"train": 0, "val": 1, "test": 2}
+    assert songs["split"].map(order).is_monotonic_increasing
+    assert (songs["item_idx"] == np.arange(len(songs))).all()
+    assert (artists["item_idx"] == np.arange(len(artists))).all()
+
+
+def test_run_stops_when_nothing_usable_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "train_triplets.txt"
+    path.write_text("only one field\nanother bad line\n")
+    with pytest.raises(nodes.IngestionError, match="no valid"):
+        nodes.read_play_triplets(path, INGESTION)
+
+
+def test_empty_split_stops_with_a_clear_message(dirty_dataset: Path) -> None:
+    triplets, _ = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
+    tracks, _ = nodes.read_track_metadata(dirty_dataset / "track_metadata.db", dirty_dataset / "audio")
+    bios, _ = nodes.read_biographies(dirty_dataset / "artist_biographies.jsonl", INGESTION)
+    tags, _ = nodes.read_tags(dirty_dataset / "artist_tags.tsv")
+    params = {**INGESTION, "min_items_per_split": 5}
+    with pytest.raises(nodes.IngestionError, match="cannot support"):
+        nodes.select_items(tracks, bios, tags, triplets, params, seed=3)
