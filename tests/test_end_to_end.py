@@ -34,6 +34,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "dataset_dir": str(root / "raw"),
         "data_root": str(root / "data"),
         "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "mlflow_artifact_location": str(root / "mlartifacts"),
     }
     _run(params)
     return {"root": root, "params": params}

@@ -2,6 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
+from coldstart.hooks import CheckInputsHooks
+
+# kedro-mlflow's hooks register themselves through its plugin entry point
+HOOKS = (CheckInputsHooks(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
