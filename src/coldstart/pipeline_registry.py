@@ -12,7 +12,7 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from coldstart.pipelines.evaluation.pipeline import row_evaluation, table
+from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
 from coldstart.rows import load_rows
 
 MODELLING = ("text", "audio", "fusion")
@@ -23,8 +23,15 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
     outputs = modelling.all_outputs()
     produced = [ns for ns in rows if f"{ns}.test_item_factors" in outputs]
     levels = sorted({rows[ns]["table"] for ns in produced})
+    if not produced:
+        return modelling
     return sum(
-        [modelling, *(row_evaluation(ns) for ns in produced), *(table(level) for level in levels)],
+        [
+            modelling,
+            shared_inputs(),
+            *(row_evaluation(ns) for ns in produced),
+            *(table(level) for level in levels),
+        ],
         Pipeline([]),
     )
 

@@ -1,0 +1,203 @@
+"""The fusion networks (mm-lf-lin, mm-lf-h1, mm), their batches and patch averaging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from coldstart.audio import CQTConfig, FeatureStore, prediction_starts, standardised_patch
+
+SMALL_CNN = {
+    "filters": (4, 6, 8, 8),
+    "kernel_sizes": (2, 2, 2, 1),
+    "pool_sizes": (2, 2, 2, 1),
+    "patch_frames": 32,
+}
+
+
+def _reload(model, tmp_path):
+    """Save and load through the catalog's dataset (``.keras``, ``safe_mode`` on)."""
+    from kedro.io import Version
+    from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+    dataset = TensorFlowModelDataset(
+        filepath=str(tmp_path / f"{model.name}.keras"), version=Version(None, None)
+    )
+    dataset.save(model)
+    return dataset.load()
+
+
+def _dropout_rates(model):
+    return {
+        layer.name: layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"
+    }
+
+
+def test_mm_lf_lin_is_linear_on_l2_normalised_embeddings(tmp_path):
+    from coldstart.models.fusion_models import build_late_fusion
+
+    model = build_late_fusion(2048, 4096, kind="linear")
+    assert model.get_layer("artist_input").output.shape == (None, 2048)
+    assert model.get_layer("track_input").output.shape == (None, 4096)
+    assert model.output_shape == (None, 200)
+    assert model.get_layer("fused").output.shape == (None, 2048 + 4096)
+    assert _dropout_rates(model) == {"fusion_dropout": 0.7}
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [layer.name for layer in dense] == ["factors_dense"]  # no hidden layer
+    assert dense[0].kernel.shape == (6144, 200)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("UnitNormalization") == 3  # L2(A'), L2(T') and the output
+
+    rng = np.random.default_rng(0)
+    x = {
+        "artist_input": rng.random((3, 2048), dtype=np.float32),
+        "track_input": rng.random((3, 4096), dtype=np.float32),
+    }
+    x["track_input"][1] = 0.0  # a song whose audio failed: zero T'
+    out = model.predict(x, verbose=0)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    # the input scale does not matter: both modalities are L2-normalised first
+    scaled = model.predict({k: 7.0 * v for k, v in x.items()}, verbose=0)
+    np.testing.assert_allclose(scaled, out, atol=1e-5)
+    reloaded = _reload(model, tmp_path)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), out, atol=1e-6)
+
+
+def test_mm_lf_h1_has_one_hidden_layer_per_modality(tmp_path):
+    from coldstart.models.fusion_models import build_late_fusion
+
+    model = build_late_fusion(2048, 4096, kind="hidden")
+    names = [layer.name for layer in model.layers]
+    for modality, width in (("artist", 2048), ("track", 4096)):
+        assert model.get_layer(f"{modality}_batchnorm").output.shape == (None, width)
+        assert model.get_layer(f"{modality}_dropout").rate == 0.7
+        hidden = model.get_layer(f"{modality}_hidden")
+        assert hidden.output.shape == (None, 512) and hidden.activation.__name__ == "relu"
+        # BatchNorm -> Dropout -> Dense, in that order, on each branch
+        assert (
+            names.index(f"{modality}_batchnorm")
+            < names.index(f"{modality}_dropout")
+            < names.index(f"{modality}_hidden")
+        )
+    assert model.get_layer("fused").output.shape == (None, 1024)
+    assert model.output_shape == (None, 200)
+    small = build_late_fusion(6, 10, kind="hidden", hidden_units=4, n_factors=5)
+    reloaded = _reload(small, tmp_path)
+    assert [layer.name for layer in reloaded.layers] == [layer.name for layer in small.layers]
+
+
+def test_unknown_fusion_kind_is_refused():
+    from coldstart.models.fusion_models import build_late_fusion
+
+    with pytest.raises(ValueError, match="fusion kind"):
+        build_late_fusion(4, 4, kind="attention")
+
+
+def test_mm_joins_the_text_ff_and_the_track_cnn(tmp_path):
+    from coldstart.models.fusion_models import build_multimodal
+
+    model = build_multimodal(
+        50,
+        text_hidden_units=(16, 12),
+        text_dropout=(0.5, 0.5, 0.5),
+        n_bins=96,
+        n_factors=5,
+        **SMALL_CNN,
+    )
+    assert model.get_layer("vsm").output.shape == (None, 50)
+    assert model.get_layer("cqt_patch").output.shape == (None, 32, 96)
+    # the text branch: the FF up to its last dropout after the 2048-d (here 12-d) embedding
+    assert model.get_layer("artist_embedding").output.shape == (None, 12)
+    assert model.get_layer("hidden_1").output.shape == (None, 16)
+    # the audio branch: the CNN up to T' (flatten: 3 frames x 8 filters)
+    assert [model.get_layer(f"conv{i}").filters for i in range(1, 5)] == [4, 6, 8, 8]
+    assert model.get_layer("track_embedding").output.shape == (None, 24)
+    assert model.get_layer("fused").output.shape == (None, 12 + 24)
+    assert model.output_shape == (None, 5)
+    # one head only: the branches' own heads are not part of the network
+    dense = [layer.name for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert dense[-1] == "factors_dense"
+    assert sum(layer.name == "factors_dense" for layer in model.layers) == 1
+    rng = np.random.default_rng(1)
+    x = {
+        "vsm": rng.random((2, 50), dtype=np.float32),
+        "cqt_patch": rng.normal(size=(2, 32, 96)).astype(np.float32),
+    }
+    reloaded = _reload(model, tmp_path)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
+
+
+def test_full_size_mm_has_the_papers_branches():
+    from coldstart.models.fusion_models import build_multimodal
+
+    model = build_multimodal(300)
+    assert model.get_layer("artist_embedding").output.shape == (None, 2048)
+    assert model.get_layer("track_embedding").output.shape == (None, 4096)
+    assert model.get_layer("fused").output.shape == (None, 2048 + 4096)
+    assert model.output_shape == (None, 200)
+
+
+def test_song_batches_broadcast_artist_rows_and_reshuffle():
+    from coldstart.models.fusion_models import song_batches
+
+    artist_matrix = sp.csr_matrix(np.arange(12, dtype=np.float32).reshape(4, 3))
+    song_rows = np.array([3, 0, 0, 2, 1])  # the artist row of each of 5 songs
+    track_matrix = np.arange(10, dtype=np.float32).reshape(5, 2)
+    targets = np.eye(5, dtype=np.float32)
+    batches = song_batches(
+        {"a": (artist_matrix, song_rows), "t": (track_matrix, np.arange(5))},
+        targets,
+        batch_size=2,
+        shuffle=True,
+        seed=0,
+    )
+    assert len(batches) == 3
+    seen = []
+    for i in range(len(batches)):
+        x, y = batches[i]
+        for a, t, target in zip(x["a"], x["t"], y, strict=True):
+            song = int(np.argmax(target))
+            np.testing.assert_array_equal(a, artist_matrix.toarray()[song_rows[song]])
+            np.testing.assert_array_equal(t, track_matrix[song])
+            seen.append(song)
+    assert sorted(seen) == list(range(5))
+    first = list(batches._order)
+    batches.on_epoch_end()
+    assert sorted(batches._order) == list(range(5)) and list(batches._order) != first  # a new order
+
+    single = song_batches((artist_matrix, song_rows), batch_size=4)
+    (x,) = single[0]
+    np.testing.assert_array_equal(x, artist_matrix.toarray()[song_rows[:4]])
+
+
+def test_patch_means_pair_each_patch_with_its_track_inputs(tmp_path):
+    from coldstart.models.fusion_models import build_multimodal, predict_patch_means
+
+    store = FeatureStore(tmp_path / "store", CQTConfig(dtype="float32"))
+    rng = np.random.default_rng(0)
+    store.write("TRA.aa", rng.normal(-40.0, 10.0, size=(120, 96)))
+    model = build_multimodal(6, text_hidden_units=(4,), text_dropout=0.5, n_factors=3, **SMALL_CNN)
+    mean, std = np.full(96, -40.0, np.float32), np.full(96, 10.0, np.float32)
+    text = rng.random((2, 6)).astype(np.float32)
+    out = predict_patch_means(
+        model, store, ["TRA.aa", None], {"vsm": text}, mean, std, hop_frames=16, trim=0.15
+    )
+    assert out.shape == (2, 3) and out.dtype == np.float32
+
+    spectrogram = store.load("TRA.aa")
+    starts = prediction_starts(120, 32, 16, 0.15)
+    assert len(starts) > 1
+    patches = np.stack([standardised_patch(spectrogram, s, 32, mean, std) for s in starts])
+    expected = model.predict(
+        {"vsm": np.repeat(text[:1], len(starts), 0), "cqt_patch": patches}, verbose=0
+    ).mean(0)
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
+    # no audio features: one all-zero (train-mean) patch with the track's other inputs
+    blank = model.predict(
+        {"vsm": text[1:], "cqt_patch": np.zeros((1, 32, 96), np.float32)}, verbose=0
+    )[0]
+    np.testing.assert_allclose(out[1], blank, atol=1e-5)
