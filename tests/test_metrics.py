@@ -1,0 +1,421 @@
+"""Tests for coldstart.metrics: Kaggle apk/mapk and the batched MAP@k evaluator.
+
+The evaluator must reproduce, bit for bit, the naive per-user reference "score the
+row, stable argsort of -score, take the top k, apk". The factors used here are small
+dyadic numbers, so every dot product is exact in float32 whatever the summation
+order: BLAS batching cannot change a score, and equality is a fair test of the
+ranking and tie logic.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import coldstart.metrics as metrics_mod
+from coldstart.metrics import EvaluationResult, apk, evaluate_factors, mapk
+
+# ---------------------------------------------------------------------------
+# apk / mapk on hand-computed cases
+# ---------------------------------------------------------------------------
+
+
+def test_apk_hand_computed():
+    # hits at ranks 1 and 3: (1/1 + 2/3) / min(3, 3) = (5/3) / 3 = 5/9
+    assert apk([1, 2, 3], [1, 4, 2], k=3) == pytest.approx(5 / 9)
+    # only one of 5 relevant in the top 2, at rank 1: (1/1) / min(5, 2) = 1/2
+    assert apk([1, 2, 3, 4, 5], [5, 9], k=2) == pytest.approx(0.5)
+    # the hit at rank 3 is cut off by k = 2
+    assert apk([3], [1, 2, 3], k=2) == 0.0
+    # perfect list: (1/1 + 2/2) / 2 = 1
+    assert apk([7, 8], [8, 7, 1], k=10) == pytest.approx(1.0)
+    # hit at rank 2 only: (1/2) / min(1, 10) = 1/2
+    assert apk([4], [9, 4], k=10) == pytest.approx(0.5)
+
+
+def test_apk_duplicates_counted_once():
+    # rank 1 hit (1/1); rank 2 repeats item 1 -> miss; rank 3 hit (2/3)
+    # (1 + 2/3) / min(2, 3) = 5/6
+    assert apk([1, 2], [1, 1, 2], k=3) == pytest.approx(5 / 6)
+
+
+def test_apk_empty_actual_and_arrays():
+    assert apk([], [1, 2, 3]) == 0.0
+    assert apk(np.array([], dtype=int), np.array([1, 2])) == 0.0
+    # numpy inputs behave like lists: hit at rank 2 -> (1/2) / 1
+    assert apk(np.array([3]), np.array([1, 3]), k=5) == pytest.approx(0.5)
+
+
+def test_mapk_hand_computed():
+    actual = [[1, 2], [3], []]
+    predicted = [[1, 3], [4, 3], [1]]
+    # user 1: hit at rank 1 -> 1/1, divided by min(2, 2) = 0.5
+    # user 2: hit at rank 2 -> 1/2, divided by min(1, 2) = 0.5
+    # user 3: no relevant items -> 0
+    # mean = (0.5 + 0.5 + 0) / 3 = 1/3
+    assert mapk(actual, predicted, k=2) == pytest.approx(1 / 3)
+
+
+def test_mapk_empty_and_mismatch():
+    assert math.isnan(mapk([], []))
+    with pytest.raises(ValueError, match="same length"):
+        mapk([[1]], [[1], [2]])
+
+
+# ---------------------------------------------------------------------------
+# Naive reference
+# ---------------------------------------------------------------------------
+
+
+def _exact_scores(user_factors, item_factors):
+    """float32 scores computed exactly (float64 products of dyadic values)."""
+    s = np.asarray(user_factors, np.float64) @ np.asarray(item_factors, np.float64).T
+    s32 = s.astype(np.float32)
+    assert np.array_equal(s32.astype(np.float64), s), "test data must give exact scores"
+    return s32
+
+
+def _reference(user_factors, item_factors, relevant, k, users=None):
+    """Per user: score the row, stable argsort of -score, top k, apk (+ recall, ndcg)."""
+    relevant = sp.csr_matrix(relevant)
+    relevant.eliminate_zeros()
+    scores = _exact_scores(user_factors, item_factors)
+    rows = range(scores.shape[0]) if users is None else users
+    ap, rec, ndcg = [], [], []
+    for u in rows:
+        top = np.argsort(-scores[u], kind="stable")[:k]
+        rel = relevant.indices[relevant.indptr[u] : relevant.indptr[u + 1]]
+        ap.append(apk(list(rel), list(top), k))
+        hit = np.isin(top, rel)
+        rec.append(hit.sum() / len(rel) if len(rel) else 0.0)
+        dcg = sum(1 / math.log2(r + 2) for r in np.flatnonzero(hit))
+        idcg = sum(1 / math.log2(r + 2) for r in range(min(len(rel), k)))
+        ndcg.append(dcg / idcg if len(rel) else 0.0)
+    return np.array(ap), np.array(rec), np.array(ndcg)
+
+
+def _assert_matches_reference(res, ref):
+    ap, rec, ndcg = ref
+    np.testing.assert_array_equal(res.user_ap, ap)  # identical, not approximately
+    np.testing.assert_allclose(res.user_recall, rec, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.user_ndcg, ndcg, rtol=1e-12, atol=1e-15)
+
+
+def _random_relevant(rng, n_users, n_items, sizes):
+    """CSR with a chosen number of relevant items for each user."""
+    rows, cols = [], []
+    for u, m in enumerate(sizes):
+        m = min(int(m), n_items)
+        rows.append(np.full(m, u))
+        cols.append(rng.choice(n_items, size=m, replace=False))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+
+
+def _world(kind, n_users, n_items, seed=0):
+    """Factors and relevance. 'ties': tiny integers (scores tie a lot);
+    'dyadic': multiples of 1/64 (few ties). Users get 0, 1, 2, few or many relevant
+    items, so every kernel path (unfiltered, direct, binned) is exercised."""
+    rng = np.random.default_rng(seed)
+    if kind == "ties":
+        f = 4
+        u = rng.integers(-2, 3, (n_users, f)).astype(np.float32)
+        v = rng.integers(-2, 3, (n_items, f)).astype(np.float32)
+    else:
+        f = 16
+        u = (rng.integers(-64, 65, (n_users, f)) / 64).astype(np.float32)
+        v = (rng.integers(-64, 65, (n_items, f)) / 64).astype(np.float32)
+    sizes = rng.choice([0, 1, 2, 3, 5, 12, 40], size=n_users)
+    rel = _random_relevant(rng, n_users, n_items, sizes)
+    return u, v, rel
+
+
+# ---------------------------------------------------------------------------
+# Evaluator == naive reference
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["ties", "dyadic"])
+@pytest.mark.parametrize("n_items", [700, 3000])  # whole-row and block-sampled bound
+@pytest.mark.parametrize("k", [1, 10, 120])
+def test_matches_reference(kind, n_items, k):
+    u, v, rel = _world(kind, 90, n_items, seed=n_items + k)
+    res = evaluate_factors(u, v, rel, k=k, normalize_items=False, batch_size=32)
+    _assert_matches_reference(res, _reference(u, v, rel, k))
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 10_000])
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+def test_independent_of_batch_size_and_threads(batch_size, num_threads):
+    u, v, rel = _world("ties", 70, 2500, seed=3)
+    ref = _reference(u, v, rel, 50)
+    res = evaluate_factors(
+        u, v, rel, k=50, normalize_items=False, batch_size=batch_size, num_threads=num_threads
+    )
+    _assert_matches_reference(res, ref)
+
+
+@pytest.mark.parametrize("k", [299, 300, 301, 1000])
+def test_k_at_or_above_n_items(k):
+    u, v, rel = _world("ties", 40, 300, seed=k)
+    res = evaluate_factors(u, v, rel, k=k, normalize_items=False, batch_size=16)
+    _assert_matches_reference(res, _reference(u, v, rel, k))
+    if k >= 300:  # every item is ranked: every relevant item is a hit
+        active = res.n_relevant > 0
+        np.testing.assert_array_equal(res.user_recall[active], 1.0)
+
+
+def test_all_scores_equal():
+    # every score is 0: the ranking is the item order
+    u = np.zeros((5, 3), np.float32)
+    v = np.ones((400, 3), np.float32)
+    rel = sp.csr_matrix((np.ones(6), ([0, 0, 1, 2, 3, 3], [0, 9, 399, 5, 1, 2])), shape=(5, 400))
+    res = evaluate_factors(u, v, rel, k=10, normalize_items=False)
+    _assert_matches_reference(res, _reference(u, v, rel, 10))
+    # user 0: hits at ranks 1 and 10 -> (1/1 + 2/10) / 2 = 0.6
+    assert res.user_ap[0] == pytest.approx(0.6)
+    # user 3: hits at ranks 2 and 3 -> (1/2 + 2/3) / 2 = 7/12
+    assert res.user_ap[3] == pytest.approx(7 / 12)
+
+
+def test_fallback_when_sampled_bound_is_too_high():
+    """High scores placed exactly in the sampled blocks mislead the estimate of the
+    k-th largest score; the exact check must catch it."""
+    n = 4 * metrics_mod._SAMPLE_SIZE + 1000  # rows long enough to be block-sampled
+    ns, blk = metrics_mod._SAMPLE_SIZE, metrics_mod._SAMPLE_BLOCK
+    n_blk = ns // blk
+    sampled = np.zeros(n, bool)
+    for bi in range(n_blk):
+        j0 = (bi * (n - blk)) // (n_blk - 1)
+        sampled[j0 : j0 + blk] = True
+    rng = np.random.default_rng(5)
+    item = np.where(sampled, 1000 + rng.integers(0, 100, n), rng.integers(0, 900, n))
+    k = ns + 100  # the top k holds every sampled item and 100 others
+    # precondition: the sample's order statistic aimed at ~2k scores has < k above it
+    kk = (2 * k * ns + n - 1) // n
+    estimate = np.sort(item[sampled])[::-1][kk - 1]
+    assert (item >= estimate).sum() < k
+    v = item.astype(np.float32)[:, None]
+    u = np.ones((3, 1), np.float32)
+    not_sampled = np.flatnonzero(~sampled)
+    best_not_sampled = not_sampled[np.argsort(-item[not_sampled], kind="stable")[:60]]
+    cols = [rng.choice(best_not_sampled, 20, replace=False) for _ in range(3)]
+    rel = sp.csr_matrix(
+        (np.ones(60), (np.repeat(np.arange(3), 20), np.concatenate(cols))), shape=(3, n)
+    )
+    res = evaluate_factors(u, v, rel, k=k, normalize_items=False)
+    _assert_matches_reference(res, _reference(u, v, rel, k))
+    assert (res.user_ap > 0).all()  # relevant items below the estimate do make the top k
+
+
+def test_normalize_items():
+    """Items are 2^e times exact unit vectors (four entries of +-1/2), so L2
+    normalisation is exact and the reference ranks the unit vectors."""
+    rng = np.random.default_rng(11)
+    n_items, f = 600, 8
+    unit = np.zeros((n_items, f), np.float32)
+    for i in range(n_items):
+        unit[i, rng.choice(f, 4, replace=False)] = rng.choice([-0.5, 0.5], 4)
+    scale = 2.0 ** rng.integers(-3, 4, n_items)
+    scaled = (unit * scale[:, None]).astype(np.float32)
+    scaled[7] = 0.0  # a zero row stays zero (score 0 for everyone)
+    unit_ref = unit.copy()
+    unit_ref[7] = 0.0
+    u = rng.integers(-3, 4, (60, f)).astype(np.float32)
+    rel = _random_relevant(rng, 60, n_items, rng.choice([0, 2, 6, 30], 60))
+    rel = (rel + sp.csr_matrix(([1.0], ([5], [7])), shape=rel.shape)).tocsr()  # zero item
+    on = evaluate_factors(u, scaled, rel, k=40, normalize_items=True, batch_size=16)
+    _assert_matches_reference(on, _reference(u, unit_ref, rel, 40))
+    off = evaluate_factors(u, scaled, rel, k=40, normalize_items=False, batch_size=16)
+    _assert_matches_reference(off, _reference(u, scaled, rel, 40))
+    assert not np.array_equal(on.user_ap, off.user_ap)
+
+
+def test_users_without_relevant_items_and_summary():
+    # 4 users, 3 items; scores = item index order reversed for everyone
+    u = np.ones((4, 1), np.float32)
+    v = np.array([[3.0], [2.0], [1.0]], np.float32)  # ranking: 0, 1, 2
+    rel = sp.csr_matrix(np.array([[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 1, 1]]))
+    res = evaluate_factors(u, v, rel, k=2, normalize_items=False)
+    # user 0: hit at rank 1 -> 1/min(1,2) = 1
+    # user 1: its item is at rank 3 > k -> 0
+    # user 2: no relevant item -> 0 (and not active)
+    # user 3: hit at rank 2 -> (1/2)/min(2,2) = 1/4
+    np.testing.assert_allclose(res.user_ap, [1.0, 0.0, 0.0, 0.25])
+    np.testing.assert_array_equal(res.n_relevant, [1, 1, 0, 2])
+    # recall = hits/|rel|: 1, 0, 0, 1/2
+    np.testing.assert_allclose(res.user_recall, [1.0, 0.0, 0.0, 0.5])
+    # ndcg user 3: (1/log2(3)) / (1/log2(2) + 1/log2(3))
+    idcg2 = 1 + 1 / math.log2(3)
+    np.testing.assert_allclose(res.user_ndcg, [1.0, 0.0, 0.0, (1 / math.log2(3)) / idcg2])
+    s = res.summary()
+    assert set(s) == {
+        "map_at_2",
+        "map_at_2_active",
+        "recall_at_2",
+        "ndcg_at_2",
+        "n_users",
+        "n_active_users",
+    }
+    assert s["map_at_2"] == pytest.approx(1.25 / 4)  # all 4 users
+    assert s["map_at_2_active"] == pytest.approx(1.25 / 3)  # the 3 active users
+    assert s["recall_at_2"] == pytest.approx(1.5 / 3)
+    assert s["n_users"] == 4 and s["n_active_users"] == 3
+    assert isinstance(res, EvaluationResult) and res.k == 2
+    assert res.user_ap.dtype == np.float64 and res.n_relevant.dtype == np.int64
+    assert not res.user_ap.flags.writeable  # results are frozen
+
+
+def test_users_subset():
+    u, v, rel = _world("ties", 50, 800, seed=2)
+    full = evaluate_factors(u, v, rel, k=30, normalize_items=False)
+    users = np.array([5, 2, 2, 0, 49])
+    sub = evaluate_factors(u, v, rel, k=30, normalize_items=False, users=users, batch_size=2)
+    np.testing.assert_array_equal(sub.user_ap, full.user_ap[users])
+    np.testing.assert_array_equal(sub.n_relevant, full.n_relevant[users])
+    empty = evaluate_factors(u, v, rel, k=30, users=np.array([], dtype=int))
+    assert empty.user_ap.shape == (0,)
+    assert math.isnan(empty.summary()["map_at_30"])
+
+
+def test_relevant_formats_and_no_mutation():
+    u, v, rel = _world("dyadic", 30, 500, seed=4)
+    ref = evaluate_factors(u, v, rel, k=25, normalize_items=False).user_ap
+    # explicit zeros are not relevant; duplicates count once; unsorted indices are fine
+    coo = rel.tocoo()
+    dup = sp.coo_matrix(
+        (
+            np.r_[coo.data, coo.data, np.zeros(5)],
+            (np.r_[coo.row, coo.row, np.arange(5)], np.r_[coo.col, coo.col, np.arange(5)]),
+        ),
+        shape=rel.shape,
+    )
+    for r in (rel.tocoo(), sp.csr_array(rel), rel.tocsc(), dup):
+        np.testing.assert_array_equal(
+            evaluate_factors(u, v, r, k=25, normalize_items=False).user_ap, ref
+        )
+    unsorted = rel.copy()
+    for i in range(unsorted.shape[0]):
+        a, b = unsorted.indptr[i], unsorted.indptr[i + 1]
+        unsorted.indices[a:b] = unsorted.indices[a:b][::-1].copy()
+    unsorted.has_sorted_indices = False
+    before = unsorted.indices.copy()
+    np.testing.assert_array_equal(
+        evaluate_factors(u, v, unsorted, k=25, normalize_items=False).user_ap, ref
+    )
+    np.testing.assert_array_equal(unsorted.indices, before)  # caller's matrix untouched
+    # float64 factors are scored in float32 (exact here): same result
+    np.testing.assert_array_equal(
+        evaluate_factors(
+            u.astype(np.float64), v.astype(np.float64), rel, k=25, normalize_items=False
+        ).user_ap,
+        ref,
+    )
+
+
+def test_topk_kernel_of_gpu_path_matches():
+    """The GPU path ranks on the device and looks relevance up on the host; check
+    that host part against the evaluator using a CPU stable top-k."""
+    u, v, rel = _world("ties", 60, 400, seed=8)
+    rel = sp.csr_matrix(rel)
+    rel.sort_indices()
+    k = 35
+    scores = _exact_scores(u, v)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int32)
+    out = [np.zeros(60) for _ in range(3)]
+    _, topk_kernel = metrics_mod._kernels()
+    topk_kernel(top, np.arange(60), rel.indptr, rel.indices, k, *out)
+    res = evaluate_factors(u, v, rel, k=k, normalize_items=False)
+    np.testing.assert_array_equal(out[0], res.user_ap)
+    np.testing.assert_allclose(out[1], res.user_recall, rtol=1e-12)
+    np.testing.assert_allclose(out[2], res.user_ndcg, rtol=1e-12)
+
+
+def test_progress_bar_runs():
+    u, v, rel = _world("ties", 20, 100, seed=1)
+    a = evaluate_factors(u, v, rel, k=5, batch_size=7, progress=True)
+    b = evaluate_factors(u, v, rel, k=5, batch_size=7)
+    np.testing.assert_array_equal(a.user_ap, b.user_ap)
+
+
+# ---------------------------------------------------------------------------
+# Devices
+# ---------------------------------------------------------------------------
+
+
+def test_auto_device_does_not_import_tensorflow():
+    code = (
+        "import sys, numpy as np, scipy.sparse as sp\n"
+        "from coldstart.metrics import evaluate_factors\n"
+        "r = evaluate_factors(np.ones((3, 2)), np.ones((4, 2)), sp.eye(3, 4, format='csr'), k=2)\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_gpu_device_without_gpu_raises(monkeypatch):
+    fake_tf = types.ModuleType("tensorflow")
+    fake_tf.config = types.SimpleNamespace(list_physical_devices=lambda kind: [])
+    monkeypatch.setitem(sys.modules, "tensorflow", fake_tf)
+    u, v, rel = _world("ties", 5, 20)
+    with pytest.raises(RuntimeError, match="no GPU"):
+        evaluate_factors(u, v, rel, k=3, device="gpu")
+    # "auto" with tensorflow imported but no GPU falls back to the CPU
+    res = evaluate_factors(u, v, rel, k=3, device="auto")
+    np.testing.assert_array_equal(
+        res.user_ap, evaluate_factors(u, v, rel, k=3, device="cpu").user_ap
+    )
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small():
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((6, 4)).astype(np.float32)
+    v = rng.standard_normal((9, 4)).astype(np.float32)
+    rel = sp.random(6, 9, density=0.3, format="csr", random_state=0)
+    return u, v, rel
+
+
+def test_error_messages(small):
+    u, v, rel = small
+    with pytest.raises(ValueError, match=r"user_factors \(6, 4\) and item_factors \(9, 3\)"):
+        evaluate_factors(u, v[:, :3], rel)
+    with pytest.raises(ValueError, match=r"relevant has shape \(6, 8\).*\(6, 9\)"):
+        evaluate_factors(u, v, rel[:, :8])
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        evaluate_factors(u, v, rel, k=0)
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        evaluate_factors(u, v, rel, k=2.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate_factors(u, v, rel, batch_size=0)
+    with pytest.raises(ValueError, match="num_threads"):
+        evaluate_factors(u, v, rel, num_threads=0)
+    with pytest.raises(ValueError, match="device"):
+        evaluate_factors(u, v, rel, device="tpu")
+    with pytest.raises(ValueError, match=r"users must index rows.*\[0, 6\]"):
+        evaluate_factors(u, v, rel, users=[0, 6])
+    with pytest.raises(ValueError, match="users must be a 1-D array"):
+        evaluate_factors(u, v, rel, users=[[0]])
+    with pytest.raises(ValueError, match="2-D"):
+        evaluate_factors(u[0], v, rel)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        evaluate_factors(u, v, rel.toarray())
+    bad = v.copy()
+    bad[2, 1] = np.nan
+    with pytest.raises(ValueError, match="item_factors contains NaN"):
+        evaluate_factors(u, bad, rel)
+    bad = u.copy()
+    bad[4, 0] = np.inf
+    with pytest.raises(ValueError, match="user_factors contains NaN"):
+        evaluate_factors(bad, v, rel)
