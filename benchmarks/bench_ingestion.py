@@ -40,8 +40,12 @@ def generate(path: Path, n_lines: int, n_users: int, n_songs: int, seed: int) ->
     rng = np.random.default_rng(seed)
     hex_digits = np.array(list("0123456789abcdef"))
     alnum = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
-    users = np.array(["".join(r) for r in hex_digits[rng.integers(0, 16, (n_users, 40))]], dtype=object)
-    songs = np.array(["SO" + "".join(r) for r in alnum[rng.integers(0, 36, (n_songs, 16))]], dtype=object)
+    users = np.array(
+        ["".join(r) for r in hex_digits[rng.integers(0, 16, (n_users, 40))]], dtype=object
+    )
+    songs = np.array(
+        ["SO" + "".join(r) for r in alnum[rng.integers(0, 36, (n_songs, 16))]], dtype=object
+    )
     tmp = path.with_suffix(".tmp")
     chunk = 2_000_000
     with open(tmp, "wb") as stream:
@@ -52,7 +56,10 @@ def generate(path: Path, n_lines: int, n_users: int, n_songs: int, seed: int) ->
             table = pa.table(
                 {
                     "u": pa.array(users[rng.integers(0, n_users, m)], pa.string()),
-                    "s": pa.array(songs[rng.permutation(n_songs)[song_idx] if written == 0 else song_idx], pa.string()),
+                    "s": pa.array(
+                        songs[rng.permutation(n_songs)[song_idx] if written == 0 else song_idx],
+                        pa.string(),
+                    ),
                     "c": pa.array(np.minimum(rng.geometric(0.4, m), 5000), pa.int32()),
                 }
             )
@@ -78,7 +85,11 @@ def run_project(path: str) -> dict:
         shape=(len(triplets["user_ids"]), len(triplets["song_ids"])),
     )
     matrix.sum_duplicates()
-    return {"seconds": time.perf_counter() - start, "nnz": int(matrix.nnz), "plays": float(matrix.sum())}
+    return {
+        "seconds": time.perf_counter() - start,
+        "nnz": int(matrix.nnz),
+        "plays": float(matrix.sum()),
+    }
 
 
 def run_pandas(path: str) -> dict:
@@ -86,15 +97,22 @@ def run_pandas(path: str) -> dict:
     import scipy.sparse as sp
 
     start = time.perf_counter()
-    frame = pd.read_csv(path, sep="\t", header=None, names=["user", "song", "plays"], on_bad_lines="skip")
+    frame = pd.read_csv(
+        path, sep="\t", header=None, names=["user", "song", "plays"], on_bad_lines="skip"
+    )
     frame = frame[pd.to_numeric(frame["plays"], errors="coerce") > 0]
     users, user_ids = pd.factorize(frame["user"])
     songs, song_ids = pd.factorize(frame["song"])
     matrix = sp.csr_matrix(
-        (frame["plays"].astype(np.float32).to_numpy(), (users, songs)), shape=(len(user_ids), len(song_ids))
+        (frame["plays"].astype(np.float32).to_numpy(), (users, songs)),
+        shape=(len(user_ids), len(song_ids)),
     )
     matrix.sum_duplicates()
-    return {"seconds": time.perf_counter() - start, "nnz": int(matrix.nnz), "plays": float(matrix.sum())}
+    return {
+        "seconds": time.perf_counter() - start,
+        "nnz": int(matrix.nnz),
+        "plays": float(matrix.sum()),
+    }
 
 
 def child(method: str, path: str) -> None:
@@ -104,7 +122,9 @@ def child(method: str, path: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=None, help="default: lines / 48")
     parser.add_argument("--songs", type=int, default=None, help="default: lines / 128")
@@ -120,26 +140,44 @@ def main() -> None:
     path = args.workdir / f"triplets_{args.lines}.txt"
     if not path.exists():
         start = time.perf_counter()
-        generate(path, args.lines, args.users or max(args.lines // 48, 10), args.songs or max(args.lines // 128, 10), args.seed)
-        print(f"generated {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s")
+        generate(
+            path,
+            args.lines,
+            args.users or max(args.lines // 48, 10),
+            args.songs or max(args.lines // 128, 10),
+            args.seed,
+        )
+        print(
+            f"generated {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - start:.1f} s"
+        )
     n_lines = args.lines + 10
     results = {}
     for method in ("project", "pandas"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", method, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, __file__, "--child", method, str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         results[method] = json.loads(out)
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {n_lines:,} lines")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; {n_lines:,} lines"
+    )
     print(f"{'method':<10}{'seconds':>10}{'lines/s':>14}{'peak RSS MiB':>14}{'nnz':>14}")
     for method, r in results.items():
-        print(f"{method:<10}{r['seconds']:>10.2f}{n_lines / r['seconds']:>14,.0f}{r['peak_rss_mb']:>14,.0f}{r['nnz']:>14,}")
+        print(
+            f"{method:<10}{r['seconds']:>10.2f}{n_lines / r['seconds']:>14,.0f}{r['peak_rss_mb']:>14,.0f}{r['nnz']:>14,}"
+        )
     p, q = results["project"], results["pandas"]
-    print(f"\nspeed-up project vs pandas: {q['seconds'] / p['seconds']:.2f}x; "
-          f"peak memory ratio project/pandas: {p['peak_rss_mb'] / q['peak_rss_mb']:.2f}")
+    print(
+        f"\nspeed-up project vs pandas: {q['seconds'] / p['seconds']:.2f}x; "
+        f"peak memory ratio project/pandas: {p['peak_rss_mb'] / q['peak_rss_mb']:.2f}"
+    )
     agree = p["nnz"] == q["nnz"] and np.isclose(p["plays"], q["plays"])
     print(f"same matrix (nnz and total plays): {agree}")
     rate = n_lines / p["seconds"]

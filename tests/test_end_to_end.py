@@ -23,7 +23,9 @@ def _run(runtime_params: dict, pipeline_name: str | None = None) -> None:
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(PROJECT)
-    with KedroSession.create(project_path=PROJECT, env="test", runtime_params=runtime_params) as session:
+    with KedroSession.create(
+        project_path=PROJECT, env="test", runtime_params=runtime_params
+    ) as session:
         session.run(pipeline_name=pipeline_name)
 
 
@@ -42,7 +44,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def _enabled_rows(table: str) -> dict[str, dict]:
     return {
-        ns: row for ns, row in load_rows().items() if row["table"] == table and row.get("enabled", True)
+        ns: row
+        for ns, row in load_rows().items()
+        if row["table"] == table and row.get("enabled", True)
     }
 
 
@@ -72,7 +76,9 @@ def test_one_nested_mlflow_run_per_row(tiny_run: dict) -> None:
     assert len(children) == expected
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] in parents
-        assert {"map_at_500", "map_at_500_active", "recall_at_500", "ndcg_at_500"} <= set(run.data.metrics)
+        assert {"map_at_500", "map_at_500_active", "recall_at_500", "ndcg_at_500"} <= set(
+            run.data.metrics
+        )
         assert run.data.params["dataset"] == tiny_run["params"]["dataset_dir"]
         assert run.data.tags["git_commit"]
 
@@ -81,7 +87,9 @@ def test_ingestion_report_counts_the_injected_dirt(tiny_run: dict) -> None:
     reporting = Path(tiny_run["params"]["data_root"]) / "08_reporting"
     versions = sorted((reporting / "ingestion_report.json").iterdir())
     report = json.loads((versions[-1] / "ingestion_report.json").read_text())
-    manifest = json.loads((Path(tiny_run["params"]["dataset_dir"]) / "world_manifest.json").read_text())
+    manifest = json.loads(
+        (Path(tiny_run["params"]["dataset_dir"]) / "world_manifest.json").read_text()
+    )
     assert report["triplets"]["lines_read"] > report["triplets"]["lines_kept"] > 0
     assert report["triplets"]["dropped"], "the tiny world injects malformed triplets"
     assert manifest["counts"]

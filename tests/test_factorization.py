@@ -29,7 +29,9 @@ def _low_rank_plays(n_users: int = 300, n_items: int = 120, rank: int = 4, seed:
 def test_confidence_scalings() -> None:
     plays = sp.csr_matrix(np.array([[0, 1, 3]], dtype=np.float32))
     np.testing.assert_allclose(confidence(plays, "linear", 2.0, 1.0).data, [3.0, 7.0])
-    np.testing.assert_allclose(confidence(plays, "log", 2.0, 1.0).data, 1 + 2 * np.log1p([1.0, 3.0]))
+    np.testing.assert_allclose(
+        confidence(plays, "log", 2.0, 1.0).data, 1 + 2 * np.log1p([1.0, 3.0])
+    )
 
 
 def test_fold_in_recovers_held_out_items() -> None:
@@ -64,4 +66,6 @@ def test_fold_in_matches_a_direct_least_squares_solution() -> None:
         u = user_factors[rows].astype(np.float64)
         a = gram + (u.T * (c - 1)) @ u + WMF["regularization"] * np.eye(8)
         b = (u.T * c).sum(axis=1)
-        np.testing.assert_allclose(item_factors[column], np.linalg.solve(a, b), rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(
+            item_factors[column], np.linalg.solve(a, b), rtol=2e-3, atol=2e-3
+        )

@@ -58,12 +58,42 @@ def dirty_dataset(tmp_path: Path) -> Path:
             artist = ARTISTS[i // 2]
             db.execute(
                 "INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (track, "t", song, "r", artist, "", f"Artist {i // 2}", 30.0, 0.5, 0.5, 2000, 0, 0, 0),
+                (
+                    track,
+                    "t",
+                    song,
+                    "r",
+                    artist,
+                    "",
+                    f"Artist {i // 2}",
+                    30.0,
+                    0.5,
+                    0.5,
+                    2000,
+                    0,
+                    0,
+                    0,
+                ),
             )
         # a second track of song 0 without audio: the song keeps its track with audio
         db.execute(
             "INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            ("TRZZZZZZZZZZZZZZZZ", "t", SONGS[0], "r", ARTISTS[0], "", "Artist 0", 30.0, 0.5, 0.5, 2000, 0, 0, 0),
+            (
+                "TRZZZZZZZZZZZZZZZZ",
+                "t",
+                SONGS[0],
+                "r",
+                ARTISTS[0],
+                "",
+                "Artist 0",
+                30.0,
+                0.5,
+                0.5,
+                2000,
+                0,
+                0,
+                0,
+            ),
         )
     for track in TRACKS[:-1]:  # the last track has no audio: its song is dropped
         (root / "audio" / f"{track}.mp3").write_bytes(b"not decoded by ingestion")
@@ -71,10 +101,17 @@ def dirty_dataset(tmp_path: Path) -> Path:
     with open(root / "artist_biographies.jsonl", "wb") as stream:
         for i, artist in enumerate(ARTISTS):
             bio = "" if i == 8 else f"Artist {i} plays music from the synthetic world."
-            stream.write(json.dumps({"artist_id": artist, "artist_name": f"Artist {i}", "biography": bio}).encode() + b"\n")
+            stream.write(
+                json.dumps(
+                    {"artist_id": artist, "artist_name": f"Artist {i}", "biography": bio}
+                ).encode()
+                + b"\n"
+            )
         stream.write(b"{not json at all\n")
         stream.write(
-            json.dumps({"artist_id": "ARBADBYTES00000000", "artist_name": "x", "biography": "caf"}).encode()[:-3]
+            json.dumps(
+                {"artist_id": "ARBADBYTES00000000", "artist_name": "x", "biography": "caf"}
+            ).encode()[:-3]
             + b'\xe9 long enough text"}\n'
         )
     tag_lines = ["artist_id\ttag\tweight"]
@@ -86,7 +123,9 @@ def dirty_dataset(tmp_path: Path) -> Path:
 
 
 def test_dirty_dataset_report_counts(dirty_dataset: Path) -> None:
-    triplets, triplet_report = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
+    triplets, triplet_report = nodes.read_play_triplets(
+        dirty_dataset / "train_triplets.txt", INGESTION
+    )
     assert triplet_report["lines_read"] == 47
     assert triplet_report["dropped"] == {
         "malformed_line": 2,
@@ -129,12 +168,16 @@ def test_dirty_dataset_report_counts(dirty_dataset: Path) -> None:
     u1_song0 = song_plays[0, songs.index[songs["song_id"] == SONGS[0]][0]]
     assert u1_song0 == 1 + 3
     # R_ua is the sum over the artist's songs
-    np.testing.assert_allclose(np.asarray(artist_plays.sum(axis=1)).ravel(), np.asarray(song_plays.sum(axis=1)).ravel())
+    np.testing.assert_allclose(
+        np.asarray(artist_plays.sum(axis=1)).ravel(), np.asarray(song_plays.sum(axis=1)).ravel()
+    )
 
 
 def test_split_is_artist_disjoint_seeded_and_ordered(dirty_dataset: Path) -> None:
     triplets, _ = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
-    tracks, _ = nodes.read_track_metadata(dirty_dataset / "track_metadata.db", dirty_dataset / "audio")
+    tracks, _ = nodes.read_track_metadata(
+        dirty_dataset / "track_metadata.db", dirty_dataset / "audio"
+    )
     bios, _ = nodes.read_biographies(dirty_dataset / "artist_biographies.jsonl", INGESTION)
     tags, _ = nodes.read_tags(dirty_dataset / "artist_tags.tsv")
     first = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=3)
@@ -142,7 +185,9 @@ def test_split_is_artist_disjoint_seeded_and_ordered(dirty_dataset: Path) -> Non
     other = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=4)
     artists, _, songs, _ = first
     pd.testing.assert_frame_equal(artists, again[0])
-    assert not artists["split"].equals(other[0]["split"]) or not artists["artist_id"].equals(other[0]["artist_id"])
+    assert not artists["split"].equals(other[0]["split"]) or not artists["artist_id"].equals(
+        other[0]["artist_id"]
+    )
     split_of_artist = artists.set_index("artist_id")["split"]
     assert (songs["split"] == songs["artist_id"].map(split_of_artist)).all()
     order = {"train": 0, "val": 1, "test": 2}
@@ -160,7 +205,9 @@ def test_run_stops_when_nothing_usable_is_left(tmp_path: Path) -> None:
 
 def test_empty_split_stops_with_a_clear_message(dirty_dataset: Path) -> None:
     triplets, _ = nodes.read_play_triplets(dirty_dataset / "train_triplets.txt", INGESTION)
-    tracks, _ = nodes.read_track_metadata(dirty_dataset / "track_metadata.db", dirty_dataset / "audio")
+    tracks, _ = nodes.read_track_metadata(
+        dirty_dataset / "track_metadata.db", dirty_dataset / "audio"
+    )
     bios, _ = nodes.read_biographies(dirty_dataset / "artist_biographies.jsonl", INGESTION)
     tags, _ = nodes.read_tags(dirty_dataset / "artist_tags.tsv")
     params = {**INGESTION, "min_items_per_split": 5}

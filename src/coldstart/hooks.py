@@ -58,7 +58,9 @@ class CheckInputsHooks:
             commands.update(makers)
             lines.append(f"  - {name}" + (f"  (made by: {', '.join(makers)})" if makers else ""))
         hint = (
-            "Make them first, e.g. `kedro run --pipeline=" + "` / `kedro run --pipeline=".join(sorted(commands)) + "`, "
+            "Make them first, e.g. `kedro run --pipeline="
+            + "` / `kedro run --pipeline=".join(sorted(commands))
+            + "`, "
             "or run everything with `kedro run`."
             if commands
             else "Run everything with `kedro run`."

@@ -102,7 +102,9 @@ def bootstrap_interval(
 
 def not_significant_from(tests: pd.DataFrame, alpha: float) -> dict[str, list[str]]:
     """For every row, the rows it is NOT significantly different from (t-test, p >= alpha)."""
-    out: dict[str, list[str]] = {name: [] for name in pd.unique(tests[["a", "b"]].to_numpy().ravel())}
+    out: dict[str, list[str]] = {
+        name: [] for name in pd.unique(tests[["a", "b"]].to_numpy().ravel())
+    }
     for record in tests.itertuples(index=False):
         if record.p_ttest >= alpha:
             out[record.a].append(record.b)

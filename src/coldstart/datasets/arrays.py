@@ -93,5 +93,7 @@ class SparseMatrixDataset(_LocalVersionedFile):
         import scipy.sparse as sp
 
         if not sp.issparse(data):
-            raise DatasetError(f"{self._filepath}: expected a scipy sparse matrix, got {type(data)}")
+            raise DatasetError(
+                f"{self._filepath}: expected a scipy sparse matrix, got {type(data)}"
+            )
         self._atomic_write(lambda stream: sp.save_npz(stream, data.tocsr(), compressed=True))

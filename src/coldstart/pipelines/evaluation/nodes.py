@@ -229,9 +229,13 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
 
     n = len(rows) // 3
     if n == 0 or len(rows) != 3 * n:
-        raise ValueError(f"expected row results, AP vectors and MLflow records for each row, got {len(rows)}")
+        raise ValueError(
+            f"expected row results, AP vectors and MLflow records for each row, got {len(rows)}"
+        )
     results, aps, runs = rows[:n], rows[n : 2 * n], rows[2 * n :]
-    order = sorted(range(n), key=lambda i: (results[i]["row"].get("order", 100), results[i]["row"]["approach"]))
+    order = sorted(
+        range(n), key=lambda i: (results[i]["row"].get("order", 100), results[i]["row"]["approach"])
+    )
     results = [results[i] for i in order]
     aps = [np.asarray(aps[i]) for i in order]
     runs = [runs[i] for i in order]
@@ -241,7 +245,10 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     for result, ap in zip(results, aps, strict=True):
         row, metrics = result["row"], result["metrics"]
         low, high = bootstrap_interval(
-            ap, int(boot.get("samples", 1000)), float(boot.get("confidence", 0.95)), int(boot.get("seed", 0))
+            ap,
+            int(boot.get("samples", 1000)),
+            float(boot.get("confidence", 0.95)),
+            int(boot.get("seed", 0)),
         )
         records.append(
             {
@@ -270,7 +277,9 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     return frame, markdown, tests, figure
 
 
-def _markdown(frame: pd.DataFrame, ties: dict[str, list[str]], alpha: float, level: str, k: int) -> str:
+def _markdown(
+    frame: pd.DataFrame, ties: dict[str, list[str]], alpha: float, level: str, k: int
+) -> str:
     if level == "song":
         header = ["Approach", "Artist input", "Track input", "Arch", f"MAP@{k}", "95 % CI"]
         cells = ["approach", "artist_input", "track_input", "arch"]
@@ -304,17 +313,25 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(frame) + 1.5))
     positions = np.arange(len(frame))[::-1]
     values = frame["map_at_500"].to_numpy()
-    errors = np.vstack([values - frame["map_ci_low"].to_numpy(), frame["map_ci_high"].to_numpy() - values])
-    axis.barh(positions, values, xerr=np.clip(errors, 0, None), color="tab:blue", alpha=0.8, capsize=3)
+    errors = np.vstack(
+        [values - frame["map_ci_low"].to_numpy(), frame["map_ci_high"].to_numpy() - values]
+    )
+    axis.barh(
+        positions, values, xerr=np.clip(errors, 0, None), color="tab:blue", alpha=0.8, capsize=3
+    )
     axis.set_yticks(positions, frame["approach"])
     axis.set_xscale("log")
     axis.set_xlabel(f"MAP@{k} (log scale), 95 % bootstrap interval over users")
-    axis.set_title("Table 1: artist recommendation" if level == "artist" else "Table 2: song recommendation")
+    axis.set_title(
+        "Table 1: artist recommendation" if level == "artist" else "Table 2: song recommendation"
+    )
     figure.tight_layout()
     return figure
 
 
-def _log_table_to_mlflow(level, frame, markdown, tests, figure, runs, results, significance) -> None:
+def _log_table_to_mlflow(
+    level, frame, markdown, tests, figure, runs, results, significance
+) -> None:
     """Table, matrix and figure on the parent run; key p-values on the rows' runs."""
     import mlflow
 

@@ -27,11 +27,15 @@ def confidence(plays: Any, scaling: str, alpha: float, epsilon: float) -> Any:
     elif scaling == "linear":
         weights.data = 1.0 + alpha * weights.data
     else:
-        raise ValueError(f"factorization.confidence.scaling must be 'log' or 'linear', got {scaling!r}")
+        raise ValueError(
+            f"factorization.confidence.scaling must be 'log' or 'linear', got {scaling!r}"
+        )
     return weights
 
 
-def factorize(plays: Any, items: pd.DataFrame, wmf: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def factorize(
+    plays: Any, items: pd.DataFrame, wmf: dict, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """WMF on the train columns of ``plays``; fold-in for the val and test columns.
 
     Parameters
@@ -54,7 +58,10 @@ def factorize(plays: Any, items: pd.DataFrame, wmf: dict, seed: int) -> tuple[np
 
     conf = wmf.get("confidence", {})
     weights = confidence(
-        plays, conf.get("scaling", "log"), float(conf.get("alpha", 1.0)), float(conf.get("epsilon", 1.0))
+        plays,
+        conf.get("scaling", "log"),
+        float(conf.get("alpha", 1.0)),
+        float(conf.get("epsilon", 1.0)),
     )
     is_train = (items["split"] == "train").to_numpy()
     train_columns = np.flatnonzero(is_train)

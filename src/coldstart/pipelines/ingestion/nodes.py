@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
 import os
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +40,25 @@ def _warn_line(path: Path, line_no: int | None, reason: str, text: str, seen: Co
 # --------------------------------------------------------------------------- triplets
 
 
-def _line_blocks(path: Path, block_bytes: int):
-    """Yield ``(first_line_number, bytes)`` blocks of whole lines, about ``block_bytes`` each."""
-    line_no = 1
-    carry = b""
+def _line_blocks(path: Path, block_bytes: int) -> Iterator[memoryview]:
+    """Zero-copy blocks of whole lines, about ``block_bytes`` each, from a memory map."""
+    size = path.stat().st_size
+    if size == 0:
+        return
     with open(path, "rb") as stream:
-        while True:
-            chunk = stream.read(block_bytes)
-            if not chunk:
-                break
-            data = carry + chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a block: keep reading
-                carry = data
-                continue
-            block, carry = data[:cut], data[cut:]
-            yield line_no, block
-            line_no += block.count(b"\n")
-    if carry:
-        yield line_no, carry + b"\n"
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    # no explicit close: Arrow buffers made from the blocks may outlive this generator;
+    # the map is unmapped when the last of them is garbage-collected
+    view = memoryview(mapped)
+    start = 0
+    while start < size:
+        end = min(start + block_bytes, size)
+        if end < size:
+            cut = mapped.rfind(b"\n", start, end)
+            # a line longer than a block: extend to its end
+            end = cut + 1 if cut >= 0 else (mapped.find(b"\n", end) + 1 or size)
+        yield view[start:end]
+        start = end
 
 
 def _play_counts(text: Any) -> tuple[np.ndarray, int]:
@@ -97,18 +99,20 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     path = Path(raw_triplets)
     dropped: Counter = Counter()
-    block_line = [1]
+    lines_before = [0]  # non-empty lines of the blocks already parsed
 
     def on_invalid_row(row: Any) -> str:
-        number = None if row.number is None else block_line[0] + row.number - 1
+        number = None if row.number is None else lines_before[0] + row.number
         _warn_line(path, number, "malformed_line", row.text or "", dropped)
         return "skip"
 
     id_type = pa.dictionary(pa.int32(), pa.binary())
     read_options = csv.ReadOptions(
-        column_names=["user", "song", "plays"], use_threads=True, block_size=4 << 20
+        column_names=["user", "song", "plays"], use_threads=True, block_size=16 << 20
     )
-    parse_options = csv.ParseOptions(delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row)
+    parse_options = csv.ParseOptions(
+        delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
+    )
     convert_options = csv.ConvertOptions(
         column_types={"user": id_type, "song": id_type, "plays": pa.string()},
         check_utf8=False,
@@ -119,15 +123,16 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     n_user_ids = n_song_ids = 0
     n_lines = 0
     block_bytes = int(float(ingestion.get("block_size_mb", 64)) * (1 << 20))
-    for first_line, block in _line_blocks(path, block_bytes):
-        block_line[0] = first_line
+    for block in _line_blocks(path, block_bytes):
+        invalid_before = dropped["malformed_line"]
         table = csv.read_csv(
-            pa.BufferReader(block),
+            pa.BufferReader(pa.py_buffer(block)),
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
         )
         n_lines += table.num_rows
+        lines_before[0] += table.num_rows + dropped["malformed_line"] - invalid_before
         # each parallel chunk has its own id dictionaries: keep them apart (unifying
         # them here would hash every id again); they are unified once at the end
         for batch in table.to_batches():
@@ -139,18 +144,24 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
             users.append(user_col.indices.to_numpy()[keep] + n_user_ids)
             songs.append(song_col.indices.to_numpy()[keep] + n_song_ids)
             plays.append(values[keep])
-            user_dicts.append(user_col.dictionary.to_numpy(zero_copy_only=False))
-            song_dicts.append(song_col.dictionary.to_numpy(zero_copy_only=False))
+            user_dicts.append(user_col.dictionary)
+            song_dicts.append(song_col.dictionary)
             n_user_ids += len(user_dicts[-1])
             n_song_ids += len(song_dicts[-1])
 
-    def unify(codes: list[np.ndarray], dictionaries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def unify(codes: list[np.ndarray], dictionaries: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Block-local codes -> global codes, hashing each block's distinct ids once (Arrow)."""
         if not dictionaries:
             return np.zeros(0, np.int32), np.array([], dtype=object)
-        global_codes, uniques = pd.factorize(np.concatenate(dictionaries))
-        mapped = global_codes.astype(np.int32)[np.concatenate(codes)]
-        decoded = np.array([u.decode("utf-8", "replace").strip() for u in uniques], dtype=object)
-        return mapped, decoded
+        encoded = pa.chunked_array(dictionaries).combine_chunks().dictionary_encode()
+        global_codes = encoded.indices.to_numpy().astype(np.int32, copy=False)
+        mapped = global_codes[np.concatenate(codes)]
+        try:
+            uniques = pc.utf8_trim_whitespace(encoded.dictionary.cast(pa.string()))
+            ids = uniques.to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:  # ids that are not UTF-8: keep them, repaired
+            ids = [u.decode("utf-8", "replace").strip() for u in encoded.dictionary.to_pylist()]
+        return mapped, np.asarray(ids, dtype=object)
 
     user_codes, user_ids = unify(users, user_dicts)
     song_codes, song_ids = unify(songs, song_dicts)
@@ -224,7 +235,9 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
         "audio_files_found": len(found),
         "dropped": {k: v for k, v in dropped.items() if v},
     }
-    logger.info("Track metadata: %d tracks, %d with an audio file in %s", n_rows, n_audio, audio_dir)
+    logger.info(
+        "Track metadata: %d tracks, %d with an audio file in %s", n_rows, n_audio, audio_dir
+    )
     return tracks.reset_index(drop=True), report
 
 
@@ -292,9 +305,20 @@ def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFra
     frame = pd.DataFrame.from_records(
         list(records.values()), columns=["artist_id", "artist_name", "biography"]
     )
-    reasons = {k: int(v) for k, v in counts.items() if k != "lines" and not k.startswith("malformed_json (")}
-    report = {"file": str(path), "lines": int(counts["lines"]), "artists": len(frame), "issues": reasons}
-    logger.info("Biographies: %d artists from %d lines, issues %s", len(frame), counts["lines"], reasons)
+    reasons = {
+        k: int(v)
+        for k, v in counts.items()
+        if k != "lines" and not k.startswith("malformed_json (")
+    }
+    report = {
+        "file": str(path),
+        "lines": int(counts["lines"]),
+        "artists": len(frame),
+        "issues": reasons,
+    }
+    logger.info(
+        "Biographies: %d artists from %d lines, issues %s", len(frame), counts["lines"], reasons
+    )
     return frame, report
 
 
@@ -415,7 +439,10 @@ def select_items(
         "songs": int(len(songs)),
         "artists": int(len(artists)),
         "tag_lines": int(len(artist_tags)),
-        "artists_per_split": artists["split"].value_counts().reindex(SPLITS, fill_value=0).to_dict(),
+        "artists_per_split": artists["split"]
+        .value_counts()
+        .reindex(SPLITS, fill_value=0)
+        .to_dict(),
         "songs_per_split": songs["split"].value_counts().reindex(SPLITS, fill_value=0).to_dict(),
         "dropped": {k: int(v) for k, v in counts.items() if v},
     }
@@ -434,7 +461,12 @@ def select_items(
 
 def _split_artists(n_artists: int, split: dict, seed: int) -> np.ndarray:
     """Seeded 80/10/10 (configurable) assignment of sorted artists to splits."""
-    fractions = np.array([float(split.get(name, default)) for name, default in zip(SPLITS, (0.8, 0.1, 0.1))])
+    fractions = np.array(
+        [
+            float(split.get(name, default))
+            for name, default in zip(SPLITS, (0.8, 0.1, 0.1), strict=True)
+        ]
+    )
     if fractions.min() < 0 or not np.isclose(fractions.sum(), 1.0):
         raise ValueError(f"split fractions must be non-negative and sum to 1, got {split}")
     bounds = np.round(np.cumsum(fractions) * n_artists).astype(int)
@@ -496,7 +528,9 @@ def build_play_matrices(
         shape=(len(songs), len(artists)),
     )
     artist_plays = (song_plays @ song_to_artist).tocsr()
-    users = pd.DataFrame({"user_id": user_ids[order].astype(str), "user_idx": np.arange(len(order))})
+    users = pd.DataFrame(
+        {"user_id": user_ids[order].astype(str), "user_idx": np.arange(len(order))}
+    )
     split = songs["split"].to_numpy()
     plays_per_split = {s: float(song_plays[:, split == s].sum()) for s in SPLITS}
     report = {

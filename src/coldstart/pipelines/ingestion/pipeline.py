@@ -37,7 +37,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(read_tags, "raw_tags", ["tags", "tags_report"], name="read_tags"),
             Node(
                 select_items,
-                ["tracks", "biographies", "tags", "play_triplets", "params:ingestion", "params:seed"],
+                [
+                    "tracks",
+                    "biographies",
+                    "tags",
+                    "play_triplets",
+                    "params:ingestion",
+                    "params:seed",
+                ],
                 ["artists", "artist_tags", "songs", "catalogue_report"],
                 name="select_items_and_split",
             ),
