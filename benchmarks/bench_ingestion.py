@@ -79,7 +79,7 @@ def run_project(path: str) -> dict:
     from coldstart.pipelines.ingestion.nodes import read_play_triplets
 
     start = time.perf_counter()
-    triplets, report = read_play_triplets(Path(path), {"block_size_mb": 64})
+    triplets, report = read_play_triplets(Path(path), {"block_size_mb": 256})
     matrix = sp.csr_matrix(
         (triplets["plays"].astype(np.float32), (triplets["user"], triplets["song"])),
         shape=(len(triplets["user_ids"]), len(triplets["song_ids"])),

@@ -93,3 +93,39 @@ def test_ingestion_report_counts_the_injected_dirt(tiny_run: dict) -> None:
     assert report["triplets"]["lines_read"] > report["triplets"]["lines_kept"] > 0
     assert report["triplets"]["dropped"], "the tiny world injects malformed triplets"
     assert manifest["counts"]
+
+
+def test_fusion_pipeline_reruns_only_the_fusion_rows(tiny_run: dict) -> None:
+    reporting = Path(tiny_run["params"]["data_root"]) / "08_reporting" / "rows"
+    before = {
+        p.parent.parent.name: len(list(p.iterdir())) for p in reporting.glob("*/row_result.json")
+    }
+    _run(tiny_run["params"], "fusion")
+    after = {
+        p.parent.parent.name: len(list(p.iterdir())) for p in reporting.glob("*/row_result.json")
+    }
+    rerun = {ns for ns in after if after[ns] > before.get(ns, 0)}
+    fusion_rows = {
+        ns
+        for ns, row in load_rows().items()
+        if row["template"] in {"song_ff", "late_fusion", "multimodal"} and row.get("enabled", True)
+    }
+    assert rerun == fusion_rows
+    table = pd.read_csv(Path(tiny_run["params"]["data_root"]) / "08_reporting" / "table2_song.csv")
+    assert set(table["approach"]) == {row["approach"] for row in _enabled_rows("song").values()}
+
+
+def test_fusion_without_embeddings_names_what_is_missing(tmp_path: Path) -> None:
+    from coldstart.hooks import MissingInputsError
+
+    params = {
+        "dataset_dir": str(tmp_path / "raw"),
+        "data_root": str(tmp_path / "data"),
+        "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlruns.db'}",
+        "mlflow_artifact_location": str(tmp_path / "mlartifacts"),
+    }
+    with pytest.raises(MissingInputsError) as error:
+        _run(params, "fusion")
+    message = str(error.value)
+    assert "a_sem.artist_embeddings" in message and "audio.track_embeddings" in message
+    assert "kedro run --pipeline=text" in message and "kedro run --pipeline=audio" in message

@@ -108,7 +108,7 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     id_type = pa.dictionary(pa.int32(), pa.binary())
     read_options = csv.ReadOptions(
-        column_names=["user", "song", "plays"], use_threads=True, block_size=16 << 20
+        column_names=["user", "song", "plays"], use_threads=True, block_size=64 << 20
     )
     parse_options = csv.ParseOptions(
         delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
@@ -122,7 +122,7 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     users, songs, plays, user_dicts, song_dicts = [], [], [], [], []
     n_user_ids = n_song_ids = 0
     n_lines = 0
-    block_bytes = int(float(ingestion.get("block_size_mb", 64)) * (1 << 20))
+    block_bytes = int(float(ingestion.get("block_size_mb", 256)) * (1 << 20))
     for block in _line_blocks(path, block_bytes):
         invalid_before = dropped["malformed_line"]
         table = csv.read_csv(
