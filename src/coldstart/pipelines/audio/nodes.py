@@ -1,0 +1,342 @@
+"""Nodes of the audio pipeline: CQT features, the track CNN, its predictions and T'.
+
+Shared by every audio row (and by the fusion pipeline):
+
+* :func:`extract_audio_features` fills the feature store (a cache folder, handed
+  in as a path) and returns the feature index (one row per song) and a report;
+* :func:`fit_audio_standardisation` fits the per-bin statistics on train tracks.
+
+Per row (namespaced template ``audio_cnn``): :func:`train_audio_cnn`,
+:func:`predict_audio_cnn` and :func:`split_song_predictions`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coldstart.audio.extraction import extract_to_store
+from coldstart.audio.features import REASONS, CQTConfig
+from coldstart.audio.patches import fit_standardisation
+from coldstart.audio.store import FeatureStore
+from coldstart.models.common import l2_normalise
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMNS = [
+    "item_idx",
+    "song_id",
+    "track_id",
+    "split",
+    "status",
+    "feature_key",
+    "n_frames",
+    "duration_s",
+]
+
+
+def _audio_file(dataset_dir: Path, audio_path: Any) -> Path | None:
+    """The song's audio file: ``audio_path`` is relative to the dataset folder."""
+    if (
+        audio_path is None
+        or (isinstance(audio_path, float) and np.isnan(audio_path))
+        or not str(audio_path)
+    ):
+        return None
+    path = Path(str(audio_path))
+    return path if path.is_absolute() else dataset_dir / path
+
+
+def extract_audio_features(
+    songs: pd.DataFrame, raw_audio_dir: Path, audio_feature_store: Path, params: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Compute (or find cached) the log-CQT of every song's track.
+
+    Parameters
+    ----------
+    songs
+        The songs table (``song_id``, ``track_id``, ``split``, ``audio_path``,
+        ``item_idx``).
+    raw_audio_dir
+        ``<dataset_dir>/audio``; ``audio_path`` is relative to its parent.
+    audio_feature_store
+        The feature store folder (a cache: what is there is reused).
+    params
+        ``audio_features``: the CQT settings, ``min_duration_s``,
+        ``max_failed_fraction`` and ``n_jobs``.
+
+    Returns
+    -------
+    index, report
+        ``index``: one row per song in ``songs`` order with ``status`` (``ok`` or
+        a reason), ``feature_key``, ``n_frames``, ``duration_s``. ``report``:
+        counts by reason and split, throughput, settings.
+
+    Raises
+    ------
+    RuntimeError
+        When more than ``max_failed_fraction`` of the songs have no usable audio,
+        or no train song has.
+    """
+    config = CQTConfig.from_params(params)
+    store = FeatureStore(audio_feature_store, config)
+    dataset_dir = Path(raw_audio_dir).parent
+    tracks = [
+        (track_id, _audio_file(dataset_dir, audio_path))
+        for track_id, audio_path in zip(songs["track_id"], songs["audio_path"], strict=True)
+    ]
+    results, timing = extract_to_store(
+        tracks,
+        store,
+        min_duration_s=float(params.get("min_duration_s", 3.0)),
+        n_jobs=params.get("n_jobs", -1),
+        progress=bool(params.get("progress", True)),
+    )
+    index = pd.DataFrame(
+        {
+            "item_idx": songs["item_idx"].to_numpy(dtype=np.int64),
+            "song_id": songs["song_id"].astype(str).to_numpy(),
+            "track_id": songs["track_id"].astype(str).to_numpy(),
+            "split": songs["split"].astype(str).to_numpy(),
+            "status": [r.status for r in results],
+            "feature_key": [r.key if r.status == "ok" else "" for r in results],
+            "n_frames": np.array([r.n_frames for r in results], dtype=np.int64),
+            "duration_s": np.array([r.duration_s for r in results], dtype=np.float64),
+        },
+        columns=INDEX_COLUMNS,
+    )
+    report = _features_report(index, results, timing, config, params)
+    _check_enough_audio(report, float(params.get("max_failed_fraction", 0.5)))
+    return index, report
+
+
+def _features_report(
+    index: pd.DataFrame, results: list, timing: dict, config: CQTConfig, params: dict[str, Any]
+) -> dict[str, Any]:
+    failed = index[index["status"] != "ok"]
+    by_reason = Counter(failed["status"])
+    examples = {
+        reason: [f"{r.track_id}: {r.message}" for r in results if r.status == reason][:10]
+        for reason in sorted(by_reason)
+    }
+    by_split = {
+        split: {"songs": int(len(group)), "ok": int((group["status"] == "ok").sum())}
+        for split, group in index.groupby("split", sort=False)
+    }
+    ok = index["status"] == "ok"
+    return {
+        "n_songs": int(len(index)),
+        "n_ok": int(ok.sum()),
+        "n_failed": int((~ok).sum()),
+        "failed_by_reason": {reason: int(by_reason.get(reason, 0)) for reason in REASONS},
+        "failed_examples": examples,
+        "by_split": by_split,
+        "computed": int(timing["computed"]),
+        "cached": int(sum(r.cached for r in results)),
+        "seconds": timing["seconds"],
+        "tracks_per_second": timing["tracks_per_second"],
+        "n_jobs": timing["n_jobs"],
+        "mean_duration_s": round(float(index.loc[ok, "duration_s"].mean()), 3) if ok.any() else 0.0,
+        "store_dtype": config.dtype,
+        "cqt": config.to_dict(),
+        "min_duration_s": float(params.get("min_duration_s", 3.0)),
+    }
+
+
+def _check_enough_audio(report: dict[str, Any], max_failed_fraction: float) -> None:
+    n_songs, n_failed = report["n_songs"], report["n_failed"]
+    reasons = {k: v for k, v in report["failed_by_reason"].items() if v}
+    if n_songs and n_failed / n_songs > max_failed_fraction:
+        raise RuntimeError(
+            f"Audio features: {n_failed} of {n_songs} songs have no usable audio "
+            f"({n_failed / n_songs:.0%} > max_failed_fraction={max_failed_fraction:.0%}); by reason: "
+            f"{reasons}; examples: {report['failed_examples']}. Check that `dataset_dir` points at a "
+            "dataset whose audio/ folder holds the songs' previews (mp3, wav, flac or ogg)."
+        )
+    if report["by_split"].get("train", {}).get("ok", 0) == 0:
+        raise RuntimeError(f"Audio features: no train song has usable audio (by reason: {reasons})")
+
+
+def fit_audio_standardisation(
+    audio_feature_index: pd.DataFrame, audio_feature_store: Path
+) -> dict[str, Any]:
+    """Per-bin mean and std of the log-CQT over every frame of the train tracks.
+
+    Returns
+    -------
+    dict
+        ``{"mean": [n_bins], "std": [n_bins], "n_tracks", "n_frames"}`` (JSON).
+    """
+    train = audio_feature_index[
+        (audio_feature_index["split"] == "train") & (audio_feature_index["status"] == "ok")
+    ]
+    mean, std, n_frames = fit_standardisation(
+        FeatureStore(audio_feature_store), train["feature_key"]
+    )
+    logger.info("Audio standardisation fitted on %d train tracks (%d frames)", len(train), n_frames)
+    return {
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "n_tracks": int(len(train)),
+        "n_frames": int(n_frames),
+    }
+
+
+def _split_rows(index: pd.DataFrame, split: str) -> pd.DataFrame:
+    return index[(index["split"] == split) & (index["status"] == "ok")]
+
+
+def train_audio_cnn(
+    audio_feature_index: pd.DataFrame,
+    audio_feature_store: Path,
+    audio_feature_stats: dict[str, Any],
+    song_item_factors: np.ndarray,
+    model_params: dict[str, Any],
+    training: dict[str, Any],
+    patches: dict[str, Any],
+    seed: int,
+) -> tuple[Any, dict[str, list[float]]]:
+    """Train the track CNN on one patch per train track, early-stopped on val tracks.
+
+    Targets are the songs' L2-normalised factors. Batches stream from the
+    memory-mapped store (:class:`coldstart.audio.streaming.CQTPatchDataset`).
+
+    Returns
+    -------
+    model, history
+        The trained Keras model (best validation epoch) and
+        ``{"loss": [...], "val_loss": [...]}``.
+    """
+    from coldstart.audio.streaming import CQTPatchDataset
+    from coldstart.models.audio_cnn import build_audio_cnn
+    from coldstart.models.common import fit_to_factors, set_global_seed
+
+    set_global_seed(seed)
+    store = FeatureStore(audio_feature_store)
+    mean = np.asarray(audio_feature_stats["mean"], dtype=np.float32)
+    std = np.asarray(audio_feature_stats["std"], dtype=np.float32)
+    targets = l2_normalise(song_item_factors)
+    patch_frames = int(patches.get("patch_frames", 322))
+    batch_size = int(training.get("batch_size", 32))
+
+    def stream(rows: pd.DataFrame, shuffle: bool, sampling: str, offset: int) -> CQTPatchDataset:
+        return CQTPatchDataset(
+            store,
+            rows["feature_key"].tolist(),
+            rows["n_frames"].to_numpy(),
+            targets[rows["item_idx"].to_numpy()],
+            mean,
+            std,
+            patch_frames=patch_frames,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampling=sampling,
+            seed=seed + offset,
+        )
+
+    train_rows = _split_rows(audio_feature_index, "train")
+    val_rows = _split_rows(audio_feature_index, "val")
+    if val_rows.empty:
+        raise RuntimeError("No validation song has usable audio: early stopping needs some")
+    train = stream(
+        train_rows, shuffle=True, sampling=str(patches.get("sampling", "fixed")), offset=0
+    )
+    # validation always sees the same patch per track, so val_loss is comparable across epochs
+    validation = stream(val_rows, shuffle=False, sampling="fixed", offset=1)
+
+    model = build_audio_cnn(
+        patch_frames=patch_frames,
+        n_bins=store.config.n_bins,
+        filters=model_params.get("filters", (256, 512, 1024, 1024)),
+        kernel_sizes=model_params.get("kernel_sizes", (4, 4, 4, 1)),
+        pool_sizes=model_params.get("pool_sizes", (4, 4, 4, 1)),
+        dropout=float(model_params.get("dropout", 0.5)),
+        n_factors=int(song_item_factors.shape[1]),
+        learning_rate=float(training.get("learning_rate", 1e-3)),
+    )
+    logger.info(
+        "Audio CNN: %d parameters; %d train / %d val tracks, patches of %d frames",
+        model.count_params(),
+        len(train_rows),
+        len(val_rows),
+        patch_frames,
+    )
+    history = fit_to_factors(
+        model,
+        train,
+        validation,
+        epochs=int(training.get("epochs", 100)),
+        patience=int(training.get("patience", 4)),
+        batch_size=batch_size,
+        verbose=int(training.get("verbose", 0)),
+        model_name="audio_cnn",
+    )
+    return model, history
+
+
+def predict_audio_cnn(
+    model: Any,
+    audio_feature_index: pd.DataFrame,
+    audio_feature_store: Path,
+    audio_feature_stats: dict[str, Any],
+    patches: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted factors and T' for every song: means over each track's patches.
+
+    Returns
+    -------
+    song_factors, track_embeddings
+        float32 ``n_songs x n_factors`` (L2-normalised) and ``n_songs x 4096``
+        (T'), rows = ``item_idx``; songs without audio features get zero rows.
+    """
+    from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
+
+    index = audio_feature_index.sort_values("item_idx")
+    if not np.array_equal(index["item_idx"].to_numpy(), np.arange(len(index))):
+        raise ValueError("audio_feature_index must hold item_idx 0..n_songs-1 once each")
+    keys = [
+        key if status == "ok" else None
+        for key, status in zip(index["feature_key"], index["status"], strict=True)
+    ]
+    outputs = predict_track_outputs(
+        model,
+        FeatureStore(audio_feature_store),
+        keys,
+        np.asarray(audio_feature_stats["mean"], dtype=np.float32),
+        np.asarray(audio_feature_stats["std"], dtype=np.float32),
+        hop_frames=int(patches.get("predict_hop_frames", 161)),
+        trim=float(patches.get("predict_trim", 0.15)),
+        batch_size=int(patches.get("predict_batch_size", 64)),
+    )
+    factors = l2_normalise(outputs[FACTORS_LAYER])
+    return factors, outputs[EMBEDDING_LAYER]
+
+
+def split_song_predictions(
+    song_factors: np.ndarray, audio_feature_index: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The val and test rows of the predicted factors, in ``songs`` order.
+
+    Songs whose audio gave no features keep their zero row (they rank last for
+    every user); their number is logged.
+    """
+    parts = []
+    for split in ("val", "test"):
+        rows = audio_feature_index[audio_feature_index["split"] == split]
+        missing = int((rows["status"] != "ok").sum())
+        if missing:
+            logger.warning(
+                "Audio CNN: %d of %d %s songs have no audio features: zero factors",
+                missing,
+                len(rows),
+                split,
+            )
+        parts.append(
+            np.ascontiguousarray(song_factors[rows["item_idx"].to_numpy()], dtype=np.float32)
+        )
+    return parts[0], parts[1]

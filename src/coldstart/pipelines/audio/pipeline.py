@@ -1,0 +1,97 @@
+"""Audio pipeline: shared CQT features, then one track-CNN instance per ``audio_cnn`` row."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline, pipeline
+
+from coldstart.rows import rows_for
+
+from .nodes import (
+    extract_audio_features,
+    fit_audio_standardisation,
+    predict_audio_cnn,
+    split_song_predictions,
+    train_audio_cnn,
+)
+
+#: Inputs of the template shared by every row (not namespaced).
+SHARED_INPUTS = {
+    "audio_feature_index",
+    "audio_feature_store",
+    "audio_feature_stats",
+    "song_item_factors",
+}
+
+
+def features_pipeline() -> Pipeline:
+    """Spectrograms of every song (cached in the feature store) and train statistics."""
+    return Pipeline(
+        [
+            Node(
+                extract_audio_features,
+                ["songs", "raw_audio_dir", "audio_feature_store", "params:audio_features"],
+                ["audio_feature_index", "audio_features_report"],
+                name="extract_audio_features",
+            ),
+            Node(
+                fit_audio_standardisation,
+                ["audio_feature_index", "audio_feature_store"],
+                "audio_feature_stats",
+                name="fit_audio_standardisation",
+            ),
+        ]
+    )
+
+
+def audio_cnn_template() -> Pipeline:
+    """Train the track CNN, predict every song, and hand val/test factors and T' over."""
+    return Pipeline(
+        [
+            Node(
+                train_audio_cnn,
+                [
+                    "audio_feature_index",
+                    "audio_feature_store",
+                    "audio_feature_stats",
+                    "song_item_factors",
+                    "params:model",
+                    "params:training",
+                    "params:patches",
+                    "params:seed",
+                ],
+                ["model", "training_history"],
+                name="train_audio_cnn",
+            ),
+            Node(
+                predict_audio_cnn,
+                [
+                    "model",
+                    "audio_feature_index",
+                    "audio_feature_store",
+                    "audio_feature_stats",
+                    "params:patches",
+                ],
+                ["song_factors", "track_embeddings"],
+                name="predict_audio_cnn",
+            ),
+            Node(
+                split_song_predictions,
+                ["song_factors", "audio_feature_index"],
+                ["val_item_factors", "test_item_factors"],
+                name="split_song_predictions",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    rows = [
+        pipeline(
+            audio_cnn_template(),
+            namespace=namespace,
+            inputs=SHARED_INPUTS,
+            parameters={"params:seed": "params:seed"},  # the project seed, as in every row
+        )
+        for namespace in rows_for("audio_cnn")
+    ]
+    return features_pipeline() + sum(rows, Pipeline([]))
