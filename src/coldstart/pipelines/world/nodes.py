@@ -21,7 +21,7 @@ def ensure_raw_dataset(dataset_dir: str, world: dict) -> tuple[Path, ...]:
     """Generate the synthetic world in ``dataset_dir`` unless a dataset is there.
 
     * no ``train_triplets.txt``: generate the world described by ``world``;
-    * a ``world_manifest.json``: a synthetic world; the generator reuses it when its
+    * a ``world_manifest.json`` (or the marker of an interrupted generation): a synthetic world; the generator reuses it when its
       configuration matches and refuses (clear message) when it does not;
     * triplets but no manifest: a real dataset in the raw contract; left untouched.
 
@@ -29,7 +29,8 @@ def ensure_raw_dataset(dataset_dir: str, world: dict) -> tuple[Path, ...]:
     """
     folder = Path(dataset_dir)
     has_triplets = (folder / "train_triplets.txt").exists()
-    has_manifest = (folder / "world_manifest.json").exists()
+    # an interrupted generation leaves this marker: regenerate, never mistake it for real data
+    has_manifest = (folder / "world_manifest.json").exists() or (folder / ".world_incomplete").exists()
     if has_triplets and not has_manifest:
         logger.info("Using the dataset in %s as it is (not a synthetic world)", folder)
     else:
