@@ -90,9 +90,18 @@ def test_ingestion_report_counts_the_injected_dirt(tiny_run: dict) -> None:
     manifest = json.loads(
         (Path(tiny_run["params"]["dataset_dir"]) / "world_manifest.json").read_text()
     )
-    assert report["triplets"]["lines_read"] > report["triplets"]["lines_kept"] > 0
-    assert report["triplets"]["dropped"], "the tiny world injects malformed triplets"
-    assert manifest["counts"]
+    dirt = manifest["dirt"]["triplets"]
+    assert report["triplets"]["dropped"] == {
+        "malformed_line": dirt["malformed_field_count"],
+        "non_integer_count": dirt["malformed_play_count"],
+        "non_positive_count": dirt["nonpositive_play_count"],
+    }
+    assert report["biographies"]["issues"]["malformed_json"] == len(
+        manifest["dirt"]["biographies"]["invalid_json"]
+    )
+    assert report["biographies"]["issues"]["repaired_non_utf8"] == len(
+        manifest["dirt"]["biographies"]["invalid_utf8"]
+    )
 
 
 def test_fusion_pipeline_reruns_only_the_fusion_rows(tiny_run: dict) -> None:
