@@ -16,14 +16,23 @@ class MissingInputsError(RuntimeError):
 
 
 def _producers(dataset: str) -> list[str]:
-    """Registered pipelines (other than the catch-alls) that output ``dataset``."""
-    from kedro.framework.project import pipelines
+    """The project's pipelines whose nodes output ``dataset``.
 
-    return sorted(
-        name
-        for name, registered in pipelines.items()
-        if name != "__default__" and dataset in registered.all_outputs()
-    )
+    Built from the pipeline modules themselves: during a run, Kedro's registry
+    loads only the pipeline being run.
+    """
+    import importlib
+    import pkgutil
+
+    import coldstart.pipelines as package
+
+    makers = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        create = getattr(module, "create_pipeline", None)
+        if create is not None and dataset in create().all_outputs():
+            makers.append(info.name)
+    return sorted(makers)
 
 
 class CheckInputsHooks:
