@@ -30,9 +30,22 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 SONG = re.compile(r"^SO[A-Z0-9]{16}$")
 TRACK = re.compile(r"^TR[A-Z0-9]{16}$")
 ARTIST = re.compile(r"^AR[A-Z0-9]{16}$")
-MSD_COLUMNS = ["track_id", "title", "song_id", "release", "artist_id", "artist_mbid",
-               "artist_name", "duration", "artist_familiarity", "artist_hotttnesss", "year",
-               "track_7digitalid", "shs_perf", "shs_work"]
+MSD_COLUMNS = [
+    "track_id",
+    "title",
+    "song_id",
+    "release",
+    "artist_id",
+    "artist_mbid",
+    "artist_name",
+    "duration",
+    "artist_familiarity",
+    "artist_hotttnesss",
+    "year",
+    "track_7digitalid",
+    "shs_perf",
+    "shs_work",
+]
 
 
 def _tsv(path: Path) -> list[dict]:
@@ -42,8 +55,11 @@ def _tsv(path: Path) -> list[dict]:
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +208,13 @@ def test_triplets_and_their_dirt(world):
             seen.add((user, song))
             total += int(count)
     dirt = manifest["dirt"]["triplets"]
-    for reason in ("malformed_field_count", "malformed_play_count", "nonpositive_play_count",
-                   "orphan_song_lines", "duplicate_lines"):
+    for reason in (
+        "malformed_field_count",
+        "malformed_play_count",
+        "nonpositive_play_count",
+        "orphan_song_lines",
+        "duplicate_lines",
+    ):
         assert found[reason] == dirt[reason] > 0, reason
     assert len(seen) == manifest["counts"]["triplets"]
     assert total == manifest["counts"]["plays_total"]
@@ -245,12 +266,31 @@ def test_knowledge_base_vocabulary(world):
     dbo = rdflib.Namespace("http://dbpedia.org/ontology/")
     dct = rdflib.Namespace("http://purl.org/dc/terms/")
     classes = {o for o in g.objects(None, rdflib.RDF.type)}
-    for c in ("MusicalArtist", "Band", "MusicGenre", "MusicalWork", "RecordLabel",
-              "Instrument", "Engineer", "Place"):
+    for c in (
+        "MusicalArtist",
+        "Band",
+        "MusicGenre",
+        "MusicalWork",
+        "RecordLabel",
+        "Instrument",
+        "Engineer",
+        "Place",
+    ):
         assert dbo[c] in classes, c
     preds = set(g.predicates())
-    for p in ("homeTown", "genre", "instrument", "recordLabel", "associatedMusicalArtist",
-              "bandMember", "artist", "producer", "recordedIn", "stylisticOrigin", "location"):
+    for p in (
+        "homeTown",
+        "genre",
+        "instrument",
+        "recordLabel",
+        "associatedMusicalArtist",
+        "bandMember",
+        "artist",
+        "producer",
+        "recordedIn",
+        "stylisticOrigin",
+        "location",
+    ):
         assert dbo[p] in preds, p
     subjects = {str(o) for o in g.objects(None, dct.subject)}
     assert any(s.endswith("_record_labels") for s in subjects)
@@ -332,8 +372,9 @@ def test_kb_carries_genre_evidence_that_implicit_bios_do_not_state(world, truth)
     g = rdflib.Graph()
     g.parse(folder / "knowledge_base.ttl", format="turtle")
     dbo = rdflib.Namespace("http://dbpedia.org/ontology/")
-    genre_res = {g_.key: rdflib.URIRef("http://dbpedia.org/resource/" + g_.resource)
-                 for g_ in GENRES}
+    genre_res = {
+        g_.key: rdflib.URIRef("http://dbpedia.org/resource/" + g_.resource) for g_ in GENRES
+    }
     label_of = {str(o): s for s, o in g.subject_objects(rdflib.RDFS.label)}
     bios = {}
     for raw in (folder / "artist_biographies.jsonl").read_bytes().splitlines():
@@ -342,15 +383,20 @@ def test_kb_carries_genre_evidence_that_implicit_bios_do_not_state(world, truth)
         except (UnicodeDecodeError, json.JSONDecodeError):
             continue
         bios[obj["artist_id"]] = obj["biography"]
-    implicit = [a for a, t in truth["artists"].items() if t["bio_mode"] == "implicit" and bios.get(a)]
+    implicit = [
+        a for a, t in truth["artists"].items() if t["bio_mode"] == "implicit" and bios.get(a)
+    ]
     assert len(implicit) >= 10
     evidence = 0
     for a in implicit:
         genre = truth["artists"][a]["genre"]
         spec = next(x for x in GENRES if x.key == genre)
         assert spec.mention not in bios[a].split(".")[0].lower()  # opening: no genre
-        mentioned = [s for label, s in label_of.items()
-                     if len(label) > 4 and label in bios[a] and label != truth["artists"][a]["artist_name"]]
+        mentioned = [
+            s
+            for label, s in label_of.items()
+            if len(label) > 4 and label in bios[a] and label != truth["artists"][a]["artist_name"]
+        ]
         if any((s, dbo.genre, genre_res[genre]) in g for s in mentioned):
             evidence += 1
     assert evidence / len(implicit) > 0.7

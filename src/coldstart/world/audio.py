@@ -27,12 +27,28 @@ TABLE_N = 4096
 MAX_HARMONICS = 30
 
 
-_NUMERIC = ("bpm", "swing", "register", "lead_rate", "legato", "rolloff", "odd", "drive",
-            "attack", "decay", "vibrato", "pad", "bass", "density", "cutoff")
+_NUMERIC = (
+    "bpm",
+    "swing",
+    "register",
+    "lead_rate",
+    "legato",
+    "rolloff",
+    "odd",
+    "drive",
+    "attack",
+    "decay",
+    "vibrato",
+    "pad",
+    "bass",
+    "density",
+    "cutoff",
+)
 
 
-def artist_profile(own: AudioProfile, other: AudioProfile, weight: float,
-                   rng: np.random.Generator) -> AudioProfile:
+def artist_profile(
+    own: AudioProfile, other: AudioProfile, weight: float, rng: np.random.Generator
+) -> AudioProfile:
     """An artist's own sound: its genre's profile blended ``weight`` of the way towards
     another genre's (numeric fields interpolated; scale and drum pattern switched with
     probability ``weight``), so that genres overlap in audio as they do in reality."""
@@ -70,7 +86,9 @@ def track_params(profile: AudioProfile, style: np.ndarray) -> dict:
         "pad": profile.pad,
         "bass": profile.bass,
         "drums": drums,
-        "density": float(np.clip(profile.density + 0.15 * s[2], 0.0, 1.0)) if drums != "none" else 0.0,
+        "density": float(np.clip(profile.density + 0.15 * s[2], 0.0, 1.0))
+        if drums != "none"
+        else 0.0,
         "cutoff": float(np.clip(profile.cutoff * np.exp(0.3 * s[1]), 1500.0, 10500.0)),
     }
 
@@ -99,9 +117,19 @@ class _Tables:
         return t
 
 
-def _note(buf: np.ndarray, start: float, f0: float, length: float, amp: float,
-          tables: _Tables, attack: float, decay: float, vibrato: float, sr: int,
-          cache: dict | None = None) -> None:
+def _note(
+    buf: np.ndarray,
+    start: float,
+    f0: float,
+    length: float,
+    amp: float,
+    tables: _Tables,
+    attack: float,
+    decay: float,
+    vibrato: float,
+    sr: int,
+    cache: dict | None = None,
+) -> None:
     """Add one enveloped wavetable note; identical notes are rendered once per cache."""
     i0 = int(start * sr)
     if i0 >= len(buf) or f0 <= 0:
@@ -131,7 +159,7 @@ def _note(buf: np.ndarray, start: float, f0: float, length: float, amp: float,
         if cache is not None:
             cache[key] = wave
     n = min(n_full, len(buf) - i0)
-    buf[i0:i0 + n] += amp * wave[:n]
+    buf[i0 : i0 + n] += amp * wave[:n]
 
 
 def _drum_kit(sr: int, rng: np.random.Generator, ride: bool) -> dict[str, np.ndarray]:
@@ -139,8 +167,9 @@ def _drum_kit(sr: int, rng: np.random.Generator, ride: bool) -> dict[str, np.nda
     f = 48.0 + 90.0 * np.exp(-t / 0.03)
     kick = np.sin(2 * np.pi * np.cumsum(f) / sr) * np.exp(-t / 0.12)
     ts = t[: int(0.2 * sr)]
-    snare = (rng.standard_normal(len(ts)) * 0.6 * np.exp(-ts / 0.07)
-             + np.sin(2 * np.pi * 185.0 * ts) * 0.5 * np.exp(-ts / 0.05))
+    snare = rng.standard_normal(len(ts)) * 0.6 * np.exp(-ts / 0.07) + np.sin(
+        2 * np.pi * 185.0 * ts
+    ) * 0.5 * np.exp(-ts / 0.05)
     if ride:
         th = np.arange(int(0.5 * sr)) / sr
         freqs = [f for f in (3150.0, 4270.0, 5510.0) if f < 0.45 * sr]
@@ -158,7 +187,7 @@ def _add(buf: np.ndarray, sample: np.ndarray, start: float, amp: float, sr: int)
     if i0 >= len(buf):
         return
     n = min(len(sample), len(buf) - i0)
-    buf[i0:i0 + n] += amp * sample[:n]
+    buf[i0 : i0 + n] += amp * sample[:n]
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -204,8 +233,19 @@ def synthesize(p: dict, sr: int, duration: float, rng: np.random.Generator) -> n
         if rng.random() > 0.15:
             idx = int(np.clip(idx + rng.choice((-2, -1, -1, 0, 1, 1, 2)), 0, len(notes) - 1))
             length = step16 * six * p["legato"]
-            _note(lead, swung(k), _midi_hz(notes[idx]), length, rng.uniform(0.6, 1.0),
-                  tables, p["attack"], p["decay"], p["vibrato"], sr, lead_cache)
+            _note(
+                lead,
+                swung(k),
+                _midi_hz(notes[idx]),
+                length,
+                rng.uniform(0.6, 1.0),
+                tables,
+                p["attack"],
+                p["decay"],
+                p["vibrato"],
+                sr,
+                lead_cache,
+            )
         k += step16
     if p["drive"] > 0:
         lead = np.tanh(p["drive"] * 2.0 * _norm(lead)) / np.tanh(p["drive"] * 2.0)
@@ -222,22 +262,49 @@ def synthesize(p: dict, sr: int, duration: float, rng: np.random.Generator) -> n
     for b in range(n_bars):
         degree = prog[b % len(prog)]
         root_pc = (key + scale[degree % len(scale)]) % 12
-        chord_pcs = {root_pc, (key + scale[(degree + 2) % len(scale)]) % 12,
-                     (key + scale[(degree + 4) % len(scale)]) % 12}
+        chord_pcs = {
+            root_pc,
+            (key + scale[(degree + 2) % len(scale)]) % 12,
+            (key + scale[(degree + 4) % len(scale)]) % 12,
+        }
         t0 = b * bar
         if p["pad"] > 0:
             tones = [m for m in deg_notes if m % 12 in chord_pcs and m >= p["register"] - 14][:3]
             for m in tones:
-                _note(pad, t0, _midi_hz(m), bar * 0.95, 0.5, pad_tables, 0.05,
-                      max(p["decay"], 1.2), p["vibrato"] * 0.5, sr, pad_cache)
+                _note(
+                    pad,
+                    t0,
+                    _midi_hz(m),
+                    bar * 0.95,
+                    0.5,
+                    pad_tables,
+                    0.05,
+                    max(p["decay"], 1.2),
+                    p["vibrato"] * 0.5,
+                    sr,
+                    pad_cache,
+                )
         if p["bass"] > 0:
-            root = min((m for m in range(int(bass_reg) - 6, int(bass_reg) + 7)
-                        if m % 12 == root_pc), key=lambda m: abs(m - bass_reg))
+            root = min(
+                (m for m in range(int(bass_reg) - 6, int(bass_reg) + 7) if m % 12 == root_pc),
+                key=lambda m: abs(m - bass_reg),
+            )
             hits = 4 if p["bpm"] < 140 else 2
             for h in range(hits):
                 m = root + (7 if (h % 2 == 1 and rng.random() < 0.4) else 0)
-                _note(bass, t0 + h * bar / hits, _midi_hz(m), bar / hits * 0.8, 0.8,
-                      bass_tables, 0.005, 0.35, 0.0, sr, bass_cache)
+                _note(
+                    bass,
+                    t0 + h * bar / hits,
+                    _midi_hz(m),
+                    bar / hits * 0.8,
+                    0.8,
+                    bass_tables,
+                    0.005,
+                    0.35,
+                    0.0,
+                    sr,
+                    bass_cache,
+                )
 
     # drums
     drums = np.zeros(size)
@@ -300,15 +367,15 @@ def fix_ogg_serial(data: bytes, serial: int) -> bytes:
     buf = bytearray(data)
     pos = 0
     while pos + 27 <= len(buf):
-        if buf[pos:pos + 4] != b"OggS":
+        if buf[pos : pos + 4] != b"OggS":
             raise ValueError("not an Ogg page boundary")
         nseg = buf[pos + 26]
-        body = sum(buf[pos + 27:pos + 27 + nseg])
+        body = sum(buf[pos + 27 : pos + 27 + nseg])
         end = pos + 27 + nseg + body
-        buf[pos + 14:pos + 18] = serial.to_bytes(4, "little")
-        buf[pos + 22:pos + 26] = b"\0\0\0\0"
+        buf[pos + 14 : pos + 18] = serial.to_bytes(4, "little")
+        buf[pos + 22 : pos + 26] = b"\0\0\0\0"
         crc = _ogg_crc(bytes(buf[pos:end]))
-        buf[pos + 22:pos + 26] = crc.to_bytes(4, "little")
+        buf[pos + 22 : pos + 26] = crc.to_bytes(4, "little")
         pos = end
     return bytes(buf)
 

@@ -27,9 +27,20 @@ DBR = "http://dbpedia.org/resource/"
 DBO = "http://dbpedia.org/ontology/"
 
 BAND_RATE = {
-    "rock": 0.8, "metal": 0.9, "punk": 0.9, "jazz": 0.5, "hip hop": 0.35, "electronic": 0.3,
-    "folk": 0.4, "classical": 0.4, "reggae": 0.5, "blues": 0.3, "country": 0.35, "soul": 0.4,
-    "pop": 0.4, "funk": 0.7,
+    "rock": 0.8,
+    "metal": 0.9,
+    "punk": 0.9,
+    "jazz": 0.5,
+    "hip hop": 0.35,
+    "electronic": 0.3,
+    "folk": 0.4,
+    "classical": 0.4,
+    "reggae": 0.5,
+    "blues": 0.3,
+    "country": 0.35,
+    "soul": 0.4,
+    "pop": 0.4,
+    "funk": 0.7,
 }
 
 
@@ -58,7 +69,9 @@ class ArtistInfo:
     hometown: int
     label: int
     formed: int
-    members: list[tuple[str, str, int]] = field(default_factory=list)  # name, instrument, birthplace
+    members: list[tuple[str, str, int]] = field(
+        default_factory=list
+    )  # name, instrument, birthplace
     former: list[tuple[str, str, int]] = field(default_factory=list)
     instrument: str = ""
     pronoun: str = "they"
@@ -96,8 +109,9 @@ class Catalog:
     legends_by_genre: list[list[int]]
 
 
-def build_catalog(cfg: WorldConfig, taste: Taste, names: NameFactory,
-                  rng: np.random.Generator) -> Catalog:
+def build_catalog(
+    cfg: WorldConfig, taste: Taste, names: NameFactory, rng: np.random.Generator
+) -> Catalog:
     genres = taste.genres
     G = len(genres)
     A = len(taste.artist_genre)
@@ -151,16 +165,20 @@ def build_catalog(cfg: WorldConfig, taste: Taste, names: NameFactory,
             name = names.band(genres[g].collectives) if band else names.person()
             inst = "" if band else str(rng.choice(genres[g].instruments))
             legends_by_genre[g].append(len(legends))
-            legends.append(Person(name, g, hometown(g), inst, band,
-                                  int(rng.choice(labels_by_genre[g]))))
+            legends.append(
+                Person(name, g, hometown(g), inst, band, int(rng.choice(labels_by_genre[g])))
+            )
 
     # dataset artists
     pop_rank = np.argsort(np.argsort(taste.artist_pop))
     p_kb = np.clip(2.0 * cfg.kb_artist_coverage * (pop_rank + 0.5) / A, 0.05, 0.98)
     artists: list[ArtistInfo] = []
     modes = ("explicit", "implicit", "vague")
-    mode_p = (cfg.explicit_bio_rate, cfg.implicit_bio_rate,
-              1.0 - cfg.explicit_bio_rate - cfg.implicit_bio_rate)
+    mode_p = (
+        cfg.explicit_bio_rate,
+        cfg.implicit_bio_rate,
+        1.0 - cfg.explicit_bio_rate - cfg.implicit_bio_rate,
+    )
     for a in range(A):
         g = int(taste.artist_genre[a])
         spec = genres[g]
@@ -174,9 +192,15 @@ def build_catalog(cfg: WorldConfig, taste: Taste, names: NameFactory,
         label = int(pool[rng.choice(len(pool), p=zipf / zipf.sum())])
         formed = int(rng.integers(spec.era[0], max(spec.era[0] + 1, spec.era[1] - 3)))
         info = ArtistInfo(
-            idx=a, name=name, is_band=is_band, genre=g,
-            substyle=int(taste.artist_substyle[a]), cross=int(taste.artist_cross[a]),
-            hometown=hometown(g), label=label, formed=formed,
+            idx=a,
+            name=name,
+            is_band=is_band,
+            genre=g,
+            substyle=int(taste.artist_substyle[a]),
+            cross=int(taste.artist_cross[a]),
+            hometown=hometown(g),
+            label=label,
+            formed=formed,
             in_kb=bool(rng.random() < p_kb[a]),
             bio_mode=modes[int(rng.choice(3, p=mode_p))],
         )
@@ -188,20 +212,25 @@ def build_catalog(cfg: WorldConfig, taste: Taste, names: NameFactory,
             for k in range(n_members):
                 info.members.append((names.person(), str(insts[k]), hometown(g)))
             if rng.random() < 0.3:
-                info.former.append((names.person(), str(rng.choice(spec.instruments)),
-                                    hometown(g)))
+                info.former.append((names.person(), str(rng.choice(spec.instruments)), hometown(g)))
         else:
             info.instrument = str(rng.choice(spec.instruments))
             info.pronoun = str(rng.choice(("he", "she", "they"), p=(0.48, 0.44, 0.08)))
-        info.legends = [int(x) for x in rng.choice(
-            legends_by_genre[g], size=min(len(legends_by_genre[g]), int(rng.integers(1, 3))),
-            replace=False)]
+        info.legends = [
+            int(x)
+            for x in rng.choice(
+                legends_by_genre[g],
+                size=min(len(legends_by_genre[g]), int(rng.integers(1, 3))),
+                replace=False,
+            )
+        ]
         for k in range(int(rng.integers(1, 4))):
             prod_pool = producers_by_genre[g] if rng.random() < 0.85 else range(len(producers))
             year = min(2010, formed + int(rng.integers(1, 6)) * (k + 1))
             studio = hometown(g) if rng.random() < 0.6 else int(rng.integers(n_places))
-            info.works.append(Work(names.work(), year, int(rng.choice(list(prod_pool))),
-                                   studio, label))
+            info.works.append(
+                Work(names.work(), year, int(rng.choice(list(prod_pool))), studio, label)
+            )
         artists.append(info)
 
     # associated artists: mostly the same genre
@@ -220,10 +249,18 @@ def build_catalog(cfg: WorldConfig, taste: Taste, names: NameFactory,
         info.associates = chosen
 
     return Catalog(
-        genres=genres, places=places, place_region=place_region, labels=labels,
-        label_genres=label_genres, label_place=label_place, label_year=label_year,
-        producers=producers, legends=legends, artists=artists,
-        labels_by_genre=labels_by_genre, producers_by_genre=producers_by_genre,
+        genres=genres,
+        places=places,
+        place_region=place_region,
+        labels=labels,
+        label_genres=label_genres,
+        label_place=label_place,
+        label_year=label_year,
+        producers=producers,
+        legends=legends,
+        artists=artists,
+        labels_by_genre=labels_by_genre,
+        producers_by_genre=producers_by_genre,
         legends_by_genre=legends_by_genre,
     )
 
@@ -260,12 +297,18 @@ def kb_entities(cat: Catalog) -> list[Entity]:
             used_instruments.setdefault(inst, []).append(i)
 
     for g in genres:
-        out.append(Entity(
-            g.resource, ("MusicGenre",), g.labels,
-            {"stylisticOrigin": [gres[present[o]] for o in g.origins if o in present],
-             "instrument": [INSTRUMENTS[x][0] for x in g.instruments]},
-            ["Music_genres", g.category],
-        ))
+        out.append(
+            Entity(
+                g.resource,
+                ("MusicGenre",),
+                g.labels,
+                {
+                    "stylisticOrigin": [gres[present[o]] for o in g.origins if o in present],
+                    "instrument": [INSTRUMENTS[x][0] for x in g.instruments],
+                },
+                ["Music_genres", g.category],
+            )
+        )
     for inst in sorted(used_instruments):
         res, family, _ = INSTRUMENTS[inst]
         subj = [family]
@@ -273,35 +316,53 @@ def kb_entities(cat: Catalog) -> list[Entity]:
             subj.append(f"{genres[used_instruments[inst][0]].category}_instruments")
         out.append(Entity(res, ("Instrument",), (inst,), {}, subj))
     for p, name in enumerate(cat.places):
-        out.append(Entity(R(name), ("Place",), (name,), {},
-                          [f"Populated_places_in_{R(cat.place_region[p])}"]))
+        out.append(
+            Entity(
+                R(name), ("Place",), (name,), {}, [f"Populated_places_in_{R(cat.place_region[p])}"]
+            )
+        )
     for lab, name in enumerate(cat.labels):
         gs = cat.label_genres[lab]
-        out.append(Entity(
-            R(name), ("RecordLabel",), (name,),
-            {"genre": [gres[g] for g in gs], "location": [R(cat.places[cat.label_place[lab]])]},
-            [f"{genres[g].category}_record_labels" for g in gs]
-            + [f"Record_labels_established_in_{cat.label_year[lab]}"],
-        ))
+        out.append(
+            Entity(
+                R(name),
+                ("RecordLabel",),
+                (name,),
+                {"genre": [gres[g] for g in gs], "location": [R(cat.places[cat.label_place[lab]])]},
+                [f"{genres[g].category}_record_labels" for g in gs]
+                + [f"Record_labels_established_in_{cat.label_year[lab]}"],
+            )
+        )
     for pr in cat.producers:
-        out.append(Entity(
-            R(pr.name), ("Engineer",), (pr.name,),
-            {"genre": [gres[pr.genre]], "birthPlace": [R(cat.places[pr.place])]},
-            [f"{genres[pr.genre].category}_record_producers",
-             f"People_from_{R(cat.places[pr.place])}"],
-        ))
+        out.append(
+            Entity(
+                R(pr.name),
+                ("Engineer",),
+                (pr.name,),
+                {"genre": [gres[pr.genre]], "birthPlace": [R(cat.places[pr.place])]},
+                [
+                    f"{genres[pr.genre].category}_record_producers",
+                    f"People_from_{R(cat.places[pr.place])}",
+                ],
+            )
+        )
     for lg in cat.legends:
-        props = {"genre": [gres[lg.genre]], "homeTown": [R(cat.places[lg.place])],
-                 "recordLabel": [R(cat.labels[lg.label])]}
+        props = {
+            "genre": [gres[lg.genre]],
+            "homeTown": [R(cat.places[lg.place])],
+            "recordLabel": [R(cat.labels[lg.label])],
+        }
         if lg.instrument:
             props["instrument"] = [INSTRUMENTS[lg.instrument][0]]
         kind = "musical_groups" if lg.is_band else "musicians"
-        subj = [f"{genres[lg.genre].category}_{kind}",
-                f"Musicians_from_{R(cat.places[lg.place])}"]
+        subj = [f"{genres[lg.genre].category}_{kind}", f"Musicians_from_{R(cat.places[lg.place])}"]
         if lg.instrument:
             subj.append(f"{genres[lg.genre].category}_{R(_plural(_role(lg.instrument)))}")
-        out.append(Entity(R(lg.name), ("Band" if lg.is_band else "MusicalArtist",),
-                          (lg.name,), props, subj))
+        out.append(
+            Entity(
+                R(lg.name), ("Band" if lg.is_band else "MusicalArtist",), (lg.name,), props, subj
+            )
+        )
 
     artists = cat.artists
     for info in artists:
@@ -320,9 +381,11 @@ def kb_entities(cat: Catalog) -> list[Entity]:
             props["associatedMusicalArtist"] = assoc_art
         if assoc_band:
             props["associatedBand"] = assoc_band
-        subj = [f"{gcat}_{'musical_groups' if info.is_band else 'musicians'}",
-                f"Musicians_from_{R(cat.places[info.hometown])}",
-                f"{R(cat.labels[info.label])}_artists"]
+        subj = [
+            f"{gcat}_{'musical_groups' if info.is_band else 'musicians'}",
+            f"Musicians_from_{R(cat.places[info.hometown])}",
+            f"{R(cat.labels[info.label])}_artists",
+        ]
         if info.is_band:
             props["bandMember"] = [R(m[0]) for m in info.members]
             if info.former:
@@ -331,25 +394,47 @@ def kb_entities(cat: Catalog) -> list[Entity]:
         else:
             props["instrument"] = [INSTRUMENTS[info.instrument][0]]
             subj.append(f"{gcat}_{R(_plural(_role(info.instrument)))}")
-        out.append(Entity(R(info.name), ("Band" if info.is_band else "MusicalArtist",),
-                          (info.name,), props, subj))
+        out.append(
+            Entity(
+                R(info.name),
+                ("Band" if info.is_band else "MusicalArtist",),
+                (info.name,),
+                props,
+                subj,
+            )
+        )
         for m_name, inst, place in info.members + info.former:
-            out.append(Entity(
-                R(m_name), ("MusicalArtist",), (m_name,),
-                {"instrument": [INSTRUMENTS[inst][0]], "associatedBand": [R(info.name)],
-                 "birthPlace": [R(cat.places[place])]},
-                [f"{gcat}_{R(_plural(_role(inst)))}", f"People_from_{R(cat.places[place])}"],
-            ))
+            out.append(
+                Entity(
+                    R(m_name),
+                    ("MusicalArtist",),
+                    (m_name,),
+                    {
+                        "instrument": [INSTRUMENTS[inst][0]],
+                        "associatedBand": [R(info.name)],
+                        "birthPlace": [R(cat.places[place])],
+                    },
+                    [f"{gcat}_{R(_plural(_role(inst)))}", f"People_from_{R(cat.places[place])}"],
+                )
+            )
         for w in info.works:
             writer = R(info.members[0][0]) if info.is_band else R(info.name)
-            out.append(Entity(
-                R(w.title), ("MusicalWork",), (w.title,),
-                {"artist": [R(info.name)], "genre": [gres[info.genre]],
-                 "recordLabel": [R(cat.labels[w.label])],
-                 "producer": [R(cat.producers[w.producer].name)],
-                 "recordedIn": [R(cat.places[w.studio])], "writer": [writer]},
-                [f"{w.year}_albums", f"{gcat}_albums", f"{R(info.name)}_albums"],
-            ))
+            out.append(
+                Entity(
+                    R(w.title),
+                    ("MusicalWork",),
+                    (w.title,),
+                    {
+                        "artist": [R(info.name)],
+                        "genre": [gres[info.genre]],
+                        "recordLabel": [R(cat.labels[w.label])],
+                        "producer": [R(cat.producers[w.producer].name)],
+                        "recordedIn": [R(cat.places[w.studio])],
+                        "writer": [writer],
+                    },
+                    [f"{w.year}_albums", f"{gcat}_albums", f"{R(info.name)}_albums"],
+                )
+            )
     return out
 
 
@@ -371,8 +456,7 @@ def _iri(local: str) -> str:
 
 
 def _literal(text: str) -> str:
-    esc = (text.replace("\\", "\\\\").replace('"', '\\"')
-           .replace("\n", "\\n").replace("\r", "\\r"))
+    esc = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
     return f'"{esc}"@en'
 
 

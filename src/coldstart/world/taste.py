@@ -148,13 +148,26 @@ def build_taste(cfg: WorldConfig, rng: np.random.Generator) -> Taste:
     user_activity = np.clip(np.rint(activity), cfg.min_songs_per_user, hi).astype(np.int64)
 
     return Taste(
-        genres=genres, centres=centres, substyle_dirs=substyle_dirs,
-        substyle_weights=substyle_weights, substyle_audio=substyle_audio,
-        neighbours=neighbours, style_map=style_map, artist_genre=artist_genre,
-        artist_substyle=artist_substyle, artist_cross=artist_cross, artist_pos=artist_pos,
-        artist_pop=artist_pop, artist_style=artist_style, song_artist=song_artist,
-        song_style=song_style, song_pos=song_pos, song_pop=song_pop,
-        user_genres=user_genres, user_pos=user_pos, user_activity=user_activity,
+        genres=genres,
+        centres=centres,
+        substyle_dirs=substyle_dirs,
+        substyle_weights=substyle_weights,
+        substyle_audio=substyle_audio,
+        neighbours=neighbours,
+        style_map=style_map,
+        artist_genre=artist_genre,
+        artist_substyle=artist_substyle,
+        artist_cross=artist_cross,
+        artist_pos=artist_pos,
+        artist_pop=artist_pop,
+        artist_style=artist_style,
+        song_artist=song_artist,
+        song_style=song_style,
+        song_pos=song_pos,
+        song_pop=song_pop,
+        user_genres=user_genres,
+        user_pos=user_pos,
+        user_activity=user_activity,
     )
 
 

@@ -19,8 +19,10 @@ import numpy as np
 from .genres import GENERIC_MUSIC_WORDS, GENERIC_TAGS, INSTRUMENTS
 from .knowledge import ArtistInfo, Catalog
 
-FOOTER = ("Read more on Last.fm. User-contributed text is available under the Creative "
-          "Commons By-SA License; additional terms may apply.")
+FOOTER = (
+    "Read more on Last.fm. User-contributed text is available under the Creative "
+    "Commons By-SA License; additional terms may apply."
+)
 
 
 class _Voice:
@@ -39,8 +41,15 @@ class _Voice:
 
     def fill(self, template: str, **kw: str) -> str:
         text = template.format(
-            subj=self.subj, Subj=self.subj.capitalize(), obj=self.obj, poss=self.poss,
-            Poss=self.poss.capitalize(), has=self.has, is_=self.is_, was=self.was, s=self.s,
+            subj=self.subj,
+            Subj=self.subj.capitalize(),
+            obj=self.obj,
+            poss=self.poss,
+            Poss=self.poss.capitalize(),
+            has=self.has,
+            is_=self.is_,
+            was=self.was,
+            s=self.s,
             **kw,
         )
         return text[0].upper() + text[1:]
@@ -115,12 +124,21 @@ _SOLO_OPENINGS = (
     "{name} (born {by}) is a {desc}{role} from {place}.",
     "{name} is a {desc}{role} based in {place}.",
 )
-_NEUTRAL_DESC = ("", "", "four-piece ", "young ", "independent ", "critically acclaimed ",
-                 "long-running ", "cult ")
+_NEUTRAL_DESC = (
+    "",
+    "",
+    "four-piece ",
+    "young ",
+    "independent ",
+    "critically acclaimed ",
+    "long-running ",
+    "cult ",
+)
 
 
-def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
-              short: bool, neighbours: list[int]) -> tuple[str, bool]:
+def biography(
+    info: ArtistInfo, cat: Catalog, rng: np.random.Generator, short: bool, neighbours: list[int]
+) -> tuple[str, bool]:
     """One biography; returns ``(text, names_the_genre)``."""
     spec = cat.genres[info.genre]
     sub_name, sub_words = spec.substyles[info.substyle]
@@ -140,15 +158,26 @@ def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
     else:
         desc = pick(_NEUTRAL_DESC)
     if info.is_band:
-        opening = v.fill(pick(_BAND_OPENINGS), name=info.name, desc=desc, place=place,
-                         size=pick(("band", "group", "collective", "trio", "quartet")),
-                         y=str(info.formed))
+        opening = v.fill(
+            pick(_BAND_OPENINGS),
+            name=info.name,
+            desc=desc,
+            place=place,
+            size=pick(("band", "group", "collective", "trio", "quartet")),
+            y=str(info.formed),
+        )
     else:
         role = ("singer-songwriter", "musician", "composer", "producer")[int(rng.integers(4))]
         if rng.random() < 0.5 and info.instrument:
             role = INSTRUMENTS[info.instrument][2]
-        opening = v.fill(pick(_SOLO_OPENINGS), name=info.name, desc=desc, place=place,
-                         role=role, by=str(info.formed - int(rng.integers(18, 30))))
+        opening = v.fill(
+            pick(_SOLO_OPENINGS),
+            name=info.name,
+            desc=desc,
+            place=place,
+            role=role,
+            by=str(info.formed - int(rng.integers(18, 30))),
+        )
     opening = re.sub(r"\b(is|are) a ([aeiouAEIOU])", r"\1 an \2", opening)
     if short:  # MSD-A keeps biographies of at least 50 characters: so do short ones
         while len(opening) < 50:
@@ -156,8 +185,11 @@ def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
         return opening, explicit
 
     # genre vocabulary: own words, sub-style words, a neighbour's words as noise
-    n_words = {"explicit": rng.integers(4, 10), "implicit": rng.integers(0, 3),
-               "vague": rng.integers(0, 3)}[mode]
+    n_words = {
+        "explicit": rng.integers(4, 10),
+        "implicit": rng.integers(0, 3),
+        "vague": rng.integers(0, 3),
+    }[mode]
     words: list[str] = []
     for _ in range(int(n_words)):
         r = rng.random()
@@ -177,11 +209,11 @@ def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
             w = pick(GENERIC_MUSIC_WORDS)
             if w not in take:
                 take.append(w)
-        body.append(v.fill(pick(_GENRE_SENTENCES), w1=take[0], w2=take[1], w3=take[2],
-                           place=place))
+        body.append(v.fill(pick(_GENRE_SENTENCES), w1=take[0], w2=take[1], w3=take[2], place=place))
     if explicit and rng.random() < 0.7:
-        body.append(v.fill(pick(_EXPLICIT_SENTENCES), genre=spec.mention, sub=sub_name,
-                           place=place))
+        body.append(
+            v.fill(pick(_EXPLICIT_SENTENCES), genre=spec.mention, sub=sub_name, place=place)
+        )
 
     p_mention = {"explicit": 0.55, "implicit": 0.9, "vague": 0.25}[mode]
     # band members / instrument
@@ -191,26 +223,42 @@ def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
         lst = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
         body.append(f"The line-up features {lst}.")
         if info.former and rng.random() < 0.6:
-            body.append(f"{info.former[0][0]} left the band in {year(2, 10)} and was replaced "
-                        f"by {info.members[-1][0]}.")
+            body.append(
+                f"{info.former[0][0]} left the band in {year(2, 10)} and was replaced "
+                f"by {info.members[-1][0]}."
+            )
     elif not info.is_band and rng.random() < p_mention:
-        body.append(v.fill(pick((
-            "{Subj} began playing the {inst} at the age of {age}.",
-            "A self-taught musician, {subj} switched to the {inst} in {poss} teens.",
-        )), inst=info.instrument.lower(), age=str(int(rng.integers(5, 16)))))
+        body.append(
+            v.fill(
+                pick(
+                    (
+                        "{Subj} began playing the {inst} at the age of {age}.",
+                        "A self-taught musician, {subj} switched to the {inst} in {poss} teens.",
+                    )
+                ),
+                inst=info.instrument.lower(),
+                age=str(int(rng.integers(5, 16))),
+            )
+        )
     if rng.random() < p_mention:
-        body.append(v.fill(pick(_LABEL_SENTENCES), label=cat.labels[info.label],
-                           y=str(year(1, 6))))
+        body.append(v.fill(pick(_LABEL_SENTENCES), label=cat.labels[info.label], y=str(year(1, 6))))
     for w in info.works:
         if rng.random() < p_mention * 0.8:
             q1, q2 = ("\u201c", "\u201d") if rng.random() < 0.3 else ('"', '"')
-            body.append(v.fill(pick(_WORK_SENTENCES), work=w.title, y=str(w.year), q1=q1,
-                               q2=q2, studio=cat.places[w.studio],
-                               producer=cat.producers[w.producer].name))
+            body.append(
+                v.fill(
+                    pick(_WORK_SENTENCES),
+                    work=w.title,
+                    y=str(w.year),
+                    q1=q1,
+                    q2=q2,
+                    studio=cat.places[w.studio],
+                    producer=cat.producers[w.producer].name,
+                )
+            )
     for b in info.associates:
         if rng.random() < p_mention:
-            body.append(v.fill(pick(_ASSOC_SENTENCES), a1=cat.artists[b].name,
-                               y=str(year(2, 12))))
+            body.append(v.fill(pick(_ASSOC_SENTENCES), a1=cat.artists[b].name, y=str(year(2, 12))))
     for lg in info.legends:
         if rng.random() < p_mention:
             body.append(v.fill(pick(_LEGEND_SENTENCES), l1=cat.legends[lg].name))
@@ -222,15 +270,20 @@ def biography(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
     if rng.random() < 0.3:  # paragraph break, as Last.fm bios have
         cut = text.find(". ", len(text) // 2)
         if cut > 0:
-            text = text[: cut + 1] + "\n\n" + text[cut + 2:]
+            text = text[: cut + 1] + "\n\n" + text[cut + 2 :]
     if rng.random() < 0.4:
         text += " " + FOOTER
     return text, explicit
 
 
-def artist_tags(info: ArtistInfo, cat: Catalog, rng: np.random.Generator,
-                familiarity: float, noise_rate: float,
-                neighbours: list[int]) -> list[tuple[str, int]]:
+def artist_tags(
+    info: ArtistInfo,
+    cat: Catalog,
+    rng: np.random.Generator,
+    familiarity: float,
+    noise_rate: float,
+    neighbours: list[int],
+) -> list[tuple[str, int]]:
     """Last.fm-style top tags with weights 0-100, heaviest first."""
     spec = cat.genres[info.genre]
     G = len(cat.genres)

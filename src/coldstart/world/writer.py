@@ -38,16 +38,37 @@ MANIFEST = "world_manifest.json"
 MARKER = ".world_incomplete"
 
 SONGS_COLUMNS = (
-    ("track_id", "text PRIMARY KEY"), ("title", "text"), ("song_id", "text"),
-    ("release", "text"), ("artist_id", "text"), ("artist_mbid", "text"),
-    ("artist_name", "text"), ("duration", "real"), ("artist_familiarity", "real"),
-    ("artist_hotttnesss", "real"), ("year", "int"), ("track_7digitalid", "int"),
-    ("shs_perf", "int"), ("shs_work", "int"),
+    ("track_id", "text PRIMARY KEY"),
+    ("title", "text"),
+    ("song_id", "text"),
+    ("release", "text"),
+    ("artist_id", "text"),
+    ("artist_mbid", "text"),
+    ("artist_name", "text"),
+    ("duration", "real"),
+    ("artist_familiarity", "real"),
+    ("artist_hotttnesss", "real"),
+    ("year", "int"),
+    ("track_7digitalid", "int"),
+    ("shs_perf", "int"),
+    ("shs_work", "int"),
 )
 
 # order of the named random streams spawned from the seed (append only!)
-_STREAMS = ("taste", "names", "catalog", "ids", "catalog_meta", "plays", "dirt", "text",
-            "tags", "audio_plan", "audio", "audio_artists")
+_STREAMS = (
+    "taste",
+    "names",
+    "catalog",
+    "ids",
+    "catalog_meta",
+    "plays",
+    "dirt",
+    "text",
+    "tags",
+    "audio_plan",
+    "audio",
+    "audio_artists",
+)
 
 
 class WorldConfigMismatchError(ValueError):
@@ -88,7 +109,8 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
             logger.info("World in %s is complete and matches the config: reusing it", out)
             return old
         diff = sorted(
-            k for k in set(ident) | set(old.get("config", {}))
+            k
+            for k in set(ident) | set(old.get("config", {}))
             if ident.get(k) != old.get("config", {}).get(k)
         )
         if old.get("generator_version") != GENERATOR_VERSION:
@@ -109,13 +131,18 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
     (out / MARKER).write_text("generation in progress\n", encoding="utf-8")
     logger.info("Generating the %r synthetic world (seed %d) in %s", cfg.preset, cfg.seed, out)
     manifest = _generate(cfg, ident, out)
-    _atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False,
-                                                 sort_keys=False) + "\n")
+    _atomic_write_text(
+        manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    )
     (out / MARKER).unlink(missing_ok=True)
-    logger.info("World complete in %.1f s: %d artists, %d songs, %d users, %d triplet lines",
-                time.perf_counter() - t_start, manifest["counts"]["artists"],
-                manifest["counts"]["songs"], manifest["counts"]["users"],
-                manifest["counts"]["triplet_lines"])
+    logger.info(
+        "World complete in %.1f s: %d artists, %d songs, %d users, %d triplet lines",
+        time.perf_counter() - t_start,
+        manifest["counts"]["artists"],
+        manifest["counts"]["songs"],
+        manifest["counts"]["users"],
+        manifest["counts"]["triplet_lines"],
+    )
     return manifest
 
 
@@ -186,15 +213,33 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
         else:
             release = f"{title} EP" if rm.random() < 0.5 else f"Live in {cat.places[info.hometown]}"
         year = 0 if rm.random() < 0.35 else min(2010, info.formed + int(rm.integers(0, 15)))
-        shs = (int(rm.integers(1, 200000)), int(rm.integers(1, 20000))) if rm.random() < 0.02 else (-1, 0)
-        base = dict(title=title, song_id=song_ids[s], release=release, artist_id=artist_ids[a],
-                    artist_mbid=mbids[a], artist_name=info.name,
-                    artist_familiarity=round(float(familiarity[a]), 6),
-                    artist_hotttnesss=round(float(hotttnesss[a]), 6), year=year,
-                    shs_perf=shs[0], shs_work=shs[1])
+        shs = (
+            (int(rm.integers(1, 200000)), int(rm.integers(1, 20000)))
+            if rm.random() < 0.02
+            else (-1, 0)
+        )
+        base = dict(
+            title=title,
+            song_id=song_ids[s],
+            release=release,
+            artist_id=artist_ids[a],
+            artist_mbid=mbids[a],
+            artist_name=info.name,
+            artist_familiarity=round(float(familiarity[a]), 6),
+            artist_hotttnesss=round(float(hotttnesss[a]), 6),
+            year=year,
+            shs_perf=shs[0],
+            shs_work=shs[1],
+        )
         for tid in [audio_track[s]] + ([extra_track[s]] if s in extra_track else []):
-            rows.append(dict(track_id=tid, duration=round(float(rm.uniform(120, 420)), 5),
-                             track_7digitalid=int(rm.integers(1, 10_000_000)), **base))
+            rows.append(
+                dict(
+                    track_id=tid,
+                    duration=round(float(rm.uniform(120, 420)), 5),
+                    track_7digitalid=int(rm.integers(1, 10_000_000)),
+                    **base,
+                )
+            )
     rows = [rows[i] for i in rm.permutation(len(rows))]
 
     # ---------------------------------------------------------------- plays + dirt
@@ -229,17 +274,25 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     for k in range(n_bad_fields):
         u, s = fresh_pair()
         c = int(rd.integers(1, 5))
-        extra.append((f"{uids[u]}\t{song_ids[s]}\n", f"{uids[u]}\t{song_ids[s]}\t{c}\t{c}\n",
-                      f"{uids[u]} {song_ids[s]} {c}\n")[k % 3])
+        extra.append(
+            (
+                f"{uids[u]}\t{song_ids[s]}\n",
+                f"{uids[u]}\t{song_ids[s]}\t{c}\t{c}\n",
+                f"{uids[u]} {song_ids[s]} {c}\n",
+            )[k % 3]
+        )
     for k in range(n_bad_count):
         u, s = fresh_pair()
         extra.append(f"{uids[u]}\t{song_ids[s]}\t{('2.5', 'three', '', 'NaN', 'x7')[k % 5]}\n")
     n_orphan_lines = _n_of(cfg.orphan_song_rate, n_clean)
-    orphan_ids = unique_codes(rd, max(1, n_orphan_lines // 3 + (n_orphan_lines > 0)), "SO",
-                              taken=taken)
+    orphan_ids = unique_codes(
+        rd, max(1, n_orphan_lines // 3 + (n_orphan_lines > 0)), "SO", taken=taken
+    )
     for k in range(n_orphan_lines):
-        extra.append(f"{uids[int(rd.integers(U))]}\t{orphan_ids[k % len(orphan_ids)]}\t"
-                     f"{int(rd.integers(1, 6))}\n")
+        extra.append(
+            f"{uids[int(rd.integers(U))]}\t{orphan_ids[k % len(orphan_ids)]}\t"
+            f"{int(rd.integers(1, 6))}\n"
+        )
     positions = np.sort(rd.integers(0, n_clean + 1, size=len(extra)))
     order = rd.permutation(len(extra))
     merged: list[str] = []
@@ -254,8 +307,12 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     # no manifest is taken for a real dataset by the world pipeline
     triplets_bytes = "".join(merged).encode("utf-8")
     del lines, merged
-    logger.info("Plays: %d clean triplets (%.3f%% dense), %d dirty lines injected",
-                n_clean, 100.0 * n_clean / (U * S), len(extra))
+    logger.info(
+        "Plays: %d clean triplets (%.3f%% dense), %d dirty lines injected",
+        n_clean,
+        100.0 * n_clean / (U * S),
+        len(extra),
+    )
 
     # ---------------------------------------------------------------- audio plan + dirt
     ra = rngs["audio_plan"]
@@ -269,9 +326,9 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
         raise ValueError("too many special audio files for this many songs")
     special = [int(x) for x in ra.choice(single, size=need, replace=False)]
     missing = special[:n_missing]
-    corrupt = special[n_missing:n_missing + n_corrupt]
-    empty = special[n_missing + n_corrupt:n_missing + n_corrupt + n_empty]
-    alt_fmt = dict(zip(special[n_missing + n_corrupt + n_empty:], alt, strict=True))
+    corrupt = special[n_missing : n_missing + n_corrupt]
+    empty = special[n_missing + n_corrupt : n_missing + n_corrupt + n_empty]
+    alt_fmt = dict(zip(special[n_missing + n_corrupt + n_empty :], alt, strict=True))
     tasks = []
     audio_seconds = 0.0
     fmt_counts: dict[str, int] = {"mp3": 0, "wav": 0, "flac": 0, "ogg": 0}
@@ -289,7 +346,11 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     profiles = []
     for a in range(A):
         g = int(taste.artist_genre[a])
-        other = int(rp.choice(taste.neighbours[g])) if rp.random() < 0.6 else int(rp.integers(len(genres)))
+        other = (
+            int(rp.choice(taste.neighbours[g]))
+            if rp.random() < 0.6
+            else int(rp.integers(len(genres)))
+        )
         weight = float(rp.uniform(0.0, cfg.audio_blend))
         profiles.append(audio_mod.artist_profile(genres[g].audio, genres[other].audio, weight, rp))
     for s in range(S):
@@ -308,8 +369,20 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
         params = audio_mod.track_params(profiles[a], style)
         bitrate = min(320, cfg.mp3_bitrate * ch * (2 if sr == 44100 else 1))
         a_seq = seqs["audio"]
-        tasks.append((f"{audio_track[s]}.{fmt}", str(audio_dir), params, a_seq.entropy,
-                      tuple(a_seq.spawn_key) + (s,), sr, ch, dur, fmt, bitrate))
+        tasks.append(
+            (
+                f"{audio_track[s]}.{fmt}",
+                str(audio_dir),
+                params,
+                a_seq.entropy,
+                tuple(a_seq.spawn_key) + (s,),
+                sr,
+                ch,
+                dur,
+                fmt,
+                bitrate,
+            )
+        )
         audio_seconds += dur
         fmt_counts[fmt] += 1
         sr_counts[str(sr)] = sr_counts.get(str(sr), 0) + 1
@@ -317,8 +390,10 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     for s in corrupt:
         path = audio_dir / f"{audio_track[s]}.mp3"
         if len(corrupt) > 1 and s == corrupt[0]:
-            data = (b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>"
-                    b"<p>The requested preview was not found on this server.</p></body></html>\n")
+            data = (
+                b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>"
+                b"<p>The requested preview was not found on this server.</p></body></html>\n"
+            )
         else:  # random bytes without 0xFF, so no MPEG frame sync can appear
             data = bytes(ra.integers(0, 255, size=int(ra.integers(2000, 8000)), dtype=np.uint8))
         _atomic_write_bytes(path, data)
@@ -327,14 +402,23 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
 
     # ---------------------------------------------------------------- text: bios, tags, KB
     rt, rg = rngs["text"], rngs["tags"]
-    dirt_artists = [int(x) for x in rd.choice(
-        A, size=cfg.n_empty_bio + cfg.n_bad_json_bio + cfg.n_bad_utf8_bio + cfg.n_no_tags,
-        replace=False)]
+    dirt_artists = [
+        int(x)
+        for x in rd.choice(
+            A,
+            size=cfg.n_empty_bio + cfg.n_bad_json_bio + cfg.n_bad_utf8_bio + cfg.n_no_tags,
+            replace=False,
+        )
+    ]
     k0 = cfg.n_empty_bio
     k1 = k0 + cfg.n_bad_json_bio
     k2 = k1 + cfg.n_bad_utf8_bio
-    empty_bio, bad_json, bad_utf8, no_tags = (set(dirt_artists[:k0]), set(dirt_artists[k0:k1]),
-                                             set(dirt_artists[k1:k2]), set(dirt_artists[k2:]))
+    empty_bio, bad_json, bad_utf8, no_tags = (
+        set(dirt_artists[:k0]),
+        set(dirt_artists[k0:k1]),
+        set(dirt_artists[k1:k2]),
+        set(dirt_artists[k2:]),
+    )
     bio_lines: list[bytes] = []
     naming_genre = 0
     bio_lengths = []
@@ -342,7 +426,9 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     bios: dict[int, str] = {}
     for a in range(A):
         short = rt.random() < cfg.short_bio_rate
-        text, named = biography(cat.artists[a], cat, rt, short, taste.neighbours[cat.artists[a].genre])
+        text, named = biography(
+            cat.artists[a], cat, rt, short, taste.neighbours[cat.artists[a].genre]
+        )
         bios[a] = text
         naming_genre += bool(named)
     for a in artist_order:
@@ -366,8 +452,14 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     n_tag_rows = 0
     for a in artist_order:
         a = int(a)
-        tl = artist_tags(cat.artists[a], cat, rg, float(familiarity[a]), cfg.tag_noise_rate,
-                         taste.neighbours[cat.artists[a].genre])
+        tl = artist_tags(
+            cat.artists[a],
+            cat,
+            rg,
+            float(familiarity[a]),
+            cfg.tag_noise_rate,
+            taste.neighbours[cat.artists[a].genre],
+        )
         if a in no_tags:
             continue
         for tag, w in tl:
@@ -388,8 +480,9 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
 
     # ---------------------------------------------------------------- ground truth
     _write_truth(out / "truth", taste, cat, artist_ids, song_ids, audio_track, uids)
-    logger.info("Catalogue, text, tags and knowledge base written in %.1f s",
-                time.perf_counter() - t0)
+    logger.info(
+        "Catalogue, text, tags and knowledge base written in %.1f s", time.perf_counter() - t0
+    )
 
     # ---------------------------------------------------------------- audio render
     if tasks:
@@ -400,9 +493,17 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
 
     # ---------------------------------------------------------------- manifest
     files: dict[str, Any] = {}
-    for name in ("train_triplets.txt", "track_metadata.db", "artist_biographies.jsonl",
-                 "artist_tags.tsv", "knowledge_base.ttl", "truth/genres.tsv",
-                 "truth/artists.tsv", "truth/songs.tsv", "truth/users.tsv"):
+    for name in (
+        "train_triplets.txt",
+        "track_metadata.db",
+        "artist_biographies.jsonl",
+        "artist_tags.tsv",
+        "knowledge_base.ttl",
+        "truth/genres.tsv",
+        "truth/artists.tsv",
+        "truth/songs.tsv",
+        "truth/users.tsv",
+    ):
         p = out / name
         files[name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
     listing = []
@@ -411,8 +512,11 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
         if p.is_file():
             listing.append(f"{p.name} {_sha256(p)}\n")
             total += p.stat().st_size
-    files["audio/"] = {"files": len(listing), "bytes": total,
-                       "sha256": hashlib.sha256("".join(listing).encode()).hexdigest()}
+    files["audio/"] = {
+        "files": len(listing),
+        "bytes": total,
+        "sha256": hashlib.sha256("".join(listing).encode()).hexdigest(),
+    }
     modes: dict[str, int] = {}
     for info in cat.artists:
         modes[info.bio_mode] = modes.get(info.bio_mode, 0) + 1
@@ -506,29 +610,41 @@ def _write_truth(folder: Path, taste, cat, artist_ids, song_ids, audio_track, ui
     for g, c in zip(taste.genres, taste.centres, strict=True):
         gl.append(f"{g.key}\t{g.resource}\t" + "\t".join(_fmt(v) for v in c) + "\n")
     _atomic_write_text(folder / "genres.tsv", "".join(gl))
-    al = [f"artist_id\tartist_name\tgenre\tsubstyle\tcrossover_genre\tbio_mode\tin_kb\t"
-          f"popularity\t{xs}\n"]
+    al = [
+        f"artist_id\tartist_name\tgenre\tsubstyle\tcrossover_genre\tbio_mode\tin_kb\t"
+        f"popularity\t{xs}\n"
+    ]
     for a, info in enumerate(cat.artists):
         g = taste.genres[info.genre]
         cross = taste.genres[info.cross].key if info.cross >= 0 else ""
-        al.append(f"{artist_ids[a]}\t{info.name}\t{g.key}\t{g.substyles[info.substyle][0]}\t"
-                  f"{cross}\t{info.bio_mode}\t{int(info.in_kb)}\t{_fmt(taste.artist_pop[a])}\t"
-                  + "\t".join(_fmt(v) for v in taste.artist_pos[a]) + "\n")
+        al.append(
+            f"{artist_ids[a]}\t{info.name}\t{g.key}\t{g.substyles[info.substyle][0]}\t"
+            f"{cross}\t{info.bio_mode}\t{int(info.in_kb)}\t{_fmt(taste.artist_pop[a])}\t"
+            + "\t".join(_fmt(v) for v in taste.artist_pos[a])
+            + "\n"
+        )
     _atomic_write_text(folder / "artists.tsv", "".join(al))
     zs = "\t".join(f"z{i}" for i in range(taste.song_style.shape[1]))
     sl = [f"song_id\tartist_id\taudio_track_id\tgenre\tpopularity\t{zs}\t{xs}\n"]
     for s in range(len(song_ids)):
         a = int(taste.song_artist[s])
-        sl.append(f"{song_ids[s]}\t{artist_ids[a]}\t{audio_track[s]}\t"
-                  f"{taste.genres[int(taste.artist_genre[a])].key}\t{_fmt(taste.song_pop[s])}\t"
-                  + "\t".join(_fmt(v) for v in taste.song_style[s]) + "\t"
-                  + "\t".join(_fmt(v) for v in taste.song_pos[s]) + "\n")
+        sl.append(
+            f"{song_ids[s]}\t{artist_ids[a]}\t{audio_track[s]}\t"
+            f"{taste.genres[int(taste.artist_genre[a])].key}\t{_fmt(taste.song_pop[s])}\t"
+            + "\t".join(_fmt(v) for v in taste.song_style[s])
+            + "\t"
+            + "\t".join(_fmt(v) for v in taste.song_pos[s])
+            + "\n"
+        )
     _atomic_write_text(folder / "songs.tsv", "".join(sl))
     ul = [f"user_id\tgenres\tactivity\t{xs}\n"]
     for u in range(len(uids)):
         gs = ",".join(taste.genres[g].key for g in taste.user_genres[u])
-        ul.append(f"{uids[u]}\t{gs}\t{int(taste.user_activity[u])}\t"
-                  + "\t".join(_fmt(v) for v in taste.user_pos[u]) + "\n")
+        ul.append(
+            f"{uids[u]}\t{gs}\t{int(taste.user_activity[u])}\t"
+            + "\t".join(_fmt(v) for v in taste.user_pos[u])
+            + "\n"
+        )
     _atomic_write_text(folder / "users.tsv", "".join(ul))
 
 
@@ -550,10 +666,11 @@ def _render_audio(tasks: list[tuple], cfg: WorldConfig) -> None:
 
     from tqdm.auto import tqdm
 
-    n_jobs = cfg.n_jobs or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                            else (os.cpu_count() or 1))
+    n_jobs = cfg.n_jobs or (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     n_jobs = max(1, min(n_jobs, len(tasks)))
-    chunks = [tasks[i:i + cfg.chunk_size] for i in range(0, len(tasks), cfg.chunk_size)]
+    chunks = [tasks[i : i + cfg.chunk_size] for i in range(0, len(tasks), cfg.chunk_size)]
     seconds = sum(t[7] for t in tasks)
     t0 = time.perf_counter()
     done: set[int] = set()
@@ -561,20 +678,29 @@ def _render_audio(tasks: list[tuple], cfg: WorldConfig) -> None:
         if n_jobs > 1:
             try:
                 with ProcessPoolExecutor(max_workers=n_jobs, mp_context=_mp_context()) as pool:
-                    futures = {pool.submit(audio_mod.render_chunk, c): i
-                               for i, c in enumerate(chunks)}
+                    futures = {
+                        pool.submit(audio_mod.render_chunk, c): i for i, c in enumerate(chunks)
+                    }
                     for fut in as_completed(futures):
                         fut.result()
                         done.add(futures[fut])
                         bar.update(len(chunks[futures[fut]]))
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
-                logger.warning("Audio worker pool failed (%s); rendering the remaining "
-                               "tracks in this process", exc)
+                logger.warning(
+                    "Audio worker pool failed (%s); rendering the remaining tracks in this process",
+                    exc,
+                )
                 n_jobs = 1
         for i, chunk in enumerate(chunks):  # sequential path, or what the pool left
             if i not in done:
                 audio_mod.render_chunk(chunk)
                 bar.update(len(chunk))
     dt = time.perf_counter() - t0
-    logger.info("Audio: %d tracks (%.0f s of audio) in %.1f s with %d process(es): "
-                "%.1f tracks/s", len(tasks), seconds, dt, n_jobs, len(tasks) / max(dt, 1e-9))
+    logger.info(
+        "Audio: %d tracks (%.0f s of audio) in %.1f s with %d process(es): %.1f tracks/s",
+        len(tasks),
+        seconds,
+        dt,
+        n_jobs,
+        len(tasks) / max(dt, 1e-9),
+    )

@@ -30,7 +30,9 @@ def ensure_raw_dataset(dataset_dir: str, world: dict) -> tuple[Path, ...]:
     folder = Path(dataset_dir)
     has_triplets = (folder / "train_triplets.txt").exists()
     # an interrupted generation leaves this marker: regenerate, never mistake it for real data
-    has_manifest = (folder / "world_manifest.json").exists() or (folder / ".world_incomplete").exists()
+    has_manifest = (folder / "world_manifest.json").exists() or (
+        folder / ".world_incomplete"
+    ).exists()
     if has_triplets and not has_manifest:
         logger.info("Using the dataset in %s as it is (not a synthetic world)", folder)
     else:
