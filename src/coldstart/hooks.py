@@ -15,8 +15,8 @@ class MissingInputsError(RuntimeError):
     """A partial run (``--pipeline=...``) lacks inputs that another pipeline makes."""
 
 
-def _producers(dataset: str) -> list[str]:
-    """The project's pipelines whose nodes output ``dataset``.
+def _producers() -> dict[str, list[str]]:
+    """``dataset -> the project's pipelines whose nodes output it``.
 
     Built from the pipeline modules themselves: during a run, Kedro's registry
     loads only the pipeline being run.
@@ -26,13 +26,14 @@ def _producers(dataset: str) -> list[str]:
 
     import coldstart.pipelines as package
 
-    makers = []
+    makers: dict[str, list[str]] = {}
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         create = getattr(module, "create_pipeline", None)
-        if create is not None and dataset in create().all_outputs():
-            makers.append(info.name)
-    return sorted(makers)
+        if create is not None:
+            for dataset in create().all_outputs():
+                makers.setdefault(dataset, []).append(info.name)
+    return makers
 
 
 class CheckInputsHooks:
@@ -62,8 +63,9 @@ class CheckInputsHooks:
             return
         lines = []
         commands = set()
+        producers = _producers()
         for name in missing:
-            makers = _producers(name)
+            makers = sorted(producers.get(name, []))
             commands.update(makers)
             lines.append(f"  - {name}" + (f"  (made by: {', '.join(makers)})" if makers else ""))
         hint = (
