@@ -121,3 +121,38 @@ def fit_to_factors(
             train, validation_data=validation, epochs=epochs, callbacks=callbacks, verbose=verbose
         )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def train_factor_model(
+    network: Any, train: Any, validation: Any, training: dict[str, Any], name: str
+) -> dict[str, list[float]]:
+    """Compile and fit a content model as every row of the paper does, and log it.
+
+    ``training`` holds ``learning_rate``, ``epochs``, ``patience``, ``batch_size`` and
+    optionally ``verbose`` (defaults: design.md §3). ``train``/``validation`` are as in
+    :func:`fit_to_factors`. Returns ``{"loss": [...], "val_loss": [...]}``.
+    """
+    import time
+
+    compile_for_factors(network, learning_rate=float(training.get("learning_rate", 1e-3)))
+    started = time.perf_counter()
+    history = fit_to_factors(
+        network,
+        train,
+        validation,
+        epochs=int(training.get("epochs", 100)),
+        patience=int(training.get("patience", 4)),
+        batch_size=int(training.get("batch_size", 32)),
+        verbose=int(training.get("verbose", 0)),
+        model_name=name,
+    )
+    losses = history.get("val_loss") or [float("nan")]
+    logger.info(
+        "%s: %d epochs in %.1f s, best val_loss %.4f at epoch %d",
+        name,
+        len(history.get("loss", [])),
+        time.perf_counter() - started,
+        min(losses),
+        int(np.argmin(losses)) + 1,
+    )
+    return {"loss": history.get("loss", []), "val_loss": history.get("val_loss", [])}

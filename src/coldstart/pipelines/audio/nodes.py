@@ -214,7 +214,7 @@ def train_audio_cnn(
     """
     from coldstart.audio.streaming import CQTPatchDataset
     from coldstart.models.audio_cnn import build_audio_cnn
-    from coldstart.models.common import fit_to_factors, set_global_seed
+    from coldstart.models.common import set_global_seed, train_factor_model
 
     set_global_seed(seed)
     store = FeatureStore(audio_feature_store)
@@ -257,7 +257,7 @@ def train_audio_cnn(
         pool_sizes=model_params.get("pool_sizes", (4, 4, 4, 1)),
         dropout=float(model_params.get("dropout", 0.5)),
         n_factors=int(song_item_factors.shape[1]),
-        learning_rate=float(training.get("learning_rate", 1e-3)),
+        learning_rate=None,  # compiled by train_factor_model, as every content model
     )
     logger.info(
         "Audio CNN: %d parameters; %d train / %d val tracks, patches of %d frames",
@@ -266,15 +266,8 @@ def train_audio_cnn(
         len(val_rows),
         patch_frames,
     )
-    history = fit_to_factors(
-        model,
-        train,
-        validation,
-        epochs=int(training.get("epochs", 100)),
-        patience=int(training.get("patience", 4)),
-        batch_size=batch_size,
-        verbose=int(training.get("verbose", 0)),
-        model_name="audio_cnn",
+    history = train_factor_model(
+        model, train, validation, {**training, "batch_size": batch_size}, "audio_cnn"
     )
     return model, history
 

@@ -11,7 +11,6 @@ embeddings; rows = ``artists.item_idx``) are broadcast to songs by each song's
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldstart.models.common import (
-    compile_for_factors,
-    fit_to_factors,
-    l2_normalise,
-    set_global_seed,
-)
+from coldstart.models.common import l2_normalise, set_global_seed, train_factor_model
 from coldstart.text.features import order_by_item_idx
 
 logger = logging.getLogger(__name__)
@@ -142,8 +136,7 @@ def _fit(
     n_train: int,
     n_val: int,
 ) -> dict[str, list[float]]:
-    """Compile (Adam, cosine) and fit with early stopping; logs sizes and time."""
-    compile_for_factors(network, learning_rate=float(training.get("learning_rate", 1e-3)))
+    """Log the sizes, then compile and fit as every content model is."""
     logger.info(
         "%s: training on %d songs, early stopping on %d (%d parameters)",
         name,
@@ -151,27 +144,7 @@ def _fit(
         n_val,
         network.count_params(),
     )
-    started = time.perf_counter()
-    history = fit_to_factors(
-        network,
-        train,
-        validation,
-        epochs=int(training.get("epochs", 100)),
-        patience=int(training.get("patience", 4)),
-        batch_size=int(training.get("batch_size", 32)),
-        verbose=int(training.get("verbose", 0)),
-        model_name=name,
-    )
-    losses = history.get("val_loss") or [float("nan")]
-    logger.info(
-        "%s: %d epochs in %.1f s, best val_loss %.4f at epoch %d",
-        name,
-        len(history.get("loss", [])),
-        time.perf_counter() - started,
-        min(losses),
-        int(np.argmin(losses)) + 1,
-    )
-    return {"loss": history.get("loss", []), "val_loss": history.get("val_loss", [])}
+    return train_factor_model(network, train, validation, training, name)
 
 
 def _batches(

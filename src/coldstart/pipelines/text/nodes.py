@@ -16,12 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from coldstart.models.common import (
-    compile_for_factors,
-    fit_to_factors,
-    l2_normalise,
-    set_global_seed,
-)
+from coldstart.models.common import l2_normalise, set_global_seed, train_factor_model
 from coldstart.text.features import (
     TagVectorizer,
     artist_documents,
@@ -69,7 +64,6 @@ def _fit_keras(
     training: dict[str, Any],
     name: str,
 ) -> dict[str, list[float]]:
-    compile_for_factors(network, learning_rate=float(training.get("learning_rate", 1e-3)))
     train, val = rows["train"], rows["val"]
     logger.info(
         "%s: training on %d artists, early stopping on %d (%d parameters)",
@@ -78,27 +72,9 @@ def _fit_keras(
         len(val),
         network.count_params(),
     )
-    started = time.perf_counter()
-    history = fit_to_factors(
-        network,
-        (inputs[train], targets[train]),
-        (inputs[val], targets[val]),
-        epochs=int(training.get("epochs", 100)),
-        patience=int(training.get("patience", 4)),
-        batch_size=int(training.get("batch_size", 32)),
-        verbose=0,
-        model_name=name,
+    return train_factor_model(
+        network, (inputs[train], targets[train]), (inputs[val], targets[val]), training, name
     )
-    best = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else 0
-    logger.info(
-        "%s: %d epochs in %.1f s, best val_loss %.4f at epoch %d",
-        name,
-        len(history.get("loss", [])),
-        time.perf_counter() - started,
-        min(history.get("val_loss", [float("nan")])),
-        best,
-    )
-    return {"loss": history.get("loss", []), "val_loss": history.get("val_loss", [])}
 
 
 def _canonical(matrix: Any) -> sp.csr_matrix:
