@@ -30,11 +30,14 @@ class IngestionError(RuntimeError):
     """What is left after cleaning cannot support the run."""
 
 
-def _warn_line(path: Path, line_no: int | None, reason: str, text: str, seen: Counter) -> None:
+def _warn_line(
+    path: Path, line_no: int | None, reason: str, text: str, seen: Counter, detail: str = ""
+) -> None:
+    """Count a dropped or repaired line under ``reason``; quote the first few in the log."""
     seen[reason] += 1
     if seen[reason] <= _SHOWN_PER_REASON:
         where = f"{path}:{line_no}" if line_no is not None else str(path)
-        logger.warning("%s: %s: %r", where, reason, text[:200])
+        logger.warning("%s: %s%s: %r", where, reason, f" ({detail})" if detail else "", text[:200])
 
 
 # --------------------------------------------------------------------------- triplets
@@ -283,8 +286,7 @@ def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFra
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as error:
-                _warn_line(path, line_no, f"malformed_json ({error.msg})", text, counts)
-                counts["malformed_json"] += 1
+                _warn_line(path, line_no, "malformed_json", text, counts, detail=error.msg)
                 continue
             if not isinstance(record, dict) or not str(record.get("artist_id") or "").strip():
                 _warn_line(path, line_no, "missing_artist_id", text, counts)
@@ -305,11 +307,7 @@ def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFra
     frame = pd.DataFrame.from_records(
         list(records.values()), columns=["artist_id", "artist_name", "biography"]
     )
-    reasons = {
-        k: int(v)
-        for k, v in counts.items()
-        if k != "lines" and not k.startswith("malformed_json (")
-    }
+    reasons = {k: int(v) for k, v in counts.items() if k != "lines"}
     report = {
         "file": str(path),
         "lines": int(counts["lines"]),
