@@ -6,6 +6,7 @@ ingestion report. A run stops only when what is left cannot support it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import mmap
@@ -43,152 +44,141 @@ def _warn_line(
 # --------------------------------------------------------------------------- triplets
 
 
-def _line_blocks(path: Path, block_bytes: int) -> Iterator[memoryview]:
-    """Zero-copy blocks of whole lines, about ``block_bytes`` each, from a memory map."""
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with open(path, "rb") as stream:
-        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-    # no explicit close: Arrow buffers made from the blocks may outlive this generator;
-    # the map is unmapped when the last of them is garbage-collected
-    view = memoryview(mapped)
-    start = 0
-    while start < size:
-        end = min(start + block_bytes, size)
+def _line_block_bounds(mapped: mmap.mmap, block_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(begin, end)`` of consecutive blocks of whole lines, about ``block_bytes`` each."""
+    size = len(mapped)
+    begin = 0
+    while begin < size:
+        end = min(begin + block_bytes, size)
         if end < size:
-            cut = mapped.rfind(b"\n", start, end)
-            # a line longer than a block: extend to its end
+            cut = mapped.rfind(b"\n", begin, end)
+            # a line longer than a block: extend the block to its end
             end = cut + 1 if cut >= 0 else (mapped.find(b"\n", end) + 1 or size)
-        yield view[start:end]
-        start = end
+        yield begin, end
+        begin = end
 
 
-def _play_counts(text: Any) -> tuple[np.ndarray, int]:
-    """Counts as int32 (0 where not an integer) and how many were not integers."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _parsed_blocks(
+    parse: Any, data: np.ndarray, bounds: Iterator[tuple[int, int]], threads: int
+) -> Iterator[tuple[int, int, Any]]:
+    """``(begin, end, parse(data, begin, end))`` per block, in file order.
 
-    try:
-        return pc.cast(text, pa.int32()).to_numpy(zero_copy_only=False), 0
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # some counts are not integers: only then pay for the regex
-        is_integer = pc.match_substring_regex(text, r"^\s*[+-]?[0-9]{1,9}\s*$")
-        cleaned = pc.utf8_trim_whitespace(pc.if_else(is_integer, text, "0"))
-        n_bad = len(text) - int(pc.sum(pc.cast(is_integer, pa.int64())).as_py() or 0)
-        return pc.cast(cleaned, pa.int32()).to_numpy(zero_copy_only=False), n_bad
+    ``threads`` blocks are parsed at once (``parse`` releases the GIL) and at
+    most one more waits to be consumed, so memory stays bounded.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="triplets") as pool:
+        pending: deque = deque()
+        for begin, end in bounds:
+            pending.append((begin, end, pool.submit(parse, data, begin, end)))
+            if len(pending) > threads:
+                begin, end, parsed = pending.popleft()
+                yield begin, end, parsed.result()
+        while pending:
+            begin, end, parsed = pending.popleft()
+            yield begin, end, parsed.result()
 
 
 def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]:
     """Parse Taste Profile triplets (``user<TAB>song<TAB>count``) in bounded memory.
 
-    The file is read in blocks of whole lines (``block_size_mb``); each block is
-    parsed by Arrow's multithreaded CSV reader with user and song ids
-    dictionary-encoded, and the block dictionaries are unified once at the end.
-    Memory is 12 bytes per kept line plus the id dictionaries plus one block, and
-    no Python code runs per line.
+    The memory-mapped file is cut into blocks of whole lines (``block_size_mb``)
+    that compiled kernels parse on ``threads`` threads (0: all cores), each
+    block interning its ids in its own hash tables; the blocks' distinct ids are
+    then mapped to global codes in file order. A line is kept when it has
+    exactly three tab-separated fields, non-empty ids (surrounding whitespace is
+    trimmed) and a positive integer count; blank lines are skipped. Memory is
+    12 bytes per kept line, the distinct ids, and a few blocks; pages of the
+    file already parsed are given back.
 
     Returns
     -------
     triplets
-        ``{"user_ids", "song_ids"}`` (unique id strings) and int32 ``"user"``,
-        ``"song"``, ``"plays"`` arrays (codes into those ids; duplicates not yet summed).
+        ``{"user_ids", "song_ids"}`` (unique id strings, in order of first
+        appearance) and int32 ``"user"``, ``"song"``, ``"plays"`` arrays (codes
+        into those ids; duplicates not yet summed).
     report
         Lines read, kept, and dropped by reason.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
+    from tqdm.auto import tqdm
+
+    from coldstart.pipelines.ingestion import triplet_kernels as kernels
 
     path = Path(raw_triplets)
-    dropped: Counter = Counter()
-    lines_before = [0]  # non-empty lines of the blocks already parsed
+    block_bytes = max(1, int(float(ingestion.get("block_size_mb", 32)) * (1 << 20)))
+    threads = int(ingestion.get("threads") or 0) or os.cpu_count() or 1
+    size = path.stat().st_size
+    if size == 0:
+        raise IngestionError(f"{path}: the file is empty")
+    user_table, song_table = kernels.IdInterner(), kernels.IdInterner()
+    users: list[np.ndarray] = []
+    songs: list[np.ndarray] = []
+    plays: list[np.ndarray] = []
+    counts = np.zeros(len(kernels.REASONS), np.int64)
+    shown: Counter = Counter()
+    n_lines = n_blank = 0
+    with open(path, "rb") as stream:
+        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    data = np.frombuffer(mapped, np.uint8)
+    try:
+        with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=None) as bar:
+            for begin, end, parsed in _parsed_blocks(
+                kernels.encode_block, data, _line_block_bounds(mapped, block_bytes), threads
+            ):
+                user_codes, song_codes, block_plays, user_ids, song_ids = parsed[:5]
+                block_lines, block_blank, block_counts, samples = parsed[5:]
+                users.append(user_table.intern(data, user_ids)[user_codes])
+                songs.append(song_table.intern(data, song_ids)[song_codes])
+                plays.append(block_plays.copy())  # a view of a larger buffer otherwise
+                for reason, name in enumerate(kernels.REASONS):
+                    for line, start, stop in samples[reason] if reason != kernels.KEPT else ():
+                        if line >= 0 and shown[name] < _SHOWN_PER_REASON:
+                            text = mapped[start:stop].decode("utf-8", "replace")
+                            _warn_line(path, n_lines + int(line) + 1, name, text, shown)
+                counts += block_counts
+                n_lines += int(block_lines)
+                n_blank += int(block_blank)
+                # the parsed part of the file need not stay in this process's memory
+                mapped.madvise(mmap.MADV_DONTNEED, 0, end - end % mmap.PAGESIZE)
+                bar.update(end - begin)
+    finally:
+        del data
+        with contextlib.suppress(BufferError):  # a traceback may still hold a view
+            mapped.close()
 
-    def on_invalid_row(row: Any) -> str:
-        number = None if row.number is None else lines_before[0] + row.number
-        _warn_line(path, number, "malformed_line", row.text or "", dropped)
-        return "skip"
-
-    id_type = pa.dictionary(pa.int32(), pa.binary())
-    read_options = csv.ReadOptions(
-        column_names=["user", "song", "plays"], use_threads=True, block_size=64 << 20
-    )
-    parse_options = csv.ParseOptions(
-        delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
-    )
-    convert_options = csv.ConvertOptions(
-        column_types={"user": id_type, "song": id_type, "plays": pa.string()},
-        check_utf8=False,
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    users, songs, plays, user_dicts, song_dicts = [], [], [], [], []
-    n_user_ids = n_song_ids = 0
-    n_lines = 0
-    block_bytes = int(float(ingestion.get("block_size_mb", 256)) * (1 << 20))
-    for block in _line_blocks(path, block_bytes):
-        invalid_before = dropped["malformed_line"]
-        table = csv.read_csv(
-            pa.BufferReader(pa.py_buffer(block)),
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
-        )
-        n_lines += table.num_rows
-        lines_before[0] += table.num_rows + dropped["malformed_line"] - invalid_before
-        # each parallel chunk has its own id dictionaries: keep them apart (unifying
-        # them here would hash every id again); they are unified once at the end
-        for batch in table.to_batches():
-            values, n_non_integer = _play_counts(batch.column("plays"))
-            keep = values > 0
-            dropped["non_integer_count"] += n_non_integer
-            dropped["non_positive_count"] += int((~keep).sum()) - n_non_integer
-            user_col, song_col = batch.column("user"), batch.column("song")
-            users.append(user_col.indices.to_numpy()[keep] + n_user_ids)
-            songs.append(song_col.indices.to_numpy()[keep] + n_song_ids)
-            plays.append(values[keep])
-            user_dicts.append(user_col.dictionary)
-            song_dicts.append(song_col.dictionary)
-            n_user_ids += len(user_dicts[-1])
-            n_song_ids += len(song_dicts[-1])
-
-    def unify(codes: list[np.ndarray], dictionaries: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Block-local codes -> global codes, hashing each block's distinct ids once (Arrow)."""
-        if not dictionaries:
-            return np.zeros(0, np.int32), np.array([], dtype=object)
-        encoded = pa.chunked_array(dictionaries).combine_chunks().dictionary_encode()
-        global_codes = encoded.indices.to_numpy().astype(np.int32, copy=False)
-        mapped = global_codes[np.concatenate(codes)]
-        try:
-            uniques = pc.utf8_trim_whitespace(encoded.dictionary.cast(pa.string()))
-            ids = uniques.to_numpy(zero_copy_only=False)
-        except pa.ArrowInvalid:  # ids that are not UTF-8: keep them, repaired
-            ids = [u.decode("utf-8", "replace").strip() for u in encoded.dictionary.to_pylist()]
-        return mapped, np.asarray(ids, dtype=object)
-
-    user_codes, user_ids = unify(users, user_dicts)
-    song_codes, song_ids = unify(songs, song_dicts)
-    play_counts = np.concatenate(plays) if plays else np.zeros(0, np.int32)
-    n_lines += dropped["malformed_line"]
+    dropped = {name: int(counts[i]) for i, name in enumerate(kernels.REASONS) if i and counts[i]}
+    n_kept = int(counts[kernels.KEPT])
     report = {
         "file": str(path),
-        "lines_read": int(n_lines),
-        "lines_kept": int(len(play_counts)),
-        "dropped": {k: int(v) for k, v in sorted(dropped.items()) if v},
+        "lines_read": n_lines - n_blank,
+        "lines_kept": n_kept,
+        "blank_lines": n_blank,
+        "dropped": dict(sorted(dropped.items())),
     }
-    logger.info(
-        "Triplets: %d lines read, %d kept, dropped %s", n_lines, len(play_counts), report["dropped"]
-    )
-    if len(play_counts) == 0:
+    logger.info("Triplets: %d lines read, %d kept, dropped %s", n_lines - n_blank, n_kept, dropped)
+    if n_kept == 0:
         raise IngestionError(f"{path}: no valid `user<TAB>song<TAB>count` line was found")
     triplets = {
-        "user_ids": user_ids,
-        "song_ids": song_ids,
-        "user": user_codes,
-        "song": song_codes,
-        "plays": play_counts.astype(np.int32),
+        "user_ids": _id_strings(user_table.ids()),
+        "song_ids": _id_strings(song_table.ids()),
+        "user": np.concatenate(users),
+        "song": np.concatenate(songs),
+        "plays": np.concatenate(plays),
     }
     return triplets, report
+
+
+def _id_strings(ids: Any) -> np.ndarray:
+    """Arrow binary ids -> object array of ``str`` (invalid UTF-8 repaired, not dropped)."""
+    import pyarrow as pa
+
+    try:
+        return ids.cast(pa.large_string()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        repaired = [value.decode("utf-8", "replace") for value in ids.to_pylist()]
+        return np.asarray(repaired, dtype=object)
 
 
 # --------------------------------------------------------------------------- metadata

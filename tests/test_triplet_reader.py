@@ -1,0 +1,170 @@
+"""The compiled triplet reader against a plain-Python reading of the same rules."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coldstart.pipelines.ingestion import triplet_kernels as kernels
+from coldstart.pipelines.ingestion.nodes import read_play_triplets
+
+
+def reference_read(raw: bytes) -> tuple[Counter, Counter, int]:
+    """Plays per (user, song), lines per reason, and blank lines, line by line in Python."""
+    plays: Counter = Counter()
+    reasons: Counter = Counter()
+    blank = 0
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        if not line.strip():
+            blank += 1
+            continue
+        fields = line.split(b"\t")
+        if len(fields) != 3 or not fields[0].strip() or not fields[1].strip():
+            reasons["malformed_line"] += 1
+            continue
+        count = fields[2].strip()
+        digits = count[1:] if count[:1] in (b"+", b"-") else count
+        if not (1 <= len(digits) <= 9 and digits.isdigit()):
+            reasons["non_integer_count"] += 1
+            continue
+        if int(count) <= 0:
+            reasons["non_positive_count"] += 1
+            continue
+        user = fields[0].strip().decode("utf-8", "replace")
+        song = fields[1].strip().decode("utf-8", "replace")
+        plays[user, song] += int(count)
+    return plays, reasons, blank
+
+
+def summed(triplets: dict) -> Counter:
+    plays: Counter = Counter()
+    for u, s, c in zip(triplets["user"], triplets["song"], triplets["plays"], strict=True):
+        plays[triplets["user_ids"][u], triplets["song_ids"][s]] += int(c)
+    return plays
+
+
+def messy_file(rng: np.random.Generator, n_lines: int) -> bytes:
+    """Valid lines of ids of every length around 8-byte words, and every kind of dirt."""
+    users = [bytes(rng.choice(list(b"0123456789abcdef"), n)) for n in rng.integers(1, 45, 60)]
+    songs = [b"SO" + bytes(rng.choice(list(b"ABCXYZ0189"), n)) for n in rng.integers(0, 20, 40)]
+    dirt = [
+        b"",
+        b"   ",
+        b"only one field",
+        b"u\ts",
+        b"u\ts\t1\textra",
+        b"u\ts\tmany",
+        b"u\ts\t2.5",
+        b"u\ts\t",
+        b"u\ts\t0",
+        b"u\ts\t-3",
+        b"u\ts\t1234567890",
+        b"\tsong\t1",
+        b"user\t \t1",
+        b" padded \t SOPAD \t 7 ",
+        b"user\t\tSOPAD\t1",
+        b"padded\tSOPAD\t+2\r",
+        b"caf\xe9\tSOBYTES\t1",
+        b"x" * 300 + b"\tSOLONG\t1",
+    ]
+    out = []
+    for _ in range(n_lines):
+        if rng.random() < 0.15:
+            out.append(dirt[rng.integers(len(dirt))])
+        else:
+            user, song = users[rng.integers(len(users))], songs[rng.integers(len(songs))]
+            out.append(b"%s\t%s\t%d" % (user, song, rng.integers(1, 50)))
+    return b"\n".join(out)  # no newline after the last line
+
+
+@pytest.mark.parametrize(("block_size_mb", "threads"), [(1e-4, 1), (1e-4, 3), (0.003, 2), (32, 0)])
+def test_reader_matches_the_python_reference(
+    tmp_path: Path, block_size_mb: float, threads: int
+) -> None:
+    raw = messy_file(np.random.default_rng(7), 3000)
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(raw)
+    triplets, report = read_play_triplets(
+        path, {"block_size_mb": block_size_mb, "threads": threads}
+    )
+    expected_plays, expected_reasons, expected_blank = reference_read(raw)
+    assert summed(triplets) == expected_plays
+    assert report["dropped"] == dict(sorted(expected_reasons.items()))
+    assert report["blank_lines"] == expected_blank
+    assert report["lines_read"] == raw.count(b"\n") + 1 - expected_blank
+    assert report["lines_kept"] == len(triplets["plays"])
+    # ids are unique and every one is used: padded and unpadded spellings are one id
+    for kind, codes in (("user_ids", "user"), ("song_ids", "song")):
+        ids = triplets[kind]
+        assert len(set(ids)) == len(ids)
+        assert set(np.unique(triplets[codes])) == set(range(len(ids)))
+    assert "padded" in set(triplets["user_ids"]) and "caf\ufffd" in set(triplets["user_ids"])
+
+
+def test_block_and_thread_settings_give_identical_codes(tmp_path: Path) -> None:
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(messy_file(np.random.default_rng(3), 2000))
+    first, _ = read_play_triplets(path, {"block_size_mb": 32, "threads": 1})
+    for block_size_mb, threads in [(1e-4, 2), (0.002, 4)]:
+        other, _ = read_play_triplets(path, {"block_size_mb": block_size_mb, "threads": threads})
+        for key in first:
+            np.testing.assert_array_equal(first[key], other[key])
+
+
+def test_dropped_lines_are_quoted_with_their_line_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [f"{'a' * 40}\tSO{i:016d}\t{i + 1}" for i in range(50)]
+    lines[9] = "no tabs at all"
+    lines[30] = f"{'a' * 40}\tSO1\tthree"
+    lines.insert(20, "")
+    path = tmp_path / "triplets.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with caplog.at_level(logging.WARNING):
+        _, report = read_play_triplets(path, {"block_size_mb": 1e-4, "threads": 2})
+    assert f"{path}:10: malformed_line" in caplog.text
+    assert f"{path}:32: non_integer_count" in caplog.text
+    assert report["dropped"] == {"malformed_line": 1, "non_integer_count": 1}
+    assert report["blank_lines"] == 1
+
+
+def test_empty_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(b"")
+    with pytest.raises(Exception, match="triplets.txt: the file is empty"):
+        read_play_triplets(path, {})
+
+
+@pytest.mark.parametrize("offset", range(8))
+def test_hash_found_while_scanning_equals_the_hash_of_the_field(offset: int) -> None:
+    rng = np.random.default_rng(offset)
+    for length in range(0, 42):
+        field = rng.integers(32, 127, length).astype(np.uint8)
+        field[field == 9] = 65
+        data = np.concatenate([np.full(offset, 66, np.uint8), field, [9], rng.integers(0, 255, 9)])
+        data = data.astype(np.uint8)
+        separator, a, b = kernels._hashed_field(data, offset, len(data))
+        assert separator == offset + length
+        assert (a, b) == kernels._hash(data, offset, offset + length)
+        # at the end of the buffer, without a separator
+        tail = data[: offset + length]
+        assert kernels._hashed_field(tail, offset, len(tail)) == (len(tail), a, b)
+
+
+def test_hash_tells_apart_ids_that_differ_in_one_byte_or_in_length() -> None:
+    base = b"0123456789abcdef0123456789abcdef01234567"
+    variants = {base, base[:-1], base + b"\x00"}
+    for i in range(len(base)):
+        variants.add(base[:i] + bytes([base[i] ^ 1]) + base[i + 1 :])
+    hashes = set()
+    for variant in variants:
+        data = np.frombuffer(variant, np.uint8)
+        hashes.add(kernels._hash(data, 0, len(data)))
+    assert len(hashes) == len(variants)
