@@ -168,3 +168,27 @@ def test_hash_tells_apart_ids_that_differ_in_one_byte_or_in_length() -> None:
         data = np.frombuffer(variant, np.uint8)
         hashes.add(kernels._hash(data, 0, len(data)))
     assert len(hashes) == len(variants)
+
+
+def test_tables_grow_past_their_first_size_on_every_thread(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    users = [f"{u:040x}" for u in rng.integers(0, 2**62, 9000)]
+    songs = [f"SO{s:016d}" for s in range(6000)]
+    lines = [
+        f"{users[u]}\t{songs[s]}\t{c}"
+        for u, s, c in zip(
+            rng.integers(0, len(users), 40_000),
+            rng.integers(0, len(songs), 40_000),
+            rng.integers(1, 9, 40_000),
+            strict=True,
+        )
+    ]
+    raw = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(raw)
+    triplets, report = read_play_triplets(path, {"block_size_mb": 0.2, "threads": 3})
+    assert summed(triplets) == reference_read(raw)[0]
+    assert report["dropped"] == {}
+    # codes follow the order of first appearance in the file
+    first_users = list(dict.fromkeys(line.split("\t", 1)[0] for line in lines))
+    assert list(triplets["user_ids"]) == first_users

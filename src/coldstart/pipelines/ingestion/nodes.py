@@ -112,7 +112,7 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     size = path.stat().st_size
     if size == 0:
         raise IngestionError(f"{path}: the file is empty")
-    user_table, song_table = kernels.IdInterner(), kernels.IdInterner()
+    encoder = kernels.TripletEncoder()
     users: list[np.ndarray] = []
     songs: list[np.ndarray] = []
     plays: list[np.ndarray] = []
@@ -125,13 +125,13 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     try:
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=None) as bar:
             for begin, end, parsed in _parsed_blocks(
-                kernels.encode_block, data, _line_block_bounds(mapped, block_bytes), threads
+                encoder.parse, data, _line_block_bounds(mapped, block_bytes), threads
             ):
-                user_codes, song_codes, block_plays, user_ids, song_ids = parsed[:5]
-                block_lines, block_blank, block_counts, samples = parsed[5:]
-                users.append(user_table.intern(data, user_ids)[user_codes])
-                songs.append(song_table.intern(data, song_ids)[song_codes])
-                plays.append(block_plays.copy())  # a view of a larger buffer otherwise
+                block_users, block_songs, block_plays, *line_counts = encoder.merge(data, parsed)
+                block_lines, block_blank, block_counts, samples = line_counts
+                users.append(block_users)
+                songs.append(block_songs)
+                plays.append(block_plays)
                 for reason, name in enumerate(kernels.REASONS):
                     for line, start, stop in samples[reason] if reason != kernels.KEPT else ():
                         if line >= 0 and shown[name] < _SHOWN_PER_REASON:
@@ -161,8 +161,8 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     if n_kept == 0:
         raise IngestionError(f"{path}: no valid `user<TAB>song<TAB>count` line was found")
     triplets = {
-        "user_ids": _id_strings(user_table.ids()),
-        "song_ids": _id_strings(song_table.ids()),
+        "user_ids": _id_strings(encoder.users.ids()),
+        "song_ids": _id_strings(encoder.songs.ids()),
         "user": np.concatenate(users),
         "song": np.concatenate(songs),
         "plays": np.concatenate(plays),

@@ -20,6 +20,7 @@ Kernels are cached on disk next to this module after their first compilation.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -224,21 +225,28 @@ def _parse_count(data: np.ndarray, start: int, end: int) -> tuple[int, int]:
 
 
 @njit(nogil=True, cache=True)
-def encode_block(data: np.ndarray, begin: int, end: int) -> tuple:
-    """Parse the lines of ``data[begin:end]`` (whole lines) into block-local codes.
+def encode_block(
+    data: np.ndarray, begin: int, end: int, user_table: tuple, song_table: tuple
+) -> tuple:
+    """Parse the lines of ``data[begin:end]`` (whole lines) into codes of the given tables.
 
-    Returns ``(user_codes, song_codes, plays, users, songs, n_lines, n_blank,
-    counts, samples)``: the codes and counts of the kept lines; for users and
-    songs, ``(start, length, hashes)`` of each distinct id's first occurrence;
-    the number of lines and of blank lines; the lines per reason; and per reason
-    ``(line index, start, end)`` of the first dropped lines.
+    A table is ``(slots, starts, lengths, hashes, n_codes)``: an open-addressing
+    index and, per code, where its id first occurred in ``data`` and its hash.
+    Returns ``(user_codes, song_codes, plays, user_table, song_table, n_lines,
+    n_blank, counts, samples)``: the codes and counts of the kept lines; the
+    tables with the block's new ids added (arrays may have been reallocated);
+    the number of lines and of blank lines; the lines per reason; and per
+    reason ``(line index, start, end)`` of the first dropped lines.
     """
     starts, lengths, hashes, plays, n_kept, n_lines, n_blank, counts, samples = _split_lines(
         data, begin, end
     )
-    user_codes, users = _local_codes(starts[0], lengths[0], hashes[0], n_kept)
-    song_codes, songs = _local_codes(starts[1], lengths[1], hashes[1], n_kept)
-    return user_codes, song_codes, plays[:n_kept], users, songs, n_lines, n_blank, counts, samples
+    user_codes, user_table = _codes(starts[0], lengths[0], hashes[0], n_kept, user_table)
+    song_codes, song_table = _codes(starts[1], lengths[1], hashes[1], n_kept, song_table)
+    return (
+        user_codes, song_codes, plays[:n_kept], user_table, song_table,
+        n_lines, n_blank, counts, samples,
+    )  # fmt: skip
 
 
 @njit(inline="always")
@@ -316,16 +324,21 @@ def _split_lines(data: np.ndarray, begin: int, end: int) -> tuple:
 
 
 @njit(inline="always")
-def _local_codes(starts: np.ndarray, lengths: np.ndarray, hashes: np.ndarray, n: int) -> tuple:
-    """Dense codes of ``n`` hashed ids and ``(start, length, hashes)`` of each distinct one.
+def _codes(
+    starts: np.ndarray, lengths: np.ndarray, hashes: np.ndarray, n: int, table: tuple
+) -> tuple:
+    """Codes of ``n`` hashed ids in ``table``, adding the ids it does not hold yet.
 
     A loop of lookups only, apart from the parsing: the processor then has
     several table misses in flight at once.
     """
+    slots, code_start, code_length, code_hashes, n_codes = table
+    if n_codes + n > len(code_start):  # room for every id being new, so no growth in the loop
+        size = max(2 * len(code_start), n_codes + n)
+        code_start = _resized(code_start, size)
+        code_length = _resized(code_length, size)
+        code_hashes = _resized(code_hashes, size)
     codes = np.empty(n, np.int32)
-    first = np.empty(n, np.int64)
-    slots = np.zeros((_FIRST_SLOTS, 2), np.uint64)
-    n_codes = 0
     previous = -1
     for j in range(n):
         a = hashes[j, 0]
@@ -338,14 +351,33 @@ def _local_codes(starts: np.ndarray, lengths: np.ndarray, hashes: np.ndarray, n:
         if code < 0:
             code = n_codes
             _fill(slots, i, a, b, code)
-            first[code] = j
+            code_start[code] = starts[j]
+            code_length[code] = lengths[j]
+            code_hashes[code, 0] = a
+            code_hashes[code, 1] = b
             n_codes += 1
             if 2 * n_codes > len(slots):  # keep the load factor under 1/2
-                slots = _grown(slots, hashes[first[:n_codes]], n_codes)
+                slots = _grown(slots, code_hashes, n_codes)
         codes[j] = code
         previous = j
-    first = first[:n_codes]
-    return codes, (starts[first], lengths[first], hashes[first])
+    return codes, (slots, code_start, code_length, code_hashes, n_codes)
+
+
+@njit
+def _resized(array: np.ndarray, size: int) -> np.ndarray:
+    bigger = np.empty((size,) + array.shape[1:], array.dtype)
+    bigger[: len(array)] = array
+    return bigger
+
+
+def _new_table() -> tuple:
+    return (
+        np.zeros((_FIRST_SLOTS, 2), np.uint64),
+        np.empty(_FIRST_SLOTS, np.int64),
+        np.empty(_FIRST_SLOTS, np.int32),
+        np.empty((_FIRST_SLOTS, 2), np.uint64),
+        0,
+    )
 
 
 @njit(nogil=True, cache=True)
@@ -362,24 +394,26 @@ def _intern(
 ) -> tuple:
     """Global codes of the ids ``data[starts[j]:starts[j]+lengths[j]]``, adding new ones.
 
-    ``pool[offsets[c]:offsets[c+1]]`` holds id ``c``. The arrays grow by
-    doubling; the (possibly new) arrays are returned.
+    ``pool[offsets[c]:offsets[c+1]]`` holds id ``c``. The arrays grow (at
+    least doubling) before the loop; the (possibly new) arrays are returned.
     """
-    codes = np.empty(len(starts), np.int32)
-    for j in range(len(starts)):
+    n = len(starts)
+    if n_codes + n + 1 > len(offsets):  # room for every id being new: no growth in the loop
+        size = max(2 * len(offsets), n_codes + n + 1)
+        offsets = _resized(offsets, size)
+        code_hashes = _resized(code_hashes, size)
+    if offsets[n_codes] + lengths.sum() > len(pool):
+        pool = _resized(pool, max(2 * len(pool), offsets[n_codes] + lengths.sum()))
+    codes = np.empty(n, np.int32)
+    for j in range(n):
         a = hashes[j, 0]
         b = hashes[j, 1]
         i, code = _probe(slots, a, b)
         if code < 0:
             code = n_codes
-            if n_codes + 1 >= len(code_hashes):
-                code_hashes = np.concatenate((code_hashes, np.empty_like(code_hashes)))
-                offsets = np.concatenate((offsets, np.empty_like(offsets)))
             s = starts[j]
             length = lengths[j]
             pool_end = offsets[code]
-            while pool_end + length > len(pool):
-                pool = np.concatenate((pool, np.empty_like(pool)))
             pool[pool_end : pool_end + length] = data[s : s + length]
             offsets[code + 1] = pool_end + length
             code_hashes[code, 0] = a
@@ -423,10 +457,52 @@ class IdInterner:
         )
 
 
+class TripletEncoder:
+    """Blocks of triplet lines -> global user and song codes, with blocks on several threads.
+
+    ``parse`` runs on worker threads; each thread keeps its own id tables from
+    one block to the next, so an id is looked up in the global tables once per
+    thread rather than once per block. ``merge`` runs on one thread, taking the
+    blocks in file order: global codes are then in order of first appearance.
+    """
+
+    def __init__(self) -> None:
+        self.users, self.songs = IdInterner(), IdInterner()
+        self._local = threading.local()
+        self._to_global: dict[tuple[int, int], np.ndarray] = {}
+
+    def parse(self, data: np.ndarray, begin: int, end: int) -> tuple:
+        """Parse ``data[begin:end]`` with this thread's tables (any worker thread)."""
+        tables = getattr(self._local, "tables", None) or (_new_table(), _new_table())
+        parsed = encode_block(data, begin, end, *tables)
+        self._local.tables = parsed[3:5]
+        new_ids = [
+            tuple(column[before[4] : after[4]] for column in after[1:4])
+            for before, after in zip(tables, parsed[3:5], strict=True)
+        ]
+        return (threading.get_ident(), *parsed[:3], *new_ids, *parsed[5:])
+
+    def merge(self, data: np.ndarray, parsed: tuple) -> tuple:
+        """``(users, songs, plays, n_lines, n_blank, counts, samples)`` of a parsed block.
+
+        Blocks must be merged in file order.
+        """
+        thread, user_codes, song_codes, plays, new_users, new_songs, *rest = parsed
+        codes = []
+        for field, (local_codes, new_ids, interner) in enumerate(
+            [(user_codes, new_users, self.users), (song_codes, new_songs, self.songs)]
+        ):
+            known = self._to_global.get((thread, field), np.zeros(0, np.int32))
+            to_global = np.concatenate((known, interner.intern(data, new_ids)))
+            self._to_global[thread, field] = to_global
+            codes.append(to_global[local_codes])
+        return (*codes, plays.copy(), *rest)  # plays is a view of a larger buffer otherwise
+
+
 def warm_up() -> None:
     """Load (or compile, the first time) the kernels: numba's start-up, paid once per process."""
     empty = np.frombuffer(b"", np.uint8)  # read-only, as a memory-mapped file is
-    encode_block(empty, 0, 0)
+    encode_block(empty, 0, 0, _new_table(), _new_table())
     IdInterner().intern(
         empty, (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, 2), np.uint64))
     )
