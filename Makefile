@@ -36,6 +36,10 @@ viz-build: setup  ## static lineage site in ./build
 mlflow-ui: setup  ## browse the runs of the project's store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
 
+bench: setup  ## the evaluation and ingestion benchmarks of the README's performance section
+	$(BIN)/python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200
+	$(BIN)/python benchmarks/bench_ingestion.py --lines 10000000 --workdir data/benchmarks
+
 clean-data:  ## remove generated data and runs (keeps the code)
 	find data -mindepth 2 ! -name .gitkeep -delete 2>/dev/null || true
 	rm -rf mlruns.db mlruns mlartifacts

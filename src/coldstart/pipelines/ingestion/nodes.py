@@ -86,11 +86,12 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     The memory-mapped file is cut into blocks of whole lines (``block_size_mb``)
     that compiled kernels parse on ``threads`` threads (0: all cores), each
-    block interning its ids in its own hash tables; the blocks' distinct ids are
-    then mapped to global codes in file order. A line is kept when it has
-    exactly three tab-separated fields, non-empty ids (surrounding whitespace is
-    trimmed) and a positive integer count; blank lines are skipped. Memory is
-    12 bytes per kept line, the distinct ids, and a few blocks; pages of the
+    thread keeping its own id tables; blocks are merged in file order, each
+    thread's new ids getting global codes (``triplet_kernels.TripletEncoder``).
+    A line is kept when it has exactly three tab-separated fields, non-empty ids
+    (surrounding whitespace is trimmed) and a positive integer count; blank
+    lines are skipped (``docs/ingestion.md``). Memory is 12 bytes per kept line,
+    the distinct ids, each thread's id tables and a few blocks; pages of the
     file already parsed are given back.
 
     Returns

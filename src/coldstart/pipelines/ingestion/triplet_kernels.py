@@ -1,11 +1,12 @@
 """Compiled kernels that turn Taste Profile triplet text into integer codes.
 
-``encode_block`` makes one pass over a block of whole lines: it splits each line
-at its two tabs, trims and hashes both ids, interns them in block-local
-open-addressing tables, and parses the play count. Blocks run on several
-threads (the kernels release the GIL). ``IdInterner`` then maps each block's
-distinct ids to global codes, so every line's ids are hashed once and only each
-block's distinct ids a second time.
+``encode_block`` makes one pass over a block of whole lines: it finds the tabs
+and newlines eight bytes at a time, hashes both ids in the same pass, looks
+them up in open-addressing tables, and parses the play count. Blocks run on
+several threads (the kernels release the GIL), each thread with its own tables
+kept from block to block; ``TripletEncoder.merge`` then gives each thread's new
+ids their global codes (``IdInterner``), so an id is looked up globally once
+per thread and every line's ids are hashed once.
 
 Ids are identified by a 128-bit hash, of which the tables keep 96 bits, and
 not by comparing their bytes: that comparison would cost a cache miss per line
