@@ -20,7 +20,6 @@ functions that need them, so ``import coldstart.metrics`` stays cheap.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from coldstart.cores import available_cores
 
 __all__ = ["EvaluationResult", "apk", "evaluate_factors", "mapk"]
 
@@ -526,13 +527,6 @@ def _canonical_relevant(relevant: Any, shape: tuple[int, int]) -> sp.csr_matrix:
     return rel
 
 
-def _default_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _gpu_available(device: str) -> bool:
     if device == "cpu":
         return False
@@ -667,7 +661,7 @@ def evaluate_factors(
         raise ValueError("item_factors contains NaN or infinite values")
 
     v = _normalized_items(itf, normalize_items)
-    n_threads = int(num_threads) if num_threads is not None else _default_threads()
+    n_threads = int(num_threads) if num_threads is not None else available_cores()
     indptr, indices = rel.indptr, rel.indices
     n_relevant = np.diff(indptr).astype(np.int64)
     if row_ids_all is not None:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from coldstart.cores import available_cores
+
 from . import audio as audio_mod
 from .config import WorldConfig
 from .knowledge import build_catalog, kb_entities, to_turtle
@@ -666,9 +668,7 @@ def _render_audio(tasks: list[tuple], cfg: WorldConfig) -> None:
 
     from tqdm.auto import tqdm
 
-    n_jobs = cfg.n_jobs or (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    )
+    n_jobs = cfg.n_jobs or available_cores()
     n_jobs = max(1, min(n_jobs, len(tasks)))
     chunks = [tasks[i : i + cfg.chunk_size] for i in range(0, len(tasks), cfg.chunk_size)]
     seconds = sum(t[7] for t in tasks)

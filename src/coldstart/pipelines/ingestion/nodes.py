@@ -20,10 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coldstart.cores import available_cores
+
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
 SPLITS = ("train", "val", "test")
+_MAX_DEFAULT_THREADS = 8
 _SHOWN_PER_REASON = 3  # offending lines quoted in the log per reason; the rest are counted
 
 
@@ -85,9 +88,10 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     """Parse Taste Profile triplets (``user<TAB>song<TAB>count``) in bounded memory.
 
     The memory-mapped file is cut into blocks of whole lines (``block_size_mb``)
-    that compiled kernels parse on ``threads`` threads (0: all cores), each
-    thread keeping its own id tables; blocks are merged in file order, each
-    thread's new ids getting global codes (``triplet_kernels.TripletEncoder``).
+    that compiled kernels parse on ``threads`` threads (0: the available cores,
+    at most 8), each thread keeping its own id tables; blocks are merged in file
+    order, each thread's new ids getting global codes
+    (``triplet_kernels.TripletEncoder``).
     A line is kept when it has exactly three tab-separated fields, non-empty ids
     (surrounding whitespace is trimmed) and a positive integer count; blank
     lines are skipped (``docs/ingestion.md``). Memory is 12 bytes per kept line,
@@ -109,7 +113,8 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     path = Path(raw_triplets)
     block_bytes = max(1, int(float(ingestion.get("block_size_mb", 32)) * (1 << 20)))
-    threads = int(ingestion.get("threads") or 0) or os.cpu_count() or 1
+    # each thread learns every id in its own tables: past a few threads that costs more
+    threads = int(ingestion.get("threads") or 0) or min(available_cores(), _MAX_DEFAULT_THREADS)
     size = path.stat().st_size
     if size == 0:
         raise IngestionError(f"{path}: the file is empty")
@@ -142,7 +147,8 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
                 n_lines += int(block_lines)
                 n_blank += int(block_blank)
                 # the parsed part of the file need not stay in this process's memory
-                mapped.madvise(mmap.MADV_DONTNEED, 0, end - end % mmap.PAGESIZE)
+                if hasattr(mmap, "MADV_DONTNEED"):  # not on Windows
+                    mapped.madvise(mmap.MADV_DONTNEED, 0, end - end % mmap.PAGESIZE)
                 bar.update(end - begin)
     finally:
         del data
