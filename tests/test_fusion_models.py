@@ -175,7 +175,8 @@ def test_song_batches_broadcast_artist_rows_and_reshuffle():
 
 
 def test_patch_means_pair_each_patch_with_its_track_inputs(tmp_path):
-    from coldstart.models.fusion_models import build_multimodal, predict_patch_means
+    from coldstart.models.audio_cnn import predict_track_outputs
+    from coldstart.models.fusion_models import build_multimodal
 
     store = FeatureStore(tmp_path / "store", CQTConfig(dtype="float32"))
     rng = np.random.default_rng(0)
@@ -183,9 +184,17 @@ def test_patch_means_pair_each_patch_with_its_track_inputs(tmp_path):
     model = build_multimodal(6, text_hidden_units=(4,), text_dropout=0.5, n_factors=3, **SMALL_CNN)
     mean, std = np.full(96, -40.0, np.float32), np.full(96, 10.0, np.float32)
     text = rng.random((2, 6)).astype(np.float32)
-    out = predict_patch_means(
-        model, store, ["TRA.aa", None], {"vsm": text}, mean, std, hop_frames=16, trim=0.15
-    )
+    out = predict_track_outputs(
+        model,
+        store,
+        ["TRA.aa", None],
+        mean,
+        std,
+        hop_frames=16,
+        trim=0.15,
+        layers=("factors",),
+        track_inputs={"vsm": text},
+    )["factors"]
     assert out.shape == (2, 3) and out.dtype == np.float32
 
     spectrogram = store.load("TRA.aa")

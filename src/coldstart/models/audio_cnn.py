@@ -18,7 +18,7 @@ model loads with ``safe_mode=True``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ import numpy as np
 from coldstart.audio.patches import prediction_starts, standardised_patch
 from coldstart.audio.store import FeatureStore
 
-from .common import compile_for_factors, factor_head
+from .common import compile_for_factors, factor_head, gather_rows
 
 INPUT_NAME = "cqt_patch"
 EMBEDDING_LAYER = "track_embedding"
@@ -122,6 +122,7 @@ def predict_track_outputs(
     hop_frames: int | None = None,
     trim: float = 0.15,
     layers: Sequence[str] = (FACTORS_LAYER, EMBEDDING_LAYER),
+    track_inputs: Mapping[str, Any] | None = None,
     batch_size: int = 64,
     max_patches: int = 2048,
 ) -> dict[str, np.ndarray]:
@@ -137,12 +138,12 @@ def predict_track_outputs(
     Parameters
     ----------
     model
-        The trained CNN (or any single-input model with the named layers).
+        The trained CNN, or a model whose patch input is the CNN's (``cqt_patch``)
+        and which has the named layers.
     store
         The feature store.
     keys
-        One store key per output row; ``None`` or ``""`` (no features) gives a
-        zero row.
+        One store key per output row; ``None`` or ``""`` means no features.
     mean, std
         Per-bin standardisation fitted on train tracks.
     hop_frames
@@ -151,6 +152,12 @@ def predict_track_outputs(
         Fraction trimmed at each end (0.15).
     layers
         Layers whose outputs are averaged.
+    track_inputs
+        For a model with inputs besides the patch (the ``mm`` row): per input
+        name, a dense or sparse matrix whose row ``i`` goes with every patch of
+        track ``i``. A track without features is then predicted from one
+        all-zero standardised patch (the train tracks' mean spectrogram) with its
+        other inputs; without ``track_inputs`` its rows are zero.
     batch_size
         Patches per forward pass.
     max_patches
@@ -162,7 +169,7 @@ def predict_track_outputs(
         ``{layer: float32 array (len(keys), layer width)}``.
     """
     sub = track_outputs_model(model, layers)
-    patch_frames = int(sub.inputs[0].shape[1])
+    _, patch_frames, n_bins = model.get_layer(INPUT_NAME).output.shape
     hop = int(hop_frames or patch_frames // 2)
     widths = [int(np.prod(output.shape[1:])) for output in sub.outputs]
     sums = [np.zeros((len(keys), width), dtype=np.float64) for width in widths]
@@ -176,24 +183,28 @@ def predict_track_outputs(
         x = np.stack(patches)
         target = np.asarray(rows)
         for start in range(0, len(x), batch_size):
-            outputs = sub.predict_on_batch(x[start : start + batch_size])
+            part = target[start : start + batch_size]
+            batch: Any = x[start : start + batch_size]
+            if track_inputs:
+                batch = {INPUT_NAME: batch}
+                batch.update({name: gather_rows(m, part) for name, m in track_inputs.items()})
+            outputs = sub.predict_on_batch(batch)
             outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
             for total, output in zip(sums, outputs, strict=True):
-                np.add.at(
-                    total,
-                    target[start : start + batch_size],
-                    np.asarray(output).reshape(len(output), -1),
-                )
+                np.add.at(total, part, np.asarray(output).reshape(len(output), -1))
         np.add.at(counts, target, 1)
         patches.clear()
         rows.clear()
 
+    blank = np.zeros((int(patch_frames), int(n_bins)), dtype=np.float32)
     for row, key in enumerate(keys):
-        if not key:
-            continue
-        spectrogram = store.load(key)
-        for start in prediction_starts(spectrogram.shape[0], patch_frames, hop, trim):
-            patches.append(standardised_patch(spectrogram, start, patch_frames, mean, std))
+        if key:
+            spectrogram = store.load(key)
+            for start in prediction_starts(spectrogram.shape[0], int(patch_frames), hop, trim):
+                patches.append(standardised_patch(spectrogram, start, int(patch_frames), mean, std))
+                rows.append(row)
+        elif track_inputs:
+            patches.append(blank)
             rows.append(row)
         if len(patches) >= max_patches:
             flush()

@@ -22,6 +22,14 @@ def l2_normalise(matrix: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return matrix / np.maximum(norms, eps)
 
 
+def gather_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:
+    """``matrix[rows]`` as a dense float32 array, for a NumPy or SciPy sparse matrix."""
+    batch = matrix[rows]
+    if hasattr(batch, "toarray"):
+        batch = batch.toarray()
+    return np.asarray(batch, dtype=np.float32)
+
+
 def set_global_seed(seed: int) -> None:
     """Seed Python, NumPy and the Keras backend so a row is reproducible."""
     import keras

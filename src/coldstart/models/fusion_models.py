@@ -14,8 +14,10 @@
   from per-artist or per-song matrices (dense or SciPy sparse), so an artist
   matrix is broadcast to songs one batch at a time instead of being copied to
   every song.
-* :func:`predict_patch_means` -- the audio row's prediction rule for a model with
-  a patch input and other inputs: the mean output over a track's patches.
+
+Prediction for mm is the audio row's patch averaging with the VSM row of each
+song's artist as a per-track input
+(:func:`coldstart.models.audio_cnn.predict_track_outputs`, ``track_inputs``).
 
 The song-level FF (sem-vsm, sem-emb, tags-vsm, tags-emb, random) is
 :func:`coldstart.models.text_models.build_text_ff`. Only stock Keras layers are
@@ -32,14 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from coldstart.models.common import factor_head
+from coldstart.models.audio_cnn import INPUT_NAME as AUDIO_INPUT
+from coldstart.models.common import factor_head, gather_rows
 
 #: Input names of the late-fusion networks.
 ARTIST_INPUT = "artist_input"
 TRACK_INPUT = "track_input"
 #: Input names of the multimodal (mm) network: those of the text FF and the track CNN.
 TEXT_INPUT = "vsm"
-PATCH_INPUT = "cqt_patch"
+PATCH_INPUT = AUDIO_INPUT
 FUSION_KINDS = ("linear", "hidden")
 #: The layer that joins the modalities in every fusion network.
 FUSED_LAYER = "fused"
@@ -167,13 +170,6 @@ def build_multimodal(
 # --------------------------------------------------------------------------- batches
 
 
-def _gather(matrix: Any, rows: np.ndarray) -> np.ndarray:
-    batch = matrix[rows]
-    if hasattr(batch, "toarray"):
-        batch = batch.toarray()
-    return np.asarray(batch, dtype=np.float32)
-
-
 @cache
 def _song_batches_class() -> type:
     import keras
@@ -216,7 +212,8 @@ def _song_batches_class() -> type:
         def __getitem__(self, index: int) -> Any:
             samples = self._order[index * self.batch_size : (index + 1) * self.batch_size]
             x = {
-                name: _gather(matrix, rows[samples]) for name, (matrix, rows) in self.inputs.items()
+                name: gather_rows(matrix, rows[samples])
+                for name, (matrix, rows) in self.inputs.items()
             }
             if self.single:
                 x = next(iter(x.values()))
@@ -258,76 +255,3 @@ def song_batches(
     single = not isinstance(inputs, Mapping)
     named = {"input": inputs} if single else dict(inputs)
     return _song_batches_class()(named, targets, batch_size, shuffle, seed, single)
-
-
-# --------------------------------------------------------------------------- patch averaging
-
-
-def predict_patch_means(
-    model: Any,
-    store: Any,
-    keys: Sequence[str | None],
-    extra_inputs: Mapping[str, Any],
-    mean: np.ndarray,
-    std: np.ndarray,
-    *,
-    hop_frames: int | None = None,
-    trim: float = 0.15,
-    batch_size: int = 64,
-    max_patches: int = 2048,
-    patch_input: str = PATCH_INPUT,
-) -> np.ndarray:
-    """Per-track mean of the model's output over the track's prediction patches.
-
-    The audio row's rule (:func:`coldstart.audio.patches.prediction_starts`: trim
-    ``trim`` at each end, patches with hop ``hop_frames``), for a model with other
-    inputs besides the patch: every patch of track ``i`` is paired with row ``i``
-    of each matrix in ``extra_inputs``. A track without features (``None`` or
-    ``""`` key) is predicted from one all-zero standardised patch, i.e. the train
-    tracks' mean spectrogram, so its other inputs still give it a prediction.
-
-    Returns
-    -------
-    np.ndarray
-        float32 ``(len(keys), n_outputs)``, not re-normalised.
-    """
-    from coldstart.audio.patches import prediction_starts, standardised_patch
-
-    patch_frames = int(model.get_layer(patch_input).output.shape[1])
-    n_bins = int(model.get_layer(patch_input).output.shape[2])
-    hop = int(hop_frames or patch_frames // 2)
-    width = int(np.prod(model.output_shape[1:]))
-    sums = np.zeros((len(keys), width), dtype=np.float64)
-    counts = np.zeros(len(keys), dtype=np.int64)
-    patches: list[np.ndarray] = []
-    rows: list[int] = []
-
-    def flush() -> None:
-        if not patches:
-            return
-        x_patches = np.stack(patches)
-        target = np.asarray(rows, dtype=np.int64)
-        for start in range(0, len(x_patches), batch_size):
-            part = target[start : start + batch_size]
-            x = {patch_input: x_patches[start : start + batch_size]}
-            x.update({name: _gather(matrix, part) for name, matrix in extra_inputs.items()})
-            output = np.asarray(model.predict_on_batch(x)).reshape(len(part), -1)
-            np.add.at(sums, part, output)
-        np.add.at(counts, target, 1)
-        patches.clear()
-        rows.clear()
-
-    blank = np.zeros((patch_frames, n_bins), dtype=np.float32)
-    for row, key in enumerate(keys):
-        if not key:
-            patches.append(blank)
-            rows.append(row)
-        else:
-            spectrogram = store.load(key)
-            for start in prediction_starts(spectrogram.shape[0], patch_frames, hop, trim):
-                patches.append(standardised_patch(spectrogram, start, patch_frames, mean, std))
-                rows.append(row)
-        if len(patches) >= max_patches:
-            flush()
-    flush()
-    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)

@@ -550,7 +550,8 @@ def predict_multimodal(
     train mean spectrogram) and its artist's VSM.
     """
     from coldstart.audio.store import FeatureStore
-    from coldstart.models.fusion_models import TEXT_INPUT, predict_patch_means
+    from coldstart.models.audio_cnn import FACTORS_LAYER, predict_track_outputs
+    from coldstart.models.fusion_models import TEXT_INPUT
 
     matrix = _check_artist_matrix(artist_inputs, artists, "artist_inputs")
     test = song_split_rows(songs)["test"]
@@ -566,15 +567,16 @@ def predict_multimodal(
             missing,
             len(keys),
         )
-    outputs = predict_patch_means(
+    outputs = predict_track_outputs(
         model,
         FeatureStore(audio_feature_store),
         keys,
-        {TEXT_INPUT: matrix[owner[test]]},
         np.asarray(audio_feature_stats["mean"], dtype=np.float32),
         np.asarray(audio_feature_stats["std"], dtype=np.float32),
         hop_frames=int(patches.get("predict_hop_frames", 161)),
         trim=float(patches.get("predict_trim", 0.15)),
+        layers=(FACTORS_LAYER,),
+        track_inputs={TEXT_INPUT: matrix[owner[test]]},
         batch_size=int(patches.get("predict_batch_size", 64)),
     )
-    return l2_normalise(outputs)
+    return l2_normalise(outputs[FACTORS_LAYER])
