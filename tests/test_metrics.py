@@ -161,6 +161,31 @@ def test_independent_of_batch_size_and_threads(batch_size, num_threads):
     _assert_matches_reference(res, ref)
 
 
+@pytest.mark.parametrize(("batch_size", "num_threads"), [(1, 1), (16, 2), (10_000, 3)])
+def test_sparse_user_factors_match_the_reference(batch_size, num_threads):
+    """Item-kNN's user play rows: sparse (mostly zero) non-negative factors, many ties."""
+    rng = np.random.default_rng(8)
+    n_users, n_train, n_items = 60, 300, 900
+    u = (rng.random((n_users, n_train)) < 0.03) * rng.integers(1, 4, (n_users, n_train))
+    u[:3] = 0  # users with no plays score every item 0
+    v = rng.integers(0, 3, (n_items, n_train)) * (rng.random((n_items, n_train)) < 0.05) / 8
+    u, v = u.astype(np.float32), v.astype(np.float32)
+    rel = _random_relevant(rng, n_users, n_items, rng.choice([0, 1, 4, 30], n_users))
+    users = np.array([7, 0, 59, 7, 31])
+    for subset in (None, users):
+        ref = _reference(u, v, rel, 40, users=subset)
+        for factors in (sp.csr_matrix(u), sp.csc_matrix(u)):
+            res = evaluate_factors(
+                factors, v, rel, k=40, normalize_items=False, users=subset,
+                batch_size=batch_size, num_threads=num_threads,
+            )  # fmt: skip
+            _assert_matches_reference(res, ref)
+    bad = sp.csr_matrix(u)
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="user_factors contains NaN"):
+        evaluate_factors(bad, v, rel, k=40)
+
+
 @pytest.mark.parametrize("k", [299, 300, 301, 1000])
 def test_k_at_or_above_n_items(k):
     u, v, rel = _world("ties", 40, 300, seed=k)

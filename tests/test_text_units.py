@@ -186,12 +186,13 @@ def test_item_attribute_knn_scores_the_most_similar_test_artist_highest():
     # users: u0 played X, u1 played Y (and Z, twice), plays on test columns are ignored
     plays = sp.csr_matrix(np.array([[3, 0, 0, 9, 0], [0, 1, 2, 0, 9]], dtype=np.float32))
     users = user_play_profiles(plays, np.array([0, 1, 2]), binary=True)
-    np.testing.assert_array_equal(users, [[1, 0, 0], [0, 1, 1]])
+    assert sp.issparse(users) and users.dtype == np.float32
+    np.testing.assert_array_equal(users.toarray(), [[1, 0, 0], [0, 1, 1]])
     scores = users @ item_vectors.T
     assert scores[0].argmax() == 0  # u0 (played X) ranks T1 (tags equal X's) first
     assert scores[1].argmax() == 1
     counts = user_play_profiles(plays, np.array([0, 1, 2]), binary=False)
-    np.testing.assert_array_equal(counts, [[3, 0, 0], [0, 1, 2]])
+    np.testing.assert_array_equal(counts.toarray(), [[3, 0, 0], [0, 1, 2]])
 
 
 def test_item_attribute_knn_keeps_k_neighbours():
@@ -212,7 +213,7 @@ def test_item_knn_nodes_use_train_columns_only():
     assert items.shape == (1, 4) and items.dtype == np.float32
     plays = sp.csr_matrix(np.arange(18, dtype=np.float32).reshape(3, 6))
     users = nodes.item_knn_user_factors(plays, artists, {"user_vectors": "counts"})
-    np.testing.assert_array_equal(users, plays.toarray()[:, :4])
+    np.testing.assert_array_equal(users.toarray(), plays.toarray()[:, :4])
 
 
 # --------------------------------------------------------------------------- regressors

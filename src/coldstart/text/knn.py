@@ -83,8 +83,11 @@ class ItemAttributeKNN:
         return out
 
 
-def user_play_profiles(plays: Any, train_items: np.ndarray, binary: bool = True) -> np.ndarray:
-    """Dense float32 users x train items: the training interactions r_uj.
+def user_play_profiles(plays: Any, train_items: np.ndarray, binary: bool = True) -> sp.csr_matrix:
+    """Sparse float32 users x train items: the training interactions r_uj.
+
+    Kept sparse: dense, it would be 76 GB at MSD-A scale (1 M users x 19 k train
+    artists); the evaluator scores sparse user rows batch by batch.
 
     Parameters
     ----------
@@ -99,4 +102,4 @@ def user_play_profiles(plays: Any, train_items: np.ndarray, binary: bool = True)
     if binary:
         profile.eliminate_zeros()
         profile.data = (profile.data > 0).astype(np.float32)
-    return profile.toarray()
+    return profile

@@ -405,12 +405,9 @@ def item_knn_item_factors(knn: Any, features: sp.csr_matrix, artists: pd.DataFra
 
 def item_knn_user_factors(
     artist_plays: Any, artists: pd.DataFrame, model: dict[str, Any]
-) -> np.ndarray:
-    """User vectors: each user's train-artist plays (binary or counts), float32 n_users x n_train.
-
-    Dense: n_users x n_train x 4 bytes (fine for the synthetic worlds; ~76 GB at
-    MSD-A scale with 1M users -- see docs/text.md).
-    """
+) -> sp.csr_matrix:
+    """User vectors: each user's train-artist plays (binary or counts), sparse float32
+    n_users x n_train (the evaluator scores them batch by batch, never densified)."""
     from coldstart.text.knn import user_play_profiles
 
     plays = sp.csr_matrix(artist_plays)
@@ -424,8 +421,8 @@ def item_knn_user_factors(
     train = split_rows(artists)["train"]
     profiles = user_play_profiles(plays, train, binary=kind == "binary")
     logger.info(
-        "item-attribute kNN user vectors: %d users x %d train artists (%.1f MB)",
+        "item-attribute kNN user vectors: %d users x %d train artists, %d non-zeros",
         *profiles.shape,
-        profiles.nbytes / 2**20,
+        profiles.nnz,
     )
     return profiles
