@@ -169,7 +169,7 @@ def predict_track_outputs(
         ``{layer: float32 array (len(keys), layer width)}``.
     """
     sub = track_outputs_model(model, layers)
-    _, patch_frames, n_bins = model.get_layer(INPUT_NAME).output.shape
+    _, patch_frames, n_bins = (int(d or 0) for d in model.get_layer(INPUT_NAME).output.shape)
     hop = int(hop_frames or patch_frames // 2)
     widths = [int(np.prod(output.shape[1:])) for output in sub.outputs]
     sums = [np.zeros((len(keys), width), dtype=np.float64) for width in widths]
@@ -196,12 +196,12 @@ def predict_track_outputs(
         patches.clear()
         rows.clear()
 
-    blank = np.zeros((int(patch_frames), int(n_bins)), dtype=np.float32)
+    blank = np.zeros((patch_frames, n_bins), dtype=np.float32)
     for row, key in enumerate(keys):
         if key:
             spectrogram = store.load(key)
-            for start in prediction_starts(spectrogram.shape[0], int(patch_frames), hop, trim):
-                patches.append(standardised_patch(spectrogram, start, int(patch_frames), mean, std))
+            for start in prediction_starts(spectrogram.shape[0], patch_frames, hop, trim):
+                patches.append(standardised_patch(spectrogram, start, patch_frames, mean, std))
                 rows.append(row)
         elif track_inputs:
             patches.append(blank)
