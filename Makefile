@@ -38,6 +38,7 @@ mlflow-ui: setup  ## browse the runs of the project's store
 
 bench: setup  ## the evaluation and ingestion benchmarks of the README's performance section
 	$(BIN)/python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200
+	$(BIN)/python benchmarks/bench_item_knn_evaluation.py --users 1000000
 	$(BIN)/python benchmarks/bench_ingestion.py --lines 10000000 --workdir data/benchmarks
 
 clean-data:  ## remove generated data and runs (keeps the code)
