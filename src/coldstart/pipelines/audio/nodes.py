@@ -287,7 +287,7 @@ def predict_audio_cnn(
         float32 ``n_songs x n_factors`` (L2-normalised) and ``n_songs x 4096``
         (T'), rows = ``item_idx``; songs without audio features get zero rows.
     """
-    from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
+    from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER
 
     index = audio_feature_index.sort_values("item_idx")
     if not np.array_equal(index["item_idx"].to_numpy(), np.arange(len(index))):
@@ -296,7 +296,28 @@ def predict_audio_cnn(
         key if status == "ok" else None
         for key, status in zip(index["feature_key"], index["status"], strict=True)
     ]
-    outputs = predict_track_outputs(
+    outputs = predict_from_store(model, audio_feature_store, audio_feature_stats, keys, patches)
+    factors = l2_normalise(outputs[FACTORS_LAYER])
+    return factors, outputs[EMBEDDING_LAYER]
+
+
+def predict_from_store(
+    model: Any,
+    audio_feature_store: str,
+    audio_feature_stats: dict,
+    keys: list[str | None],
+    patches: dict[str, Any],
+    **options: Any,
+) -> dict[str, np.ndarray]:
+    """Patch-averaged outputs per key, with the ``patches.predict_*`` parameters.
+
+    The one place the audio and ``mm`` rows turn their parameters into
+    :func:`coldstart.models.audio_cnn.predict_track_outputs` arguments;
+    ``options`` (``layers``, ``track_inputs``) are passed on.
+    """
+    from coldstart.models.audio_cnn import predict_track_outputs
+
+    return predict_track_outputs(
         model,
         FeatureStore(audio_feature_store),
         keys,
@@ -305,9 +326,8 @@ def predict_audio_cnn(
         hop_frames=int(patches.get("predict_hop_frames", 161)),
         trim=float(patches.get("predict_trim", 0.15)),
         batch_size=int(patches.get("predict_batch_size", 64)),
+        **options,
     )
-    factors = l2_normalise(outputs[FACTORS_LAYER])
-    return factors, outputs[EMBEDDING_LAYER]
 
 
 def split_song_predictions(

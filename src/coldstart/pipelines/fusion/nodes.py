@@ -549,9 +549,9 @@ def predict_multimodal(
     without audio features is predicted from one all-zero standardised patch (the
     train mean spectrogram) and its artist's VSM.
     """
-    from coldstart.audio.store import FeatureStore
-    from coldstart.models.audio_cnn import FACTORS_LAYER, predict_track_outputs
+    from coldstart.models.audio_cnn import FACTORS_LAYER
     from coldstart.models.fusion_models import TEXT_INPUT
+    from coldstart.pipelines.audio.nodes import predict_from_store
 
     matrix = _check_artist_matrix(artist_inputs, artists, "artist_inputs")
     test = song_split_rows(songs)["test"]
@@ -567,16 +567,13 @@ def predict_multimodal(
             missing,
             len(keys),
         )
-    outputs = predict_track_outputs(
+    outputs = predict_from_store(
         model,
-        FeatureStore(audio_feature_store),
+        audio_feature_store,
+        audio_feature_stats,
         keys,
-        np.asarray(audio_feature_stats["mean"], dtype=np.float32),
-        np.asarray(audio_feature_stats["std"], dtype=np.float32),
-        hop_frames=int(patches.get("predict_hop_frames", 161)),
-        trim=float(patches.get("predict_trim", 0.15)),
+        patches,
         layers=(FACTORS_LAYER,),
         track_inputs={TEXT_INPUT: matrix[owner[test]]},
-        batch_size=int(patches.get("predict_batch_size", 64)),
     )
     return l2_normalise(outputs[FACTORS_LAYER])
