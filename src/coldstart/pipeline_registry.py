@@ -16,6 +16,8 @@ from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_input
 from coldstart.rows import load_rows
 
 MODELLING = ("text", "audio", "fusion")
+#: The MLflow registry name of the release model a training run logs.
+RELEASE_MODEL_NAME = "coldstart-releases"
 
 
 def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
@@ -40,11 +42,31 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     ``__default__`` goes from the raw files (the synthetic world is generated when
-    absent) to both results tables and one MLflow run per table row.
+    absent) to both results tables and one MLflow run per table row, bundles the
+    release model, places the world's new releases, and -- through kedro-mlflow's
+    ``pipeline_ml_factory`` -- logs the release model as an MLflow pyfunc model
+    registered as ``coldstart-releases`` (its inference pipeline:
+    :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`).
     """
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+
+    from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
+
     pipelines = find_pipelines(raise_errors=True)
     for name in MODELLING:
         if name in pipelines:
             pipelines[name] = _with_row_evaluation(pipelines[name])
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    training = sum(pipelines.values(), release_model_pipeline())
+    pipelines["__default__"] = pipeline_ml_factory(
+        training=training,
+        inference=inference_pipeline(),
+        input_name="release_items",
+        log_model_kwargs={
+            "name": "release_model",
+            "registered_model_name": RELEASE_MODEL_NAME,
+            # the inference node checks every field itself and names the one at fault;
+            # a schema would drop unknown fields silently instead
+            "signature": None,
+        },
+    )
     return pipelines

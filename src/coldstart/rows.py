@@ -40,6 +40,18 @@ def _project_conf() -> Path:
 
 
 @cache
+def load_base_parameters(conf_source: str | None = None) -> dict[str, Any]:
+    """Every parameter of ``conf/base`` (what pipelines are wired from, in any environment)."""
+    from kedro.config import OmegaConfigLoader
+
+    source = Path(conf_source) if conf_source else _project_conf()
+    loader = OmegaConfigLoader(
+        conf_source=str(source), base_env="base", default_run_env="base", runtime_params={}
+    )
+    return dict(loader["parameters"])
+
+
+@cache
 def load_rows(conf_source: str | None = None) -> dict[str, dict[str, Any]]:
     """All rows declared in ``conf/base/parameters*.yml``, in declaration order.
 
@@ -47,14 +59,9 @@ def load_rows(conf_source: str | None = None) -> dict[str, dict[str, Any]]:
     rows exist, so the pipelines (built before any environment is chosen) are
     the same everywhere.
     """
-    from kedro.config import OmegaConfigLoader
-
     source = Path(conf_source) if conf_source else _project_conf()
-    loader = OmegaConfigLoader(
-        conf_source=str(source), base_env="base", default_run_env="base", runtime_params={}
-    )
     rows: dict[str, dict[str, Any]] = {}
-    for namespace, value in loader["parameters"].items():
+    for namespace, value in load_base_parameters(conf_source).items():
         if isinstance(value, dict) and isinstance(value.get("row"), dict):
             row = dict(value["row"])
             missing = [key for key in REQUIRED_KEYS if key not in row]

@@ -2,5 +2,6 @@
 
 from .arrays import NumpyDataset, SparseMatrixDataset
 from .raw import RawPathDataset
+from .release_model import ReleaseModelDataset
 
-__all__ = ["NumpyDataset", "RawPathDataset", "SparseMatrixDataset"]
+__all__ = ["NumpyDataset", "RawPathDataset", "ReleaseModelDataset", "SparseMatrixDataset"]

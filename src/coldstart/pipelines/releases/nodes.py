@@ -1,0 +1,402 @@
+"""Nodes of the releases pipeline: place new music that has no listening history.
+
+Training side: :func:`build_release_model` gathers the fitted artefacts of the
+serving rows into one :class:`~coldstart.releases.bundle.ReleaseModel` (the
+bundle the registered MLflow model carries). Release side: read a releases
+folder, predict factors with the row each item's content allows, rank users and
+items both ways, and score the result against held-out plays when a world has
+them. :func:`serve_release_items` is the inference pipeline of the served model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.markup import escape
+
+from coldstart.releases.bundle import ReleaseModel
+from coldstart.releases.candidates import serving_rows
+from coldstart.releases.items import ReleaseInputError, read_release_folder, validate_request
+from coldstart.releases.predict import factor_matrix, predict_releases
+
+logger = logging.getLogger(__name__)
+
+LEVELS = ("artist", "track")
+
+
+# --------------------------------------------------------------------------- training side
+
+
+def _best_validation(history: dict[str, list[float]], ns: str) -> tuple[float, int]:
+    losses = [float(v) for v in (history or {}).get("val_loss", [])]
+    finite = [v for v in losses if math.isfinite(v)]
+    if not finite:
+        raise ValueError(f"row '{ns}': its training history has no finite val_loss to rank it by")
+    best = min(finite)
+    return best, losses.index(best) + 1
+
+
+def _enrichment_offline(semantic_enrichment: dict[str, Any]) -> bool:
+    linker = (semantic_enrichment.get("linker") or {}).get("type", "offline")
+    kb = (semantic_enrichment.get("knowledge_base") or {}).get("type", "embedded")
+    return linker == "offline" and kb == "embedded"
+
+
+def build_release_model(
+    releases: dict[str, Any],
+    semantic_enrichment: dict[str, Any],
+    audio_features: dict[str, Any],
+    audio: dict[str, Any],
+    ingestion: dict[str, Any],
+    artists: pd.DataFrame,
+    users: pd.DataFrame,
+    song_user_factors: np.ndarray,
+    artist_user_factors: np.ndarray,
+    raw_knowledge_base: Path,
+    audio_feature_stats: dict[str, Any],
+    **artefacts: Any,
+) -> ReleaseModel:
+    """The release model of this training run: serving rows ranked by validation loss.
+
+    ``artefacts`` holds, per serving row ``ns`` (:func:`~coldstart.releases.candidates.artefact_inputs`),
+    ``ns__model``, ``ns__training_history``, ``ns__parameters`` and, for text rows,
+    ``ns__vectorizer`` (and ``ns__artist_embeddings`` when the row makes A').
+    Rows on the enriched biography need the offline linker and the embedded
+    knowledge base (a served model cannot call Babelfy with your key); with a
+    remote configuration they are left out of the ranking, with a warning.
+    """
+    parameters = {
+        key[: -len("__parameters")]: value
+        for key, value in artefacts.items()
+        if key.endswith("__parameters")
+    }
+    candidates = dict(releases["candidates"])
+    specs = serving_rows(parameters, candidates)
+    offline = _enrichment_offline(semantic_enrichment) and Path(raw_knowledge_base).is_file()
+    unusable = set()
+    if not offline:
+        unusable = {ns for ns, s in specs.items() if s.get("source") == "enriched"}
+        unusable |= {ns for ns, s in specs.items() if s.get("embedding_from") in unusable}
+        if unusable:
+            logger.warning(
+                "Release model: rows %s read the enriched biography, which needs the offline "
+                "linker and knowledge_base.ttl; they do not serve releases",
+                sorted(unusable),
+            )
+    rows: dict[str, dict[str, Any]] = {}
+    for ns, spec in specs.items():
+        if ns in unusable:
+            continue
+        val_loss, best_epoch = _best_validation(artefacts[f"{ns}__training_history"], ns)
+        rows[ns] = {**spec, "val_loss": val_loss, "best_epoch": best_epoch}
+    ranking = {
+        level: sorted(
+            (ns for ns in candidates.get(level) or [] if ns in rows),
+            key=lambda ns: (rows[ns]["val_loss"], (candidates.get(level) or []).index(ns)),
+        )
+        for level in LEVELS
+    }
+    for level in LEVELS:
+        logger.info(
+            "Release model, %s level, by validation loss: %s",
+            level,
+            ", ".join(f"{ns} ({rows[ns]['val_loss']:.4f})" for ns in ranking[level]) or "no row",
+        )
+    ordered_users = users.sort_values("user_idx")
+    ordered_artists = artists.sort_values("item_idx")
+    needs_audio = any("audio" in rows[ns]["requires"] for ns in rows)
+    return ReleaseModel(
+        rows=rows,
+        ranking=ranking,
+        settings={
+            "releases": dict(releases),
+            "semantic_enrichment": dict(semantic_enrichment),
+            "audio_features": dict(audio_features),
+            "patches": dict(audio.get("patches") or {}),
+            "max_biography_chars": int(ingestion.get("max_biography_chars", 100_000)),
+        },
+        models={ns: artefacts[f"{ns}__model"] for ns in rows},
+        vectorizers={ns: artefacts[f"{ns}__vectorizer"] for ns in rows if rows[ns]["kind"] == "text"},
+        artist_embeddings={
+            ns: np.asarray(artefacts[f"{ns}__artist_embeddings"], np.float32)
+            for ns in rows
+            if rows[ns].get("makes_embeddings")
+        },
+        catalogue_artists=ordered_artists[["artist_id", "artist_name", "item_idx"]].reset_index(drop=True),
+        user_ids=ordered_users["user_id"].astype(str).to_numpy(),
+        user_factors={
+            "artist": np.asarray(artist_user_factors, np.float32),
+            "track": np.asarray(song_user_factors, np.float32),
+        },
+        audio_mean=np.asarray(audio_feature_stats["mean"], np.float32) if needs_audio else None,
+        audio_std=np.asarray(audio_feature_stats["std"], np.float32) if needs_audio else None,
+        knowledge_base=Path(raw_knowledge_base) if offline and any(
+            rows[ns].get("source") == "enriched" for ns in rows
+        ) else None,
+    )
+
+
+# --------------------------------------------------------------------------- release side
+
+
+def read_releases(raw_releases_dir: Path, ingestion: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
+    """The ``release_items`` table of the releases folder, and what was dropped."""
+    return read_release_folder(
+        raw_releases_dir, max_biography_chars=int(ingestion.get("max_biography_chars", 100_000))
+    )
+
+
+def predict_release_factors(
+    release_items: pd.DataFrame, release_model: ReleaseModel
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Factors of every new artist and track, and the row that predicted each.
+
+    Items that cannot be served (no usable content) are dropped and counted.
+    """
+    predictions, log = predict_releases(release_model, release_items, strict=False)
+    for entry in log["by_model"]:
+        logger.info(
+            "Releases: %d %s(s) predicted by %s", entry["n"], entry["level"], entry["model"]
+        )
+    if log["dropped"]:
+        logger.warning("Releases: dropped %s", log["dropped"])
+    return predictions, log
+
+
+def _long_table(ids_rows: np.ndarray, ids_cols: np.ndarray, index: np.ndarray, scores: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
+    n_rows, n = index.shape
+    return pd.DataFrame(
+        {
+            names[0]: np.repeat(ids_rows, n),
+            names[1]: ids_cols[index.ravel()],
+            "rank": np.tile(np.arange(1, n + 1, dtype=np.int32), n_rows),
+            "score": scores.ravel(),
+        }
+    )
+
+
+def rank_releases(
+    release_factors: pd.DataFrame, release_model: ReleaseModel, releases: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per user the top-N new tracks and new artists; per new item its top-M users.
+
+    Both directions come from one pass of batched products per level
+    (:func:`coldstart.recommend.recommend`), memory bounded by the batch.
+
+    Returns
+    -------
+    user_tracks, user_artists, audiences
+        ``user_id, item_id, rank, score`` (rank from 1) for the first two;
+        ``level, item_id, user_id, rank, score`` for the audiences.
+    """
+    from coldstart.recommend import recommend
+
+    n_per_user = int(releases.get("n_per_user", 50))
+    n_per_item = int(releases.get("n_per_item", 1000))
+    users = release_model.user_ids
+    per_user: dict[str, pd.DataFrame] = {}
+    audiences = []
+    for level in LEVELS:
+        part, factors = factor_matrix(release_factors, level)
+        if part.empty:
+            per_user[level] = pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
+            continue
+        result = recommend(
+            release_model.user_factors[level],
+            factors,
+            n_per_user=n_per_user,
+            n_per_item=n_per_item,
+            batch_size=int(releases.get("batch_size", 4096)),
+        )
+        items = part["item_id"].to_numpy()
+        per_user[level] = _long_table(users, items, result.user_items, result.user_scores, ("user_id", "item_id"))
+        audience = _long_table(items, users, result.item_users, result.item_scores, ("item_id", "user_id"))
+        audience.insert(0, "level", level)
+        audiences.append(audience)
+        logger.info(
+            "Releases: top %d of %d new %ss for %d users; top %d users for each",
+            min(n_per_user, len(items)),
+            len(items),
+            level,
+            len(users),
+            min(n_per_item, len(users)),
+        )
+    audience_table = (
+        pd.concat(audiences, ignore_index=True)
+        if audiences
+        else pd.DataFrame(columns=["level", "item_id", "user_id", "rank", "score"])
+    )
+    return per_user["track"], per_user["artist"], audience_table
+
+
+def _truth_matrix(
+    plays: pd.DataFrame, level: str, user_ids: np.ndarray, item_ids: np.ndarray
+) -> tuple[Any, dict[str, int]]:
+    import scipy.sparse as sp
+
+    key = "track_id" if level == "track" else "artist_id"
+    user_pos = pd.Index(user_ids).get_indexer(plays["user_id"].astype(str))
+    item_pos = pd.Index(item_ids).get_indexer(plays[key].astype(str))
+    keep = (user_pos >= 0) & (item_pos >= 0) & (plays["plays"].to_numpy() > 0)
+    matrix = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.float32), (user_pos[keep], item_pos[keep])),
+        shape=(len(user_ids), len(item_ids)),
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix, {"unknown_users": int((user_pos < 0).sum()), "unpredicted_items": int((item_pos < 0).sum())}
+
+
+def score_releases(
+    release_factors: pd.DataFrame,
+    release_model: ReleaseModel,
+    raw_releases_dir: Path,
+    releases: dict[str, Any],
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """MAP@k and recall@n of the release recommendations against held-out plays.
+
+    A synthetic world's ``releases/truth/plays.tsv`` holds the plays users would
+    give the new items. Scored as the evaluation scores test items: candidates are
+    the predicted release items of a level, every user counts (0 without a release
+    play). Random factors scored the same way, in the same run, give the floor;
+    each serving row is also scored on the items it served. Real data has no truth
+    folder: the step logs one line and returns an empty result.
+
+    Returns
+    -------
+    quality, metrics
+        The figures (for ``08_reporting``) and the same as MLflow metrics.
+    """
+    from coldstart.metrics import evaluate_factors
+
+    truth = Path(raw_releases_dir) / "truth" / "plays.tsv"
+    if not truth.is_file():
+        logger.info("Releases: no %s (real data): recommendations are not scored", escape(str(truth)))
+        return {"scored": False, "reason": f"no {truth}"}, {}
+    plays = pd.read_csv(truth, sep="\t", dtype={"user_id": str, "track_id": str, "artist_id": str})
+    k = int(releases.get("score_k", 500))
+    n = int(releases.get("score_recall_at", 50))
+    rng = np.random.default_rng(int(seed))
+    quality: dict[str, Any] = {"scored": True, "k": k, "recall_at": n, "levels": {}}
+    metrics: dict[str, Any] = {}
+    for level in LEVELS:
+        part, factors = factor_matrix(release_factors, level)
+        if part.empty:
+            continue
+        users = release_model.user_factors[level]
+        relevant, unmatched = _truth_matrix(plays, level, release_model.user_ids, part["item_id"].to_numpy())
+
+        def figures(item_factors: np.ndarray, columns: np.ndarray | None = None) -> dict[str, float]:
+            rel = relevant if columns is None else relevant[:, columns]
+            at_k = evaluate_factors(users, item_factors, rel, k=k).summary()
+            at_n = evaluate_factors(users, item_factors, rel, k=n).summary()
+            return {
+                f"map_at_{k}": at_k[f"map_at_{k}"],
+                f"recall_at_{n}": at_n[f"recall_at_{n}"],
+                "n_items": int(item_factors.shape[0]),
+                "n_active_users": int(at_k["n_active_users"]),
+            }
+
+        random = rng.standard_normal(factors.shape).astype(np.float32)
+        entry = {
+            "model": figures(factors),
+            "random": figures(random),
+            "by_row": {
+                ns: figures(factors[idx], idx)
+                for ns, idx in (
+                    (ns, np.flatnonzero(part["model"].to_numpy() == ns))
+                    for ns in part["model"].unique()
+                )
+            },
+            **unmatched,
+        }
+        quality["levels"][level] = entry
+        for name, value in entry["model"].items():
+            metrics[f"release_{level}_{name}"] = value
+        for name, value in entry["random"].items():
+            metrics[f"release_{level}_random_{name}"] = value
+        for ns, values in entry["by_row"].items():
+            metrics[f"release_{level}_{ns}_map_at_{k}"] = values[f"map_at_{k}"]
+        logger.info(
+            "Releases, %s level: MAP@%d %.4f (random %.4f), recall@%d %.4f (random %.4f) over %d "
+            "items and %d users with a release play",
+            level,
+            k,
+            entry["model"][f"map_at_{k}"],
+            entry["random"][f"map_at_{k}"],
+            n,
+            entry["model"][f"recall_at_{n}"],
+            entry["random"][f"recall_at_{n}"],
+            entry["model"]["n_items"],
+            entry["model"]["n_active_users"],
+        )
+    return quality, {name: {"value": float(value), "step": 0} for name, value in metrics.items()}
+
+
+def report_releases(
+    read_report: dict[str, Any],
+    predict_log: dict[str, Any],
+    release_quality: dict[str, Any],
+    release_model: ReleaseModel,
+) -> dict[str, Any]:
+    """The releases report: what was read, predicted by which row, dropped, and scored."""
+    return {
+        "read": read_report,
+        "predicted": predict_log,
+        "quality": release_quality,
+        "model": release_model.describe(),
+    }
+
+
+# --------------------------------------------------------------------------- the served model
+
+
+def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel) -> pd.DataFrame:
+    """Predictions for a request: factors, the row used and the top users of each item.
+
+    The inference pipeline of the registered MLflow model. Any item it cannot use
+    raises an MLflow ``INVALID_PARAMETER_VALUE`` error naming the item and field,
+    which ``mlflow models serve`` answers with HTTP 400 (and keeps serving).
+
+    Returns
+    -------
+    DataFrame
+        ``level, item_id, artist_id, track_id, name, model, approach, content,
+        factors`` (a list of floats), ``top_users``, ``top_scores`` (lists, best first).
+    """
+    from coldstart.recommend import recommend
+
+    settings = release_model.settings
+    try:
+        items = validate_request(release_items, settings["max_biography_chars"])
+        predictions, _ = predict_releases(release_model, items, strict=True)
+    except ReleaseInputError as error:
+        from mlflow.exceptions import MlflowException
+
+        raise MlflowException.invalid_parameter_value(f"Bad request: {error}") from None
+    n_per_item = int(settings["releases"].get("serve_top_users", settings["releases"].get("n_per_item", 1000)))
+    top_users: list[list[str]] = [[] for _ in range(len(predictions))]
+    top_scores: list[list[float]] = [[] for _ in range(len(predictions))]
+    for level in LEVELS:
+        rows = np.flatnonzero(predictions["level"].to_numpy() == level)
+        if not len(rows):
+            continue
+        factors = np.stack([predictions["factors"].iloc[i] for i in rows])
+        result = recommend(
+            release_model.user_factors[level], factors, n_per_user=0, n_per_item=n_per_item
+        )
+        for j, i in enumerate(rows):
+            top_users[i] = release_model.user_ids[result.item_users[j]].tolist()
+            top_scores[i] = result.item_scores[j].astype(float).tolist()
+    out = predictions.copy()
+    out["factors"] = [np.asarray(f, np.float32).astype(float).tolist() for f in out["factors"]]
+    out["top_users"] = top_users
+    out["top_scores"] = top_scores
+    return out
+

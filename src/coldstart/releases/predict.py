@@ -1,0 +1,372 @@
+"""Predicted factors for new artists and tracks, from whatever content they have.
+
+An item is served by the best row (lowest validation loss at training time,
+:attr:`ReleaseModel.ranking`) whose inputs its content provides:
+
+* a new artist with a biography and/or tags gets artist factors from a text row
+  (a-sem, a-tags, a-text by default);
+* a new track gets song factors from a fusion row when its artist's text (or the
+  catalogue's A' for a known artist) and its audio are there, from an A'-only row
+  when there is no audio, and from the audio row when there is no text.
+
+Every prediction uses the row's own model and preprocessing -- the same
+vectoriser, the same enrichment, the same patch averaging -- so a catalogue item
+fed in as "new" gets the factors the row predicted for it during training.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import tempfile
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from rich.markup import escape
+
+from coldstart.models.common import l2_normalise
+from coldstart.releases.bundle import ReleaseModel
+from coldstart.releases.items import ReleaseInputError, parse_tags
+
+logger = logging.getLogger(__name__)
+
+PREDICT_BATCH_SIZE = 256
+OUTPUT_COLUMNS = (
+    "level",
+    "item_id",
+    "artist_id",
+    "track_id",
+    "name",
+    "model",
+    "approach",
+    "content",
+    "factors",
+)
+
+
+class _SpectrogramsInMemory:
+    """The one method of :class:`coldstart.audio.store.FeatureStore` prediction uses."""
+
+    def __init__(self, spectrograms: dict[str, np.ndarray]) -> None:
+        self._spectrograms = spectrograms
+
+    def load(self, key: str) -> np.ndarray:
+        return self._spectrograms[key]
+
+
+def _csr(matrix: Any) -> sp.csr_matrix:
+    """float32 CSR, duplicates summed and indices sorted, as the text rows feed Keras."""
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def _artist_content(items: pd.DataFrame) -> pd.DataFrame:
+    """One row per artist of the items: the first non-empty name, biography and tags."""
+    firsts = (
+        items[["artist_id", "artist_name", "biography", "tags"]]
+        .replace("", np.nan)
+        .groupby("artist_id", sort=False)
+        .first()
+        .fillna("")
+        .reset_index()
+    )
+    return firsts
+
+
+def _enriched_biographies(model: ReleaseModel, artists: pd.DataFrame) -> list[str]:
+    """The biographies with their knowledge-base terms appended, as training did."""
+    from coldstart.pipelines.semantic_enrichment.nodes import (
+        enrich_biographies,
+        link_entities,
+        lookup_entity_facts,
+    )
+
+    settings = dict(model.settings["semantic_enrichment"])
+    # prediction never writes a cache of its own, and has no bar to draw
+    settings["cache"] = {**dict(settings.get("cache") or {}), "offline": False}
+    settings["progress_bar"] = False
+    table = artists[["artist_id", "biography"]].reset_index(drop=True)
+    mentions, _ = link_entities(table, model.knowledge_base, None, settings)
+    facts, _ = lookup_entity_facts(mentions, model.knowledge_base, settings)
+    enriched = enrich_biographies(table, mentions, facts, settings)
+    return enriched["biography_enriched"].tolist()
+
+
+def _text_inputs(model: ReleaseModel, sources: set[str], artists: pd.DataFrame) -> dict[str, Any]:
+    """Per text row: its VSM of ``artists`` (only rows whose content it reads are used)."""
+    documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
+    if "enriched" in sources and (artists["biography"] != "").any():
+        documents["enriched"] = _enriched_biographies(model, artists)
+    tag_rows = [
+        (artist_id, tag, weight)
+        for artist_id, text in zip(artists["artist_id"], artists["tags"], strict=True)
+        for tag, weight in parse_tags(text, f"tags of artist {artist_id}")
+    ]
+    tag_table = pd.DataFrame(tag_rows, columns=["artist_id", "tag", "weight"])
+    inputs = {}
+    for ns, row in model.rows.items():
+        if row["kind"] != "text" or ns not in model.vectorizers:
+            continue
+        vectorizer = model.vectorizers[ns]
+        if row["source"] == "tags":
+            inputs[ns] = _csr(vectorizer.transform(artists["artist_id"].to_numpy(), tag_table))
+        elif row["source"] in documents:
+            inputs[ns] = _csr(vectorizer.transform(documents[row["source"]]))
+    return inputs
+
+
+def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[str]) -> str | None:
+    return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
+
+
+def _decode_audio(
+    row: dict[str, Any], config: Any, min_duration_s: float
+) -> np.ndarray:
+    """The log-CQT of an item's audio (path or base64 bytes), as the feature store holds it."""
+    from coldstart.audio.features import audio_to_features
+
+    if row["audio_path"]:
+        spectrogram, _ = audio_to_features(row["audio_path"], config, min_duration_s)
+    else:
+        with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
+            handle.write(base64.b64decode(row["audio_base64"]))
+            handle.flush()
+            spectrogram, _ = audio_to_features(handle.name, config, min_duration_s)
+    # the training store keeps this dtype: predicting from the same values gives the same factors
+    return spectrogram.astype(config.dtype)
+
+
+def _track_audio(
+    model: ReleaseModel, tracks: pd.DataFrame, strict: bool, drops: Counter
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Audio factors and T' per track id, for the tracks whose audio decodes."""
+    from coldstart.audio.features import AudioError, CQTConfig
+    from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
+
+    wanted = tracks[(tracks["audio_path"] != "") | (tracks["audio_base64"] != "")]
+    if wanted.empty or "audio" not in model.models:
+        return {}, {}
+    settings = model.settings["audio_features"]
+    config = CQTConfig.from_params(settings)
+    spectrograms: dict[str, np.ndarray] = {}
+    for position, row in wanted.iterrows():
+        field = "audio_path" if row["audio_path"] else "audio_base64"
+        try:
+            spectrograms[row["track_id"]] = _decode_audio(
+                row, config, float(settings.get("min_duration_s", 3.0))
+            )
+        except AudioError as error:
+            if strict:
+                raise ReleaseInputError(
+                    f"items[{position}].{field}: {error.reason} audio ({error})"
+                ) from None
+            drops[f"audio_{error.reason}"] += 1
+            logger.warning(
+                "Release track %s: audio %s (%s); predicted without it",
+                escape(row["track_id"]),
+                error.reason,
+                escape(str(error)),
+            )
+    if not spectrograms:
+        return {}, {}
+    patches = model.settings["patches"]
+    keys = list(spectrograms)
+    outputs = predict_track_outputs(
+        model.models["audio"],
+        _SpectrogramsInMemory(spectrograms),
+        keys,
+        model.audio_mean,
+        model.audio_std,
+        hop_frames=int(patches.get("predict_hop_frames", 161)),
+        trim=float(patches.get("predict_trim", 0.15)),
+        batch_size=int(patches.get("predict_batch_size", 64)),
+    )
+    factors = l2_normalise(outputs[FACTORS_LAYER])
+    return (
+        dict(zip(keys, factors, strict=True)),
+        dict(zip(keys, outputs[EMBEDDING_LAYER], strict=True)),
+    )
+
+
+def _content_label(content: frozenset[str]) -> str:
+    return "+".join(sorted(content)) or "none"
+
+
+def predict_releases(
+    model: ReleaseModel, items: pd.DataFrame, *, strict: bool
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Factors of every new artist and track in ``items`` and the model behind each.
+
+    Parameters
+    ----------
+    model
+        The release model (:func:`coldstart.releases.bundle.read_bundle`).
+    items
+        A ``release_items`` table (:mod:`coldstart.releases.items`).
+    strict
+        Raise :class:`ReleaseInputError` for an item that cannot be served (a
+        request); otherwise drop it and count why (a releases folder).
+
+    Returns
+    -------
+    predictions, log
+        One row per predicted item (:data:`OUTPUT_COLUMNS`; ``factors`` a float32
+        array, L2-normalised) and counts by level, model, content and drop reason.
+    """
+    from coldstart.models.fusion_models import ARTIST_INPUT, TRACK_INPUT
+    from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
+
+    items = items.reset_index(drop=True)
+    drops: Counter[str] = Counter()
+    catalogue = dict(
+        zip(model.catalogue_artists["artist_id"], model.catalogue_artists["item_idx"], strict=True)
+    )
+    artists = _artist_content(items)
+    is_new = ~artists["artist_id"].isin(catalogue)
+    new_artists = artists[is_new].reset_index(drop=True)
+    content_of = {
+        a: frozenset(
+            name for name, value in (("biography", b), ("tags", t)) if value
+        )
+        for a, b, t in zip(new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True)
+    }
+    sources = {row.get("source") for row in model.rows.values() if row["kind"] == "text"}
+    text_inputs = _text_inputs(model, sources, new_artists) if len(new_artists) else {}
+    position = {a: i for i, a in enumerate(new_artists["artist_id"])}
+
+    out: list[dict[str, Any]] = []
+
+    # ---- artist level: new artists with text
+    chosen: dict[str, list[str]] = {}
+    for artist_id, content in content_of.items():
+        ns = _first_served(model.ranking["artist"], model.rows, content)
+        if ns is None:
+            drops["artist_without_text"] += 1
+            continue
+        chosen.setdefault(ns, []).append(artist_id)
+    for ns, ids in chosen.items():
+        rows = np.array([position[a] for a in ids])
+        predicted = model.models[ns].predict(
+            text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
+        )
+        for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
+            name = new_artists.loc[position[artist_id], "artist_name"]
+            out.append(
+                {
+                    "level": "artist",
+                    "item_id": artist_id,
+                    "artist_id": artist_id,
+                    "track_id": "",
+                    "name": name,
+                    "model": ns,
+                    "approach": model.rows[ns]["approach"],
+                    "content": _content_label(content_of[artist_id]),
+                    "factors": factors,
+                }
+            )
+
+    # ---- A' of each track's artist, per source row
+    tracks = items[items["track_id"] != ""]
+    if strict:
+        for i, row in items[items["track_id"] == ""].iterrows():
+            if not content_of.get(row["artist_id"]):
+                raise ReleaseInputError(
+                    f"items[{i}]: no biography, no tags and no track: nothing to recommend "
+                    f"for artist_id {row['artist_id']!r}"
+                )
+    a_prime: dict[str, dict[str, np.ndarray]] = {}
+    for ns in model.artist_embeddings:
+        vectors: dict[str, np.ndarray] = {}
+        eligible = [a for a, c in content_of.items() if model.rows[ns]["requires"] <= c]
+        if eligible and ns in text_inputs:
+            rows = np.array([position[a] for a in eligible])
+            embedded = layer_model(model.models[ns], EMBEDDING_LAYER).predict(
+                text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
+            )
+            vectors.update(zip(eligible, np.asarray(embedded, np.float32), strict=True))
+        for artist_id in set(tracks["artist_id"]) & set(catalogue):
+            vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
+        a_prime[ns] = vectors
+
+    # ---- track level
+    audio_factors, t_prime = _track_audio(model, tracks, strict, drops)
+    served: dict[str, list[int]] = {}
+    track_content: dict[int, frozenset[str]] = {}
+    for i, row in tracks.iterrows():
+        artist_id = row["artist_id"]
+        # a catalogue artist has every A' the training computed
+        text = (
+            frozenset({"biography", "tags"}) if artist_id in catalogue else content_of.get(artist_id, frozenset())
+        )
+        content = text | ({"audio"} if row["track_id"] in audio_factors else frozenset())
+        ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
+        if ns is None:
+            if strict:
+                field = "audio" if (row["audio_path"] or row["audio_base64"]) else "content"
+                raise ReleaseInputError(
+                    f"items[{i}]: nothing usable to predict track {row['track_id']!r} ({field}): "
+                    f"no biography, tags or decodable audio, and artist_id {artist_id!r} is not "
+                    "in the catalogue"
+                )
+            drops["track_without_usable_content"] += 1
+            continue
+        served.setdefault(ns, []).append(i)
+        track_content[i] = frozenset(content) | (
+            frozenset({"catalogue_artist"}) if artist_id in catalogue else frozenset()
+        )
+    for ns, positions in served.items():
+        row = model.rows[ns]
+        group = tracks.loc[positions]
+        if row["kind"] == "audio":
+            factors = np.stack([audio_factors[t] for t in group["track_id"]])
+        else:
+            artist_inputs = np.stack([a_prime[row["embedding_from"]][a] for a in group["artist_id"]])
+            if row["kind"] == "late_fusion":
+                inputs: Any = {
+                    ARTIST_INPUT: artist_inputs,
+                    TRACK_INPUT: np.stack([t_prime[t] for t in group["track_id"]]),
+                }
+            else:
+                inputs = artist_inputs
+            factors = l2_normalise(
+                model.models[ns].predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+            )
+        for position_, record, vector in zip(
+            positions, group.to_dict("records"), factors, strict=True
+        ):
+            out.append(
+                {
+                    "level": "track",
+                    "item_id": record["track_id"],
+                    "artist_id": record["artist_id"],
+                    "track_id": record["track_id"],
+                    "name": record["title"],
+                    "model": ns,
+                    "approach": row["approach"],
+                    "content": _content_label(track_content[position_]),
+                    "factors": np.asarray(vector, np.float32),
+                }
+            )
+
+    predictions = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+    log = {
+        "predicted": predictions.groupby("level").size().to_dict() if len(predictions) else {},
+        "by_model": predictions.groupby(["level", "model"]).size().rename("n").reset_index().to_dict("records"),
+        "by_content": predictions.groupby(["level", "content"]).size().rename("n").reset_index().to_dict("records"),
+        "dropped": dict(sorted(drops.items())),
+    }
+    return predictions, log
+
+
+def factor_matrix(predictions: pd.DataFrame, level: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The predictions of one level and their factors stacked (float32, one row each)."""
+    part = predictions[predictions["level"] == level].reset_index(drop=True)
+    if part.empty:
+        return part, np.zeros((0, 0), np.float32)
+    return part, np.stack([np.asarray(f, np.float32) for f in part["factors"]])
+
