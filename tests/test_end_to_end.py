@@ -1,7 +1,8 @@
 """The tiny world through a real Kedro session: raw files -> both tables -> MLflow runs.
 
-One session run is shared by the tests of this module (it takes a few minutes);
-it writes into a temporary ``data_root`` and MLflow store, never into the project.
+One session run (the ``tiny_run`` fixture of conftest.py, a few minutes) is shared by
+the end-to-end modules; it writes into a temporary ``data_root`` and MLflow store, never
+into the project.
 """
 
 from __future__ import annotations
@@ -13,33 +14,9 @@ import pandas as pd
 import pytest
 
 from coldstart.rows import TABLES, load_rows
+from kedro_runs import run_session as _run
 
-PROJECT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def _run(runtime_params: dict, pipeline_name: str | None = None) -> None:
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
-    bootstrap_project(PROJECT)
-    with KedroSession.create(
-        project_path=PROJECT, env="test", runtime_params=runtime_params
-    ) as session:
-        session.run(pipeline_name=pipeline_name)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("tiny_run")
-    params = {
-        "dataset_dir": str(root / "raw"),
-        "data_root": str(root / "data"),
-        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "mlflow_artifact_location": str(root / "mlartifacts"),
-    }
-    _run(params)
-    return {"root": root, "params": params}
 
 
 def _enabled_rows(table: str) -> dict[str, dict]:

@@ -39,16 +39,39 @@ def _project_conf() -> Path:
     return Path.cwd() / "conf"
 
 
+def _parameter_files(base: Path) -> list[Path]:
+    """The files Kedro's config loader reads parameters from (its default patterns)."""
+    found = {*base.glob("**/parameters*.yml"), *base.glob("**/parameters*.yaml")}
+    found |= {p for p in base.glob("parameters*/**/*") if p.suffix in (".yml", ".yaml")}
+    return sorted(found)
+
+
 @cache
 def load_base_parameters(conf_source: str | None = None) -> dict[str, Any]:
-    """Every parameter of ``conf/base`` (what pipelines are wired from, in any environment)."""
-    from kedro.config import OmegaConfigLoader
+    """Every top-level parameter of ``conf/base``, as written (interpolations unresolved).
+
+    Pipelines are wired from these before a session picks an environment. The files
+    are read as plain YAML on purpose: building a second ``OmegaConfigLoader`` here
+    would re-register OmegaConf's process-wide ``globals`` and ``runtime_params``
+    resolvers with this loader's (base-only, empty) values, and every later
+    resolution in the session -- ``kedro run --env=test``'s ``dataset_dir`` and
+    ``data_root`` among them -- would silently get the base values.
+    """
+    import yaml
 
     source = Path(conf_source) if conf_source else _project_conf()
-    loader = OmegaConfigLoader(
-        conf_source=str(source), base_env="base", default_run_env="base", runtime_params={}
-    )
-    return dict(loader["parameters"])
+    parameters: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
+    for path in _parameter_files(source / "base"):
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(content, dict):
+            raise ValueError(f"{path}: expected a mapping of parameters at the top level")
+        for key, value in content.items():
+            if key in origin:
+                raise ValueError(f"Parameter '{key}' is defined in both {origin[key]} and {path}")
+            origin[key] = path
+            parameters[key] = value
+    return parameters
 
 
 @cache

@@ -1,0 +1,25 @@
+"""Fixtures shared by the end-to-end test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+from kedro_runs import run_session
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One default run of the tiny world (``--env=test``) in a temporary root (minutes).
+
+    Shared by every end-to-end module: the tables, the MLflow runs, the release
+    model and its registered MLflow model all come from this run.
+    """
+    root = tmp_path_factory.mktemp("tiny_run")
+    params = {
+        "dataset_dir": str(root / "raw"),
+        "data_root": str(root / "data"),
+        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "mlflow_artifact_location": str(root / "mlartifacts"),
+    }
+    run_session(params)
+    return {"root": root, "params": params}

@@ -1,0 +1,313 @@
+"""New releases end to end on the tiny world: the pipeline, its quality, the served model.
+
+Uses the session's ``tiny_run`` (conftest.py): the default run trains every row,
+bundles the release model, places the world's ``releases/`` folder and registers
+the MLflow model ``coldstart-releases``; these tests read what it wrote, start a
+real ``mlflow models serve`` process on a free loopback port, and stop it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from coldstart.releases.bundle import read_bundle
+from coldstart.releases.predict import factor_matrix, predict_releases
+
+pytestmark = pytest.mark.slow
+
+
+def _latest(path: Path) -> Path:
+    """The newest version of a versioned dataset file."""
+    return sorted(path.iterdir())[-1] / path.name
+
+
+def _first(path: Path) -> Path:
+    """The oldest version: the one the training run (``tiny_run``) wrote."""
+    return sorted(path.iterdir())[0] / path.name
+
+
+@pytest.fixture(scope="module")
+def release_run(tiny_run: dict) -> dict:
+    data = Path(tiny_run["params"]["data_root"])
+    raw = Path(tiny_run["params"]["dataset_dir"])
+    truth = pd.read_csv(raw / "releases" / "truth" / "items.tsv", sep="\t", dtype=str)
+    return {
+        **tiny_run,
+        "data": data,
+        "raw": raw,
+        "truth_items": truth,
+        "factors": pd.read_parquet(_first(data / "07_model_output/releases/release_factors.parquet")),
+        "model": read_bundle(data / "06_models" / "release_model"),
+    }
+
+
+def test_every_case_is_served_from_the_content_it_has(release_run: dict) -> None:
+    factors, model, truth = release_run["factors"], release_run["model"], release_run["truth_items"]
+    kinds = {ns: row["kind"] for ns, row in model.rows.items()}
+    tracks = factors[factors["level"] == "track"].set_index("track_id")
+    artists = factors[factors["level"] == "artist"].set_index("artist_id")
+    expected_track_kind = {
+        "complete": {"late_fusion"},
+        "existing_artist": {"late_fusion"},
+        "biography_only": {"song_ff"},
+        "tags_only": {"song_ff"},
+        "audio_only": {"audio"},
+    }
+    for case, group in truth.groupby("case"):
+        served = tracks.loc[group["track_id"].dropna().unique(), "model"]
+        assert {kinds[ns] for ns in served} <= expected_track_kind[case], case
+        assert served.notna().all()
+    by_case = truth.drop_duplicates("artist_id").set_index("artist_id")["case"]
+    for artist_id, row in artists.iterrows():
+        case = by_case[artist_id]
+        assert case in {"complete", "biography_only", "tags_only"}
+        needs = model.rows[row["model"]]["requires"]
+        assert needs <= {"complete": {"biography", "tags"}, "biography_only": {"biography"},
+                         "tags_only": {"tags"}}[case]
+    # audio-only artists and catalogue artists get no artist-level item
+    assert not set(artists.index) & set(by_case[by_case.isin(["audio_only", "existing_artist"])].index)
+    report = json.loads(_first(release_run["data"] / "08_reporting/releases_report.json").read_text())
+    assert sum(e["n"] for e in report["predicted"]["by_model"]) == len(factors)
+
+
+def test_top_n_tables_rank_every_user(release_run: dict) -> None:
+    out = release_run["data"] / "07_model_output/releases"
+    user_tracks = pd.read_parquet(_first(out / "user_top_tracks.parquet"))
+    audiences = pd.read_parquet(_first(out / "item_audiences.parquet"))
+    model, factors = release_run["model"], release_run["factors"]
+    n_tracks = int((factors["level"] == "track").sum())
+    assert user_tracks.groupby("user_id").size().eq(min(50, n_tracks)).all()
+    assert user_tracks["user_id"].nunique() == len(model.user_ids)
+    # the first recommendation of a user is the argmax of its scores
+    part, matrix = factor_matrix(factors, "track")
+    user = model.user_ids[3]
+    scores = matrix @ model.user_factors["track"][3]
+    first = user_tracks[(user_tracks["user_id"] == user) & (user_tracks["rank"] == 1)]
+    assert first["item_id"].item() == part["item_id"].iloc[int(np.argmax(scores))]
+    assert set(audiences["item_id"]) == set(factors["item_id"])
+
+
+def test_release_quality_beats_random(release_run: dict) -> None:
+    quality = json.loads(_first(release_run["data"] / "08_reporting/releases_quality.json").read_text())
+    assert quality["scored"]
+    for level in ("artist", "track"):
+        entry = quality["levels"][level]
+        assert entry["model"]["map_at_500"] > entry["random"]["map_at_500"], level
+        assert entry["model"]["n_active_users"] > 0
+
+
+def test_release_factors_equal_the_row_models_predictions(release_run: dict) -> None:
+    """Test artists and songs of the catalogue, fed in as new, get the rows' own predictions."""
+    data, raw, model = release_run["data"], release_run["raw"], release_run["model"]
+    artists = pd.read_parquet(data / "02_intermediate/artists.parquet")
+    songs = pd.read_parquet(data / "02_intermediate/songs.parquet")
+    tags = pd.read_parquet(data / "02_intermediate/artist_tags.parquet")
+    test_artists = artists[artists["split"] == "test"].sort_values("item_idx")
+    tag_text = tags.groupby("artist_id").apply(
+        lambda g: "; ".join(f"{t}:{w:g}" for t, w in zip(g["tag"], g["weight"], strict=True)),
+        include_groups=False,
+    )
+    test_songs = songs[(songs["split"] == "test") & (songs["audio_path"] != "")].sort_values("item_idx")
+    items = pd.DataFrame(
+        {
+            "artist_id": "NEW" + test_songs["artist_id"],
+            "artist_name": "",
+            "biography": test_songs["artist_id"].map(artists.set_index("artist_id")["biography"]),
+            "tags": test_songs["artist_id"].map(tag_text).fillna(""),
+            "track_id": test_songs["track_id"],
+            "song_id": test_songs["song_id"],
+            "title": "",
+            "audio_path": [str(raw / p) for p in test_songs["audio_path"]],
+            "audio_base64": "",
+        }
+    )
+    predictions, _ = predict_releases(model, items, strict=True)
+    # artist level: the persisted test predictions of the row that served each artist
+    artist_part = predictions[predictions["level"] == "artist"]
+    assert len(artist_part) == test_songs["artist_id"].nunique()
+    position = {a: i for i, a in enumerate(test_artists["artist_id"])}
+    for ns, group in artist_part.groupby("model"):
+        expected = np.load(_first(data / f"07_model_output/{ns}/test_item_factors.npy"))
+        rows = [position[a[3:]] for a in group["artist_id"]]
+        np.testing.assert_allclose(np.stack(group["factors"]), expected[rows], atol=2e-5)
+    # track level: the serving row's persisted predictions for the same test songs
+    track_part = predictions[predictions["level"] == "track"]
+    assert len(track_part) == len(test_songs)
+    all_test = songs[songs["split"] == "test"].sort_values("item_idx")
+    song_position = {t: i for i, t in enumerate(all_test["track_id"])}
+    for ns, group in track_part.groupby("model"):
+        expected = np.load(_first(data / f"07_model_output/{ns}/test_item_factors.npy"))
+        rows = [song_position[t] for t in group["track_id"]]
+        np.testing.assert_allclose(np.stack(group["factors"]), expected[rows], atol=2e-4)
+
+
+def test_the_training_run_registers_the_release_model(release_run: dict) -> None:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=release_run["params"]["mlflow_tracking_uri"])
+    versions = client.search_model_versions("name='coldstart-releases'")
+    assert len(versions) == 1
+    run = client.get_run(versions[0].run_id)
+    assert "mlflow.parentRunId" not in run.data.tags  # the kedro run's own run
+    assert run.data.metrics["release_track_map_at_500"] > run.data.metrics[
+        "release_track_random_map_at_500"
+    ]
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(port: int, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def _records(*items: dict) -> bytes:
+    return json.dumps({"dataframe_records": list(items)}).encode()
+
+
+@pytest.fixture(scope="module")
+def server(release_run: dict):
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": release_run["params"]["mlflow_tracking_uri"]}
+    log = open(release_run["root"] / "serve.log", "wb")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mlflow")),
+            "models", "serve", "-m", "models:/coldstart-releases/latest",
+            "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=release_run["root"],
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((release_run["root"] / "serve.log").read_text()[-3000:])
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("mlflow models serve did not answer /ping in 240 s")
+            time.sleep(1.0)
+        yield {"port": port, "process": process}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _audio_of(release_run: dict, case: str) -> tuple[dict, Path]:
+    truth = release_run["truth_items"]
+    row = truth[(truth["case"] == case) & (truth["has_audio"].astype(str).str.lower() == "true")].iloc[0]
+    folder = release_run["raw"] / "releases" / "audio"
+    return row.to_dict(), next(folder.glob(f"{row['track_id']}.*"))
+
+
+def test_served_model_answers_each_modality(server: dict, release_run: dict) -> None:
+    port = server["port"]
+    truth_row, audio = _audio_of(release_run, "complete")
+    items = pd.read_parquet(_first(release_run["data"] / "05_model_input/release_items.parquet"))
+    content = items.set_index("track_id").loc[truth_row["track_id"]]
+    full = {
+        "artist_id": content["artist_id"],
+        "biography": content["biography"],
+        "tags": content["tags"],
+        "track_id": truth_row["track_id"],
+        "audio_base64": base64.b64encode(audio.read_bytes()).decode(),
+    }
+    status, answer = _post(port, _records(full))
+    assert status == 200, answer
+    predictions = pd.DataFrame(answer["predictions"])
+    track = predictions[predictions["level"] == "track"].iloc[0]
+    model = release_run["model"]
+    assert model.rows[track["model"]]["kind"] == "late_fusion"
+    assert len(track["factors"]) == 200 and len(track["top_users"]) == 100
+    # the same item through the pipeline got the same factors
+    pipeline = release_run["factors"].set_index("item_id").loc[truth_row["track_id"]]
+    if pipeline["model"] == track["model"]:
+        np.testing.assert_allclose(track["factors"], pipeline["factors"], atol=1e-5)
+
+    status, answer = _post(port, _records({"artist_id": "ARNEWTEXT", "biography": content["biography"]}))
+    assert status == 200, answer
+    (artist,) = answer["predictions"]
+    assert artist["level"] == "artist" and model.rows[artist["model"]]["requires"] == {"biography"}
+
+    _, audio_only = _audio_of(release_run, "audio_only")
+    status, answer = _post(
+        port, _records({"artist_id": "ARNEWAUDIO", "track_id": "TRNEWAUDIO", "audio_path": str(audio_only)})
+    )
+    assert status == 200, answer
+    (track,) = answer["predictions"]
+    assert track["model"] == "audio" and track["content"] == "audio"
+
+
+def test_served_model_refuses_bad_requests_and_keeps_serving(server: dict, release_run: dict) -> None:
+    port = server["port"]
+    bad = [
+        (b'{"dataframe_records": [{"artist_id": ', None),
+        (_records({"artist_id": "AR1", "track_id": "TR1",
+                   "audio_base64": base64.b64encode(b"not an mp3 at all" * 50).decode()}), "audio_base64"),
+        (_records({"artist_id": "ARNOTHING", "track_id": "TRNOTHING"}), "nothing usable"),
+        (_records({"artist_id": "AR1", "biography": "text", "mood": "happy"}), "mood"),
+        (_records({"artist_id": "ARNOTHING"}), "no biography"),
+    ]
+    for body, fragment in bad:
+        status, answer = _post(port, body)
+        assert 400 <= status < 500, (status, answer)
+        if fragment:
+            assert fragment in answer.get("message", ""), answer
+    assert server["process"].poll() is None
+    status, _ = _post(port, _records({"artist_id": "ARAGAIN", "tags": "dub:100"}))
+    assert status == 200
+
+
+def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
+    import mlflow
+
+    mlflow.set_tracking_uri(release_run["params"]["mlflow_tracking_uri"])
+    model = mlflow.pyfunc.load_model("models:/coldstart-releases/latest")
+    items = pd.read_parquet(_first(release_run["data"] / "05_model_input/release_items.parquet"))
+    served = model.predict(items.head(12)).set_index(["level", "item_id"])
+    pipeline = release_run["factors"].set_index(["level", "item_id"])
+    common = served.index.intersection(pipeline.index)
+    assert len(common) >= 10
+    for key in common:
+        assert served.loc[key, "model"] == pipeline.loc[key, "model"]
+        np.testing.assert_allclose(served.loc[key, "factors"], pipeline.loc[key, "factors"], atol=1e-5)
