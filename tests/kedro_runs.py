@@ -13,5 +13,7 @@ def run_session(runtime_params: dict, pipeline_name: str | None = None, env: str
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(PROJECT)
-    with KedroSession.create(project_path=PROJECT, env=env, runtime_params=runtime_params) as session:
+    with KedroSession.create(
+        project_path=PROJECT, env=env, runtime_params=runtime_params
+    ) as session:
         session.run(pipeline_name=pipeline_name)

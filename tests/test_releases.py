@@ -49,7 +49,9 @@ def release_run(tiny_run: dict) -> dict:
         "data": data,
         "raw": raw,
         "truth_items": truth,
-        "factors": pd.read_parquet(_first(data / "07_model_output/releases/release_factors.parquet")),
+        "factors": pd.read_parquet(
+            _first(data / "07_model_output/releases/release_factors.parquet")
+        ),
         "model": read_bundle(data / "06_models" / "release_model"),
     }
 
@@ -75,11 +77,21 @@ def test_every_case_is_served_from_the_content_it_has(release_run: dict) -> None
         case = by_case[artist_id]
         assert case in {"complete", "biography_only", "tags_only"}
         needs = model.rows[row["model"]]["requires"]
-        assert needs <= {"complete": {"biography", "tags"}, "biography_only": {"biography"},
-                         "tags_only": {"tags"}}[case]
+        assert (
+            needs
+            <= {
+                "complete": {"biography", "tags"},
+                "biography_only": {"biography"},
+                "tags_only": {"tags"},
+            }[case]
+        )
     # audio-only artists and catalogue artists get no artist-level item
-    assert not set(artists.index) & set(by_case[by_case.isin(["audio_only", "existing_artist"])].index)
-    report = json.loads(_first(release_run["data"] / "08_reporting/releases_report.json").read_text())
+    assert not set(artists.index) & set(
+        by_case[by_case.isin(["audio_only", "existing_artist"])].index
+    )
+    report = json.loads(
+        _first(release_run["data"] / "08_reporting/releases_report.json").read_text()
+    )
     assert sum(e["n"] for e in report["predicted"]["by_model"]) == len(factors)
 
 
@@ -101,7 +113,9 @@ def test_top_n_tables_rank_every_user(release_run: dict) -> None:
 
 
 def test_release_quality_beats_random(release_run: dict) -> None:
-    quality = json.loads(_first(release_run["data"] / "08_reporting/releases_quality.json").read_text())
+    quality = json.loads(
+        _first(release_run["data"] / "08_reporting/releases_quality.json").read_text()
+    )
     assert quality["scored"]
     for level in ("artist", "track"):
         entry = quality["levels"][level]
@@ -120,7 +134,9 @@ def test_release_factors_equal_the_row_models_predictions(release_run: dict) -> 
         lambda g: "; ".join(f"{t}:{w:g}" for t, w in zip(g["tag"], g["weight"], strict=True)),
         include_groups=False,
     )
-    test_songs = songs[(songs["split"] == "test") & (songs["audio_path"] != "")].sort_values("item_idx")
+    test_songs = songs[(songs["split"] == "test") & (songs["audio_path"] != "")].sort_values(
+        "item_idx"
+    )
     items = pd.DataFrame(
         {
             "artist_id": "NEW" + test_songs["artist_id"],
@@ -162,9 +178,10 @@ def test_the_training_run_registers_the_release_model(release_run: dict) -> None
     assert len(versions) == 1
     run = client.get_run(versions[0].run_id)
     assert "mlflow.parentRunId" not in run.data.tags  # the kedro run's own run
-    assert run.data.metrics["release_track_map_at_500"] > run.data.metrics[
-        "release_track_random_map_at_500"
-    ]
+    assert (
+        run.data.metrics["release_track_map_at_500"]
+        > run.data.metrics["release_track_random_map_at_500"]
+    )
 
 
 # --------------------------------------------------------------------------- serving
@@ -201,8 +218,18 @@ def server(release_run: dict):
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("mlflow")),
-            "models", "serve", "-m", "models:/coldstart-releases/latest",
-            "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "models",
+            "serve",
+            "-m",
+            "models:/coldstart-releases/latest",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
         env=env,
         stdout=log,
@@ -235,7 +262,9 @@ def server(release_run: dict):
 
 def _audio_of(release_run: dict, case: str) -> tuple[dict, Path]:
     truth = release_run["truth_items"]
-    row = truth[(truth["case"] == case) & (truth["has_audio"].astype(str).str.lower() == "true")].iloc[0]
+    row = truth[
+        (truth["case"] == case) & (truth["has_audio"].astype(str).str.lower() == "true")
+    ].iloc[0]
     folder = release_run["raw"] / "releases" / "audio"
     return row.to_dict(), next(folder.glob(f"{row['track_id']}.*"))
 
@@ -264,26 +293,41 @@ def test_served_model_answers_each_modality(server: dict, release_run: dict) -> 
     if pipeline["model"] == track["model"]:
         np.testing.assert_allclose(track["factors"], pipeline["factors"], atol=1e-5)
 
-    status, answer = _post(port, _records({"artist_id": "ARNEWTEXT", "biography": content["biography"]}))
+    status, answer = _post(
+        port, _records({"artist_id": "ARNEWTEXT", "biography": content["biography"]})
+    )
     assert status == 200, answer
     (artist,) = answer["predictions"]
     assert artist["level"] == "artist" and model.rows[artist["model"]]["requires"] == {"biography"}
 
     _, audio_only = _audio_of(release_run, "audio_only")
     status, answer = _post(
-        port, _records({"artist_id": "ARNEWAUDIO", "track_id": "TRNEWAUDIO", "audio_path": str(audio_only)})
+        port,
+        _records(
+            {"artist_id": "ARNEWAUDIO", "track_id": "TRNEWAUDIO", "audio_path": str(audio_only)}
+        ),
     )
     assert status == 200, answer
     (track,) = answer["predictions"]
     assert track["model"] == "audio" and track["content"] == "audio"
 
 
-def test_served_model_refuses_bad_requests_and_keeps_serving(server: dict, release_run: dict) -> None:
+def test_served_model_refuses_bad_requests_and_keeps_serving(
+    server: dict, release_run: dict
+) -> None:
     port = server["port"]
     bad = [
         (b'{"dataframe_records": [{"artist_id": ', None),
-        (_records({"artist_id": "AR1", "track_id": "TR1",
-                   "audio_base64": base64.b64encode(b"not an mp3 at all" * 50).decode()}), "audio_base64"),
+        (
+            _records(
+                {
+                    "artist_id": "AR1",
+                    "track_id": "TR1",
+                    "audio_base64": base64.b64encode(b"not an mp3 at all" * 50).decode(),
+                }
+            ),
+            "audio_base64",
+        ),
         (_records({"artist_id": "ARNOTHING", "track_id": "TRNOTHING"}), "nothing usable"),
         (_records({"artist_id": "AR1", "biography": "text", "mood": "happy"}), "mood"),
         (_records({"artist_id": "ARNOTHING"}), "no biography"),
@@ -310,4 +354,6 @@ def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
     assert len(common) >= 10
     for key in common:
         assert served.loc[key, "model"] == pipeline.loc[key, "model"]
-        np.testing.assert_allclose(served.loc[key, "factors"], pipeline.loc[key, "factors"], atol=1e-5)
+        np.testing.assert_allclose(
+            served.loc[key, "factors"], pipeline.loc[key, "factors"], atol=1e-5
+        )

@@ -44,8 +44,11 @@ def test_tfidf_state_round_trips_through_json() -> None:
 
 def test_tag_state_round_trips_through_json() -> None:
     tags = pd.DataFrame(
-        {"artist_id": ["a", "a", "b", "c", "c"], "tag": ["dub", "reggae", "dub", "ambient", "drone"],
-         "weight": [100, 40, 80, 100, 3]}
+        {
+            "artist_id": ["a", "a", "b", "c", "c"],
+            "tag": ["dub", "reggae", "dub", "ambient", "drone"],
+            "weight": [100, 40, 80, 100, 3],
+        }
     )
     fitted = TagVectorizer(max_df=1.0).fit(["a", "b", "c"], tags)
     rebuilt = vectorizer_from_state(json.loads(json.dumps(vectorizer_state(fitted))))
@@ -73,7 +76,10 @@ def test_vectorizer_state_refuses_code_and_inconsistent_states() -> None:
 
 
 def test_tags_parse_and_format() -> None:
-    assert parse_tags("dub:100; roots reggae : 40;;", "x") == [("dub", 100.0), ("roots reggae", 40.0)]
+    assert parse_tags("dub:100; roots reggae : 40;;", "x") == [
+        ("dub", 100.0),
+        ("roots reggae", 40.0),
+    ]
     assert parse_tags("ambient", "x") == [("ambient", 100.0)]
     assert format_tags(parse_tags("a:1; b:2.5", "x")) == "a:1; b:2.5"
     with pytest.raises(ReleaseInputError, match=r"items\[2\]\.tags"):
@@ -90,8 +96,15 @@ def test_validate_request_names_the_field() -> None:
         (pd.DataFrame([{"artist_id": "AR1"}, {"artist_id": ""}]), r"items\[1\]\.artist_id"),
         (pd.DataFrame([{"artist_id": "AR1", "audio_base64": "%%%"}]), r"items\[0\]\.audio_base64"),
         (
-            pd.DataFrame([{"artist_id": "AR1", "audio_base64": base64.b64encode(b"x").decode(),
-                           "audio_path": "/a.mp3"}]),
+            pd.DataFrame(
+                [
+                    {
+                        "artist_id": "AR1",
+                        "audio_base64": base64.b64encode(b"x").decode(),
+                        "audio_path": "/a.mp3",
+                    }
+                ]
+            ),
             "not both",
         ),
         (pd.DataFrame(columns=["artist_id"]), "no items"),
@@ -118,14 +131,20 @@ def test_release_folder_counts_what_it_drops(tmp_path, caplog) -> None:
         {"artist_id": "AR4", "artist_name": "Four", "biography": "Only text, no track"},
     ]
     lines = [json.dumps(b) for b in bios] + ["{not json"]
-    (folder / "artist_biographies.jsonl").write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "artist_biographies.jsonl").write_text(
+        "\ufeff" + "\n".join(lines) + "\n", encoding="utf-8"
+    )
     (folder / "artist_tags.tsv").write_text(
         "artist_id\ttag\tweight\nAR1\tdub\t100\nAR2\tpost-punk\t60\nAR2\tbroken\nAR5\tx\tloud\n"
     )
     _metadata(
         folder / "track_metadata.db",
-        [("TR1", "t1", "SO1", "AR1", "One"), ("TR1", "dup", "SO1", "AR1", "One"),
-         ("TR2", "t2", "SO2", "AR2", "Two"), ("TR3", "t3", "SO3", "ARX", "Known")],
+        [
+            ("TR1", "t1", "SO1", "AR1", "One"),
+            ("TR1", "dup", "SO1", "AR1", "One"),
+            ("TR2", "t2", "SO2", "AR2", "Two"),
+            ("TR3", "t3", "SO3", "ARX", "Known"),
+        ],
     )
     (folder / "audio" / "TR1.mp3").write_bytes(b"not audio, decoded later")
     (folder / "audio" / "TR9.wav").write_bytes(b"")
@@ -166,7 +185,9 @@ def test_serving_rows_follow_the_row_parameters() -> None:
     rows = serving_rows(parameters, {"artist": ["a_tags"], "track": ["mm_lf_lin", "audio"]})
     assert rows["a_tags"]["requires"] == {"tags"}
     assert rows["mm_lf_lin"]["requires"] == {"biography", "audio"}
-    assert rows["mm_lf_lin"]["embedding_from"] == "a_sem" and "a_sem" in rows  # its A' row comes along
+    assert (
+        rows["mm_lf_lin"]["embedding_from"] == "a_sem" and "a_sem" in rows
+    )  # its A' row comes along
     inputs = artefact_inputs(rows)
     assert inputs["a_sem__artist_embeddings"] == "a_sem.artist_embeddings"
     assert inputs["audio__model"] == "audio.model" and "audio__vectorizer" not in inputs

@@ -146,7 +146,10 @@ def write_bundle(model: ReleaseModel, folder: str | Path) -> None:
         if model.audio_mean is not None:
             _write_json(
                 tmp / "audio_stats.json",
-                {"mean": np.asarray(model.audio_mean).tolist(), "std": np.asarray(model.audio_std).tolist()},
+                {
+                    "mean": np.asarray(model.audio_mean).tolist(),
+                    "std": np.asarray(model.audio_std).tolist(),
+                },
             )
         if model.knowledge_base is not None:
             shutil.copyfile(model.knowledge_base, tmp / "knowledge_base.ttl")
@@ -159,7 +162,10 @@ def write_bundle(model: ReleaseModel, folder: str | Path) -> None:
             tmp / MANIFEST,
             {
                 "format": FORMAT,
-                "rows": {ns: {**row, "requires": sorted(row["requires"])} for ns, row in model.rows.items()},
+                "rows": {
+                    ns: {**row, "requires": sorted(row["requires"])}
+                    for ns, row in model.rows.items()
+                },
                 "ranking": model.ranking,
                 "settings": model.settings,
                 "provenance": model.provenance,
@@ -215,7 +221,9 @@ def read_bundle(folder: str | Path) -> ReleaseModel:
         )
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
-        raise BundleError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+        raise BundleError(
+            f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}"
+        )
     files: dict[str, str] = manifest["files"]
     present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
     unlisted = sorted(present - set(files))
@@ -228,7 +236,9 @@ def read_bundle(folder: str | Path) -> ReleaseModel:
     def load_json(name: str) -> Any:
         return json.loads(_verified(root, files, name).read_text(encoding="utf-8"))
 
-    rows = {ns: {**row, "requires": frozenset(row["requires"])} for ns, row in manifest["rows"].items()}
+    rows = {
+        ns: {**row, "requires": frozenset(row["requires"])} for ns, row in manifest["rows"].items()
+    }
     models = {
         name[len("models/") : -len(".keras")]: keras.models.load_model(
             _verified(root, files, name), compile=False, safe_mode=True

@@ -14,7 +14,12 @@ from typing import Any
 
 #: The content of an item a row may need.
 CONTENT = ("biography", "tags", "audio")
-SERVABLE_TEMPLATES = {"text_ff": "text", "song_ff": "song_ff", "late_fusion": "late_fusion", "audio_cnn": "audio"}
+SERVABLE_TEMPLATES = {
+    "text_ff": "text",
+    "song_ff": "song_ff",
+    "late_fusion": "late_fusion",
+    "audio_cnn": "audio",
+}
 
 
 class CandidateError(ValueError):
@@ -68,11 +73,15 @@ def row_spec(parameters: dict[str, Any], ns: str) -> dict[str, Any]:
             frozenset({"audio"}) if kind == "late_fusion" else frozenset()
         )
         if kind == "late_fusion" and row.get("track_embeddings_from", "audio") != "audio":
-            raise CandidateError(f"row '{ns}': only T' of the 'audio' row can be computed for releases")
+            raise CandidateError(
+                f"row '{ns}': only T' of the 'audio' row can be computed for releases"
+            )
     return spec
 
 
-def serving_rows(parameters: dict[str, Any], candidates: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+def serving_rows(
+    parameters: dict[str, Any], candidates: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
     """Every row the candidates need (themselves, their A' rows, the audio row), specified.
 
     Raises

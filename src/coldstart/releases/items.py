@@ -69,7 +69,9 @@ def parse_tags(text: str, where: str) -> list[tuple[str, float]]:
         try:
             value = float(weight)
         except ValueError:
-            raise ReleaseInputError(f"{where}: weight {weight.strip()!r} of tag {name!r} is not a number") from None
+            raise ReleaseInputError(
+                f"{where}: weight {weight.strip()!r} of tag {name!r} is not a number"
+            ) from None
         if not name or not 0.0 <= value <= 100.0:
             raise ReleaseInputError(f"{where}: tag {part!r} needs a name and a weight in 0-100")
         tags.append((name, value))
@@ -82,7 +84,9 @@ def format_tags(tags: list[tuple[str, float]]) -> str:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
+    return (
+        value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
+    )
 
 
 def _text(value: Any) -> str:
@@ -183,7 +187,10 @@ def _read_biographies(path: Path, drops: _Drops, max_chars: int) -> dict[str, di
             if len(biography) > max_chars:
                 drops.counts["biography_truncated"] += 1
                 biography = biography[:max_chars]
-            found[artist_id] = {"biography": biography, "artist_name": _text(record.get("artist_name"))}
+            found[artist_id] = {
+                "biography": biography,
+                "artist_name": _text(record.get("artist_name")),
+            }
     return found
 
 
@@ -194,7 +201,11 @@ def _read_tags(path: Path, drops: _Drops) -> dict[str, list[tuple[str, float]]]:
     with open(path, encoding="utf-8-sig", errors="replace") as stream:
         for number, line in enumerate(stream, start=1):
             fields = line.rstrip("\r\n").split("\t")
-            if number == 1 and [f.strip().lower() for f in fields] == ["artist_id", "tag", "weight"]:
+            if number == 1 and [f.strip().lower() for f in fields] == [
+                "artist_id",
+                "tag",
+                "weight",
+            ]:
                 continue
             if not line.strip():
                 continue
@@ -242,7 +253,9 @@ def _scan_audio(folder: Path) -> dict[str, Path]:
     }
 
 
-def read_release_folder(folder: str | Path, max_biography_chars: int = 100_000) -> tuple[pd.DataFrame, dict[str, Any]]:
+def read_release_folder(
+    folder: str | Path, max_biography_chars: int = 100_000
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The ``release_items`` table of a releases folder and what was read and dropped.
 
     Any of the four inputs may be absent. Tracks come from ``track_metadata.db``
@@ -305,7 +318,10 @@ def read_release_folder(folder: str | Path, max_biography_chars: int = 100_000) 
                 "artist_name": bio.get("artist_name", ""),
                 "biography": bio.get("biography", ""),
                 "tags": format_tags(tags.get(artist_id, [])),
-                **{column: "" for column in ("track_id", "song_id", "title", "audio_path", "audio_base64")},
+                **{
+                    column: ""
+                    for column in ("track_id", "song_id", "title", "audio_path", "audio_base64")
+                },
             }
         )
     unmatched_audio = sorted(set(audio) - seen_tracks)
@@ -326,7 +342,10 @@ def read_release_folder(folder: str | Path, max_biography_chars: int = 100_000) 
             "tracks": len(metadata),
             "audio_files": len(audio),
         },
-        "items": {"tracks": int((items["track_id"] != "").sum()), "artist_only": int((items["track_id"] == "").sum())},
+        "items": {
+            "tracks": int((items["track_id"] != "").sum()),
+            "artist_only": int((items["track_id"] == "").sum()),
+        },
         "dropped": dict(sorted(drops.counts.items())),
     }
     logger.info(

@@ -124,9 +124,7 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
     return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
 
 
-def _decode_audio(
-    row: dict[str, Any], config: Any, min_duration_s: float
-) -> np.ndarray:
+def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np.ndarray:
     """The log-CQT of an item's audio (path or base64 bytes), as the feature store holds it."""
     from coldstart.audio.features import audio_to_features
 
@@ -230,10 +228,10 @@ def predict_releases(
     is_new = ~artists["artist_id"].isin(catalogue)
     new_artists = artists[is_new].reset_index(drop=True)
     content_of = {
-        a: frozenset(
-            name for name, value in (("biography", b), ("tags", t)) if value
+        a: frozenset(name for name, value in (("biography", b), ("tags", t)) if value)
+        for a, b, t in zip(
+            new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True
         )
-        for a, b, t in zip(new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True)
     }
     sources = {row.get("source") for row in model.rows.values() if row["kind"] == "text"}
     text_inputs = _text_inputs(model, sources, new_artists) if len(new_artists) else {}
@@ -301,7 +299,9 @@ def predict_releases(
         artist_id = row["artist_id"]
         # a catalogue artist has every A' the training computed
         text = (
-            frozenset({"biography", "tags"}) if artist_id in catalogue else content_of.get(artist_id, frozenset())
+            frozenset({"biography", "tags"})
+            if artist_id in catalogue
+            else content_of.get(artist_id, frozenset())
         )
         content = text | ({"audio"} if row["track_id"] in audio_factors else frozenset())
         ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
@@ -325,7 +325,9 @@ def predict_releases(
         if row["kind"] == "audio":
             factors = np.stack([audio_factors[t] for t in group["track_id"]])
         else:
-            artist_inputs = np.stack([a_prime[row["embedding_from"]][a] for a in group["artist_id"]])
+            artist_inputs = np.stack(
+                [a_prime[row["embedding_from"]][a] for a in group["artist_id"]]
+            )
             if row["kind"] == "late_fusion":
                 inputs: Any = {
                     ARTIST_INPUT: artist_inputs,
@@ -356,8 +358,16 @@ def predict_releases(
     predictions = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
     log = {
         "predicted": predictions.groupby("level").size().to_dict() if len(predictions) else {},
-        "by_model": predictions.groupby(["level", "model"]).size().rename("n").reset_index().to_dict("records"),
-        "by_content": predictions.groupby(["level", "content"]).size().rename("n").reset_index().to_dict("records"),
+        "by_model": predictions.groupby(["level", "model"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .to_dict("records"),
+        "by_content": predictions.groupby(["level", "content"])
+        .size()
+        .rename("n")
+        .reset_index()
+        .to_dict("records"),
         "dropped": dict(sorted(drops.items())),
     }
     return predictions, log
@@ -369,4 +379,3 @@ def factor_matrix(predictions: pd.DataFrame, level: str) -> tuple[pd.DataFrame, 
     if part.empty:
         return part, np.zeros((0, 0), np.float32)
     return part, np.stack([np.asarray(f, np.float32) for f in part["factors"]])
-

@@ -58,7 +58,9 @@ def vectorizer_state(vectorizer: Any) -> dict[str, Any]:
         params = {key: _plain(value) for key, value in vectorizer.get_params().items()}
         for key in _CALLABLE_ARGS:
             if callable(params.get(key)):
-                raise TypeError(f"TfidfVectorizer.{key} is a callable: it cannot be written as JSON")
+                raise TypeError(
+                    f"TfidfVectorizer.{key} is a callable: it cannot be written as JSON"
+                )
         kind = "tfidf"
     vocabulary = {str(term): int(index) for term, index in vectorizer.vocabulary_.items()}
     return {

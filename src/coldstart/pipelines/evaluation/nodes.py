@@ -98,7 +98,8 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """The commit the code runs from (`-dirty` with uncommitted changes), or "unknown"."""
     try:
         here = Path(__file__).resolve().parent
         commit = subprocess.run(
@@ -180,7 +181,7 @@ def log_row_run(
     with mlflow.start_run(
         run_name=row["approach"],
         nested=True,
-        tags={"git_commit": _git_commit(), "results_table": row["table"], "row": row["approach"]},
+        tags={"git_commit": git_commit(), "results_table": row["table"], "row": row["approach"]},
     ) as run:
         mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
         mlflow.log_metrics(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,15 @@ import numpy as np
 import pandas as pd
 from rich.markup import escape
 
+from coldstart.pipelines.evaluation.nodes import git_commit
 from coldstart.releases.bundle import ReleaseModel
 from coldstart.releases.candidates import serving_rows
-from coldstart.releases.items import ReleaseInputError, read_release_folder, validate_request
+from coldstart.releases.items import (
+    COLUMNS,
+    ReleaseInputError,
+    read_release_folder,
+    validate_request,
+)
 from coldstart.releases.predict import factor_matrix, predict_releases
 
 logger = logging.getLogger(__name__)
@@ -107,6 +114,10 @@ def build_release_model(
             level,
             ", ".join(f"{ns} ({rows[ns]['val_loss']:.4f})" for ns in ranking[level]) or "no row",
         )
+    provenance = {
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+    }
     ordered_users = users.sort_values("user_idx")
     ordered_artists = artists.sort_values("item_idx")
     needs_audio = any("audio" in rows[ns]["requires"] for ns in rows)
@@ -121,13 +132,17 @@ def build_release_model(
             "max_biography_chars": int(ingestion.get("max_biography_chars", 100_000)),
         },
         models={ns: artefacts[f"{ns}__model"] for ns in rows},
-        vectorizers={ns: artefacts[f"{ns}__vectorizer"] for ns in rows if rows[ns]["kind"] == "text"},
+        vectorizers={
+            ns: artefacts[f"{ns}__vectorizer"] for ns in rows if rows[ns]["kind"] == "text"
+        },
         artist_embeddings={
             ns: np.asarray(artefacts[f"{ns}__artist_embeddings"], np.float32)
             for ns in rows
             if rows[ns].get("makes_embeddings")
         },
-        catalogue_artists=ordered_artists[["artist_id", "artist_name", "item_idx"]].reset_index(drop=True),
+        catalogue_artists=ordered_artists[["artist_id", "artist_name", "item_idx"]].reset_index(
+            drop=True
+        ),
         user_ids=ordered_users["user_id"].astype(str).to_numpy(),
         user_factors={
             "artist": np.asarray(artist_user_factors, np.float32),
@@ -135,9 +150,10 @@ def build_release_model(
         },
         audio_mean=np.asarray(audio_feature_stats["mean"], np.float32) if needs_audio else None,
         audio_std=np.asarray(audio_feature_stats["std"], np.float32) if needs_audio else None,
-        knowledge_base=Path(raw_knowledge_base) if offline and any(
-            rows[ns].get("source") == "enriched" for ns in rows
-        ) else None,
+        knowledge_base=Path(raw_knowledge_base)
+        if offline and any(rows[ns].get("source") == "enriched" for ns in rows)
+        else None,
+        provenance=provenance,
     )
 
 
@@ -145,9 +161,21 @@ def build_release_model(
 
 
 def read_releases(raw_releases_dir: Path, ingestion: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
-    """The ``release_items`` table of the releases folder, and what was dropped."""
+    """The ``release_items`` table of the releases folder, and what was dropped.
+
+    No folder (real data without new releases) is not an error: the run goes on
+    with no items and says so.
+    """
+    folder = Path(raw_releases_dir)
+    if not folder.is_dir():
+        logger.warning(
+            "No releases folder at %s: no new releases to place (set releases_dir to a folder "
+            "of new music: docs/releases.md)",
+            escape(str(folder)),
+        )
+        return pd.DataFrame(columns=list(COLUMNS)), {"folder": str(folder), "missing": True}
     return read_release_folder(
-        raw_releases_dir, max_biography_chars=int(ingestion.get("max_biography_chars", 100_000))
+        folder, max_biography_chars=int(ingestion.get("max_biography_chars", 100_000))
     )
 
 
@@ -168,7 +196,13 @@ def predict_release_factors(
     return predictions, log
 
 
-def _long_table(ids_rows: np.ndarray, ids_cols: np.ndarray, index: np.ndarray, scores: np.ndarray, names: tuple[str, str]) -> pd.DataFrame:
+def _long_table(
+    ids_rows: np.ndarray,
+    ids_cols: np.ndarray,
+    index: np.ndarray,
+    scores: np.ndarray,
+    names: tuple[str, str],
+) -> pd.DataFrame:
     n_rows, n = index.shape
     return pd.DataFrame(
         {
@@ -214,8 +248,12 @@ def rank_releases(
             batch_size=int(releases.get("batch_size", 4096)),
         )
         items = part["item_id"].to_numpy()
-        per_user[level] = _long_table(users, items, result.user_items, result.user_scores, ("user_id", "item_id"))
-        audience = _long_table(items, users, result.item_users, result.item_scores, ("item_id", "user_id"))
+        per_user[level] = _long_table(
+            users, items, result.user_items, result.user_scores, ("user_id", "item_id")
+        )
+        audience = _long_table(
+            items, users, result.item_users, result.item_scores, ("item_id", "user_id")
+        )
         audience.insert(0, "level", level)
         audiences.append(audience)
         logger.info(
@@ -249,7 +287,26 @@ def _truth_matrix(
     )
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
-    return matrix, {"unknown_users": int((user_pos < 0).sum()), "unpredicted_items": int((item_pos < 0).sum())}
+    return matrix, {
+        "unknown_users": int((user_pos < 0).sum()),
+        "unpredicted_items": int((item_pos < 0).sum()),
+    }
+
+
+def _ranking_figures(
+    user_factors: np.ndarray, item_factors: np.ndarray, relevant: Any, k: int, n: int
+) -> dict[str, float]:
+    """MAP@k (every user counts) and recall@n of ranking ``item_factors`` for every user."""
+    from coldstart.metrics import evaluate_factors
+
+    at_k = evaluate_factors(user_factors, item_factors, relevant, k=k).summary()
+    at_n = evaluate_factors(user_factors, item_factors, relevant, k=n).summary()
+    return {
+        f"map_at_{k}": at_k[f"map_at_{k}"],
+        f"recall_at_{n}": at_n[f"recall_at_{n}"],
+        "n_items": int(item_factors.shape[0]),
+        "n_active_users": int(at_k["n_active_users"]),
+    }
 
 
 def score_releases(
@@ -273,11 +330,11 @@ def score_releases(
     quality, metrics
         The figures (for ``08_reporting``) and the same as MLflow metrics.
     """
-    from coldstart.metrics import evaluate_factors
-
     truth = Path(raw_releases_dir) / "truth" / "plays.tsv"
     if not truth.is_file():
-        logger.info("Releases: no %s (real data): recommendations are not scored", escape(str(truth)))
+        logger.info(
+            "Releases: no %s (real data): recommendations are not scored", escape(str(truth))
+        )
         return {"scored": False, "reason": f"no {truth}"}, {}
     plays = pd.read_csv(truth, sep="\t", dtype={"user_id": str, "track_id": str, "artist_id": str})
     k = int(releases.get("score_k", 500))
@@ -290,25 +347,16 @@ def score_releases(
         if part.empty:
             continue
         users = release_model.user_factors[level]
-        relevant, unmatched = _truth_matrix(plays, level, release_model.user_ids, part["item_id"].to_numpy())
-
-        def figures(item_factors: np.ndarray, columns: np.ndarray | None = None) -> dict[str, float]:
-            rel = relevant if columns is None else relevant[:, columns]
-            at_k = evaluate_factors(users, item_factors, rel, k=k).summary()
-            at_n = evaluate_factors(users, item_factors, rel, k=n).summary()
-            return {
-                f"map_at_{k}": at_k[f"map_at_{k}"],
-                f"recall_at_{n}": at_n[f"recall_at_{n}"],
-                "n_items": int(item_factors.shape[0]),
-                "n_active_users": int(at_k["n_active_users"]),
-            }
+        relevant, unmatched = _truth_matrix(
+            plays, level, release_model.user_ids, part["item_id"].to_numpy()
+        )
 
         random = rng.standard_normal(factors.shape).astype(np.float32)
         entry = {
-            "model": figures(factors),
-            "random": figures(random),
+            "model": _ranking_figures(users, factors, relevant, k, n),
+            "random": _ranking_figures(users, random, relevant, k, n),
             "by_row": {
-                ns: figures(factors[idx], idx)
+                ns: _ranking_figures(users, factors[idx], relevant[:, idx], k, n)
                 for ns, idx in (
                     (ns, np.flatnonzero(part["model"].to_numpy() == ns))
                     for ns in part["model"].unique()
@@ -337,6 +385,34 @@ def score_releases(
             entry["model"]["n_active_users"],
         )
     return quality, {name: {"value": float(value), "step": 0} for name, value in metrics.items()}
+
+
+def quality_markdown(release_quality: dict[str, Any]) -> str:
+    """The quality figures as a Markdown table (``08_reporting/releases_quality.md``)."""
+    if not release_quality.get("scored"):
+        return f"Release recommendations not scored: {release_quality.get('reason', 'no truth')}.\n"
+    k, n = release_quality["k"], release_quality["recall_at"]
+    lines = [
+        f"| level | served by | items | MAP@{k} | recall@{n} | random MAP@{k} | random recall@{n} |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for level, entry in release_quality["levels"].items():
+        model, random = entry["model"], entry["random"]
+        lines.append(
+            f"| {level} | all | {model['n_items']} | {model[f'map_at_{k}']:.4f} | "
+            f"{model[f'recall_at_{n}']:.4f} | {random[f'map_at_{k}']:.4f} | {random[f'recall_at_{n}']:.4f} |"
+        )
+        for ns, values in sorted(entry["by_row"].items()):
+            lines.append(
+                f"| {level} | {ns} | {values['n_items']} | {values[f'map_at_{k}']:.4f} | "
+                f"{values[f'recall_at_{n}']:.4f} | | |"
+            )
+    lines.append("")
+    lines.append(
+        "Rows limited to one serving model rank only the items that model served, so their "
+        "figures are not comparable with the `all` rows or with each other."
+    )
+    return "\n".join(lines) + "\n"
 
 
 def report_releases(
@@ -380,7 +456,9 @@ def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel
         from mlflow.exceptions import MlflowException
 
         raise MlflowException.invalid_parameter_value(f"Bad request: {error}") from None
-    n_per_item = int(settings["releases"].get("serve_top_users", settings["releases"].get("n_per_item", 1000)))
+    n_per_item = int(
+        settings["releases"].get("serve_top_users", settings["releases"].get("n_per_item", 1000))
+    )
     top_users: list[list[str]] = [[] for _ in range(len(predictions))]
     top_scores: list[list[float]] = [[] for _ in range(len(predictions))]
     for level in LEVELS:
@@ -399,4 +477,3 @@ def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel
     out["top_users"] = top_users
     out["top_scores"] = top_scores
     return out
-

@@ -18,6 +18,7 @@ from coldstart.rows import load_base_parameters
 from .nodes import (
     build_release_model,
     predict_release_factors,
+    quality_markdown,
     rank_releases,
     read_releases,
     report_releases,
@@ -45,7 +46,14 @@ def release_model_pipeline() -> Pipeline:
         **artefact_inputs(rows),
     }
     return Pipeline(
-        [Node(build_release_model, inputs=inputs, outputs="release_model", name="build_release_model")],
+        [
+            Node(
+                build_release_model,
+                inputs=inputs,
+                outputs="release_model",
+                name="build_release_model",
+            )
+        ],
         tags=["releases", "training"],
     )
 
@@ -77,6 +85,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 predict_release_factors,
+                quality_markdown,
                 inputs=["release_items", "release_model"],
                 outputs=["release_factors", "release_predict_log"],
                 name="predict_release_factors",
@@ -98,6 +107,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["release_quality", "release_metrics"],
                 name="score_releases",
+            ),
+            Node(
+                quality_markdown,
+                inputs="release_quality",
+                outputs="release_quality_markdown",
+                name="quality_markdown",
             ),
             Node(
                 report_releases,
