@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kedro_runs import run_session as _run
 
 from coldstart.rows import TABLES, load_rows
-from kedro_runs import run_session as _run
 
 pytestmark = pytest.mark.slow
 
