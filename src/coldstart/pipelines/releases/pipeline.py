@@ -85,7 +85,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 predict_release_factors,
-                quality_markdown,
                 inputs=["release_items", "release_model"],
                 outputs=["release_factors", "release_predict_log"],
                 name="predict_release_factors",
