@@ -50,17 +50,26 @@ Generative story
 
 Besides the contract files the world writes ``truth/*.tsv`` (genres, artists,
 songs, users with their latent positions) for tests and diagnostics, and
-``world_manifest.json`` last.
+``world_manifest.json`` last. After it, ``releases/`` (:mod:`coldstart.world.releases`):
+new artists and tracks of the same world that are not in the training data, in five
+cases (complete, biography_only, tags_only, audio_only, existing_artist), with the
+plays the world's users would give them in ``releases/truth/``.
 """
 
-from .config import PRESETS, WorldConfig
+from .config import PRESETS, RELEASE_CASES, ReleaseConfig, WorldConfig
+from .releases import RELEASES_DIR, RELEASES_MANIFEST, ensure_releases
 from .writer import GENERATOR_VERSION, MANIFEST, WorldConfigMismatchError, generate_world
 
 __all__ = [
     "GENERATOR_VERSION",
     "MANIFEST",
     "PRESETS",
+    "RELEASES_DIR",
+    "RELEASES_MANIFEST",
+    "RELEASE_CASES",
+    "ReleaseConfig",
     "WorldConfig",
     "WorldConfigMismatchError",
+    "ensure_releases",
     "generate_world",
 ]

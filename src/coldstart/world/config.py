@@ -2,7 +2,9 @@
 
 ``parameters_world.yml`` only names a preset and a seed; every field of
 :class:`WorldConfig` can be overridden there by key. The presets live here, in code,
-so that the same preset name always means the same world.
+so that the same preset name always means the same world. The new-releases folder
+has its own block (``world.releases``, :class:`ReleaseConfig`) with its own presets
+and its own identity, so that release settings never touch the world's.
 """
 
 from __future__ import annotations
@@ -126,9 +128,11 @@ class WorldConfig:
     def from_params(cls, params: Mapping[str, Any] | None) -> WorldConfig:
         """Build from the ``world`` parameters dict: ``preset`` + overrides of any field.
 
-        Raises ``ValueError`` on an unknown preset, an unknown key or a bad value.
+        A ``releases`` key (the new-releases block, :class:`ReleaseConfig`) is ignored
+        here. Raises ``ValueError`` on an unknown preset, an unknown key or a bad value.
         """
         params = dict(params or {})
+        params.pop("releases", None)  # the new-releases block: see ReleaseConfig
         preset = str(params.pop("preset", "default"))
         if preset not in PRESETS:
             raise ValueError(f"unknown world preset {preset!r}; choose one of {sorted(PRESETS)}")
@@ -244,4 +248,75 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_flac=5,
         n_ogg=5,
     ),
+}
+
+
+# ---------------------------------------------------------------------- new releases
+#: The release cases, in the order their artists are drawn (see coldstart.world.releases).
+RELEASE_CASES = ("complete", "biography_only", "tags_only", "audio_only", "existing_artist")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """Sizes of the new-releases folder ``<world>/releases/`` (``world.releases`` block).
+
+    ``artists_per_case`` artists in each of :data:`RELEASE_CASES` (new artists, or, for
+    ``existing_artist``, catalogue artists with new tracks), each with
+    ``songs_min``..``songs_max`` new songs (one track each). ``enabled: false`` (or
+    ``releases: false``) writes no releases folder and leaves an existing one alone.
+    Defaults depend on the world preset (:data:`RELEASE_PRESETS`). The world's seed
+    seeds the releases too, from streams of their own.
+    """
+
+    enabled: bool = True
+    artists_per_case: int = 8
+    songs_min: int = 3
+    songs_max: int = 5
+
+    @classmethod
+    def from_params(cls, world_preset: str, params: Any) -> ReleaseConfig:
+        """Build from the ``releases`` value of the world parameters (a mapping, a bool
+        or ``None``) on top of the world preset's release defaults."""
+        if params is None:
+            params = {}
+        elif isinstance(params, bool):
+            params = {"enabled": params}
+        elif not isinstance(params, Mapping):
+            raise ValueError(f"world.releases must be a mapping or a boolean, not {params!r}")
+        params = dict(params)
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(k for k in params if k not in known)
+        if unknown:
+            raise ValueError(
+                f"unknown world.releases parameter(s) {unknown}; valid knobs are {sorted(known)}"
+            )
+        values: dict[str, Any] = dict(RELEASE_PRESETS.get(world_preset, {}))
+        values.update(params)
+        coerced = {
+            name: _coerce(f"releases.{name}", known[name].type, v) for name, v in values.items()
+        }
+        config = dataclasses.replace(cls(), **coerced)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        problems = []
+        if self.artists_per_case < 1:
+            problems.append("artists_per_case must be >= 1")
+        if not 1 <= self.songs_min <= self.songs_max:
+            problems.append("need 1 <= songs_min <= songs_max")
+        if problems:
+            raise ValueError("invalid world.releases config: " + "; ".join(problems))
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the releases' bytes (checked against the
+        releases manifest; the world's own identity is checked separately)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "enabled"}
+
+
+#: Release defaults per world preset (the dataclass defaults are ``default``'s).
+RELEASE_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(artists_per_case=3, songs_min=2, songs_max=3),
+    "default": {},
+    "large": dict(artists_per_case=30, songs_min=3, songs_max=6),
 }

@@ -44,6 +44,18 @@ BAND_RATE = {
 }
 
 
+BIO_MODES = ("explicit", "implicit", "vague")
+
+
+def bio_mode_p(cfg: WorldConfig) -> tuple[float, float, float]:
+    """Probabilities of the explicit / implicit / vague biography modes."""
+    return (
+        cfg.explicit_bio_rate,
+        cfg.implicit_bio_rate,
+        1.0 - cfg.explicit_bio_rate - cfg.implicit_bio_rate,
+    )
+
+
 def resource_name(label: str) -> str:
     """DBpedia resource local name of a label: spaces to underscores."""
     return label.replace(" ", "_")
@@ -107,6 +119,107 @@ class Catalog:
     labels_by_genre: list[list[int]]
     producers_by_genre: list[list[int]]
     legends_by_genre: list[list[int]]
+    scenes: list[np.ndarray] = field(default_factory=list)  # per genre: its two scene places
+
+
+def hometown(cat: Catalog, g: int, rng: np.random.Generator) -> int:
+    """A place for someone of genre ``g``: one of the genre's two scenes half the time."""
+    if rng.random() < 0.5:
+        return int(rng.choice(cat.scenes[g]))
+    return int(rng.integers(len(cat.places)))
+
+
+def draw_artist(
+    cat: Catalog,
+    neighbours: list[list[int]],
+    names: NameFactory,
+    rng: np.random.Generator,
+    idx: int,
+    genre: int,
+    substyle: int,
+    cross: int,
+    p_kb: float,
+    mode_p: tuple[float, float, float],
+) -> ArtistInfo:
+    """One artist: name, label, hometown, members or instrument, influences, albums.
+
+    ``p_kb`` is the probability that it has a KB resource (0 for new releases, which
+    are not in the knowledge base); ``mode_p`` the explicit / implicit / vague rates.
+    """
+    genres = cat.genres
+    spec = genres[genre]
+    g = genre
+    is_band = bool(rng.random() < BAND_RATE[spec.key])
+    name = names.band(spec.collectives) if is_band else names.person()
+    lg = g
+    if rng.random() < 0.15:
+        lg = int(rng.choice(neighbours[g]))
+    pool = cat.labels_by_genre[lg]
+    zipf = 1.0 / np.arange(1, len(pool) + 1)
+    label = int(pool[rng.choice(len(pool), p=zipf / zipf.sum())])
+    formed = int(rng.integers(spec.era[0], max(spec.era[0] + 1, spec.era[1] - 3)))
+    info = ArtistInfo(
+        idx=idx,
+        name=name,
+        is_band=is_band,
+        genre=g,
+        substyle=substyle,
+        cross=cross,
+        hometown=hometown(cat, g, rng),
+        label=label,
+        formed=formed,
+        in_kb=bool(rng.random() < p_kb),
+        bio_mode=BIO_MODES[int(rng.choice(3, p=mode_p))],
+    )
+    if is_band:
+        n_members = int(rng.integers(2, 6))
+        insts = list(rng.permutation(spec.instruments))
+        while len(insts) < n_members:
+            insts.append(rng.choice(spec.instruments))
+        for k in range(n_members):
+            info.members.append((names.person(), str(insts[k]), hometown(cat, g, rng)))
+        if rng.random() < 0.3:
+            info.former.append(
+                (names.person(), str(rng.choice(spec.instruments)), hometown(cat, g, rng))
+            )
+    else:
+        info.instrument = str(rng.choice(spec.instruments))
+        info.pronoun = str(rng.choice(("he", "she", "they"), p=(0.48, 0.44, 0.08)))
+    info.legends = [
+        int(x)
+        for x in rng.choice(
+            cat.legends_by_genre[g],
+            size=min(len(cat.legends_by_genre[g]), int(rng.integers(1, 3))),
+            replace=False,
+        )
+    ]
+    n_places = len(cat.places)
+    for k in range(int(rng.integers(1, 4))):
+        prod_pool = cat.producers_by_genre[g] if rng.random() < 0.85 else range(len(cat.producers))
+        year = min(2010, formed + int(rng.integers(1, 6)) * (k + 1))
+        studio = hometown(cat, g, rng) if rng.random() < 0.6 else int(rng.integers(n_places))
+        info.works.append(Work(names.work(), year, int(rng.choice(list(prod_pool))), studio, label))
+    return info
+
+
+def draw_associates(
+    info: ArtistInfo,
+    by_genre: list[np.ndarray],
+    neighbours: list[list[int]],
+    rng: np.random.Generator,
+) -> list[int]:
+    """Up to three associated artists (indices into ``by_genre``'s artists), mostly same genre."""
+    n = int(rng.integers(0, 4))
+    chosen: list[int] = []
+    for _ in range(n):
+        if rng.random() < 0.8:
+            pool = by_genre[info.genre]
+        else:
+            pool = by_genre[int(rng.choice(neighbours[info.genre]))]
+        b = int(rng.choice(pool))
+        if b != info.idx and b not in chosen:
+            chosen.append(b)
+    return chosen
 
 
 def build_catalog(
@@ -129,7 +242,7 @@ def build_catalog(
     place_region = [regions[int(rng.integers(len(regions)))] for _ in places]
     scenes = [rng.choice(n_places, size=2, replace=False) for _ in range(G)]
 
-    def hometown(g: int) -> int:
+    def home(g: int) -> int:
         if rng.random() < 0.5:
             return int(rng.choice(scenes[g]))
         return int(rng.integers(n_places))
@@ -148,7 +261,7 @@ def build_catalog(
             labels_by_genre[g].append(len(labels))
             labels.append(names.label())
             label_genres.append(gs)
-            label_place.append(hometown(g))
+            label_place.append(home(g))
             label_year.append(int(rng.integers(genres[g].era[0] - 10, genres[g].era[1] - 5)))
 
     # producers (dbo:Engineer) and legends per genre
@@ -159,96 +272,17 @@ def build_catalog(
     for g in range(G):
         for _ in range(max(2, int(round(per_genre[g] / cfg.artists_per_producer)))):
             producers_by_genre[g].append(len(producers))
-            producers.append(Person(names.person(), g, hometown(g)))
+            producers.append(Person(names.person(), g, home(g)))
         for _ in range(cfg.legends_per_genre):
             band = rng.random() < BAND_RATE[genres[g].key]
             name = names.band(genres[g].collectives) if band else names.person()
             inst = "" if band else str(rng.choice(genres[g].instruments))
             legends_by_genre[g].append(len(legends))
             legends.append(
-                Person(name, g, hometown(g), inst, band, int(rng.choice(labels_by_genre[g])))
+                Person(name, g, home(g), inst, band, int(rng.choice(labels_by_genre[g])))
             )
 
-    # dataset artists
-    pop_rank = np.argsort(np.argsort(taste.artist_pop))
-    p_kb = np.clip(2.0 * cfg.kb_artist_coverage * (pop_rank + 0.5) / A, 0.05, 0.98)
-    artists: list[ArtistInfo] = []
-    modes = ("explicit", "implicit", "vague")
-    mode_p = (
-        cfg.explicit_bio_rate,
-        cfg.implicit_bio_rate,
-        1.0 - cfg.explicit_bio_rate - cfg.implicit_bio_rate,
-    )
-    for a in range(A):
-        g = int(taste.artist_genre[a])
-        spec = genres[g]
-        is_band = bool(rng.random() < BAND_RATE[spec.key])
-        name = names.band(spec.collectives) if is_band else names.person()
-        lg = g
-        if rng.random() < 0.15:
-            lg = int(rng.choice(taste.neighbours[g]))
-        pool = labels_by_genre[lg]
-        zipf = 1.0 / np.arange(1, len(pool) + 1)
-        label = int(pool[rng.choice(len(pool), p=zipf / zipf.sum())])
-        formed = int(rng.integers(spec.era[0], max(spec.era[0] + 1, spec.era[1] - 3)))
-        info = ArtistInfo(
-            idx=a,
-            name=name,
-            is_band=is_band,
-            genre=g,
-            substyle=int(taste.artist_substyle[a]),
-            cross=int(taste.artist_cross[a]),
-            hometown=hometown(g),
-            label=label,
-            formed=formed,
-            in_kb=bool(rng.random() < p_kb[a]),
-            bio_mode=modes[int(rng.choice(3, p=mode_p))],
-        )
-        if is_band:
-            n_members = int(rng.integers(2, 6))
-            insts = list(rng.permutation(spec.instruments))
-            while len(insts) < n_members:
-                insts.append(rng.choice(spec.instruments))
-            for k in range(n_members):
-                info.members.append((names.person(), str(insts[k]), hometown(g)))
-            if rng.random() < 0.3:
-                info.former.append((names.person(), str(rng.choice(spec.instruments)), hometown(g)))
-        else:
-            info.instrument = str(rng.choice(spec.instruments))
-            info.pronoun = str(rng.choice(("he", "she", "they"), p=(0.48, 0.44, 0.08)))
-        info.legends = [
-            int(x)
-            for x in rng.choice(
-                legends_by_genre[g],
-                size=min(len(legends_by_genre[g]), int(rng.integers(1, 3))),
-                replace=False,
-            )
-        ]
-        for k in range(int(rng.integers(1, 4))):
-            prod_pool = producers_by_genre[g] if rng.random() < 0.85 else range(len(producers))
-            year = min(2010, formed + int(rng.integers(1, 6)) * (k + 1))
-            studio = hometown(g) if rng.random() < 0.6 else int(rng.integers(n_places))
-            info.works.append(
-                Work(names.work(), year, int(rng.choice(list(prod_pool))), studio, label)
-            )
-        artists.append(info)
-
-    # associated artists: mostly the same genre
-    by_genre = [np.flatnonzero(taste.artist_genre == g) for g in range(G)]
-    for info in artists:
-        n = int(rng.integers(0, 4))
-        chosen: list[int] = []
-        for _ in range(n):
-            if rng.random() < 0.8:
-                pool = by_genre[info.genre]
-            else:
-                pool = by_genre[int(rng.choice(taste.neighbours[info.genre]))]
-            b = int(rng.choice(pool))
-            if b != info.idx and b not in chosen:
-                chosen.append(b)
-        info.associates = chosen
-
-    return Catalog(
+    cat = Catalog(
         genres=genres,
         places=places,
         place_region=place_region,
@@ -258,11 +292,38 @@ def build_catalog(
         label_year=label_year,
         producers=producers,
         legends=legends,
-        artists=artists,
+        artists=[],
         labels_by_genre=labels_by_genre,
         producers_by_genre=producers_by_genre,
         legends_by_genre=legends_by_genre,
+        scenes=scenes,
     )
+
+    # dataset artists
+    pop_rank = np.argsort(np.argsort(taste.artist_pop))
+    p_kb = np.clip(2.0 * cfg.kb_artist_coverage * (pop_rank + 0.5) / A, 0.05, 0.98)
+    mode_p = bio_mode_p(cfg)
+    for a in range(A):
+        cat.artists.append(
+            draw_artist(
+                cat,
+                taste.neighbours,
+                names,
+                rng,
+                a,
+                int(taste.artist_genre[a]),
+                int(taste.artist_substyle[a]),
+                int(taste.artist_cross[a]),
+                float(p_kb[a]),
+                mode_p,
+            )
+        )
+
+    # associated artists: mostly the same genre
+    by_genre = [np.flatnonzero(taste.artist_genre == g) for g in range(G)]
+    for info in cat.artists:
+        info.associates = draw_associates(info, by_genre, taste.neighbours, rng)
+    return cat
 
 
 # ---------------------------------------------------------------------- KB entities

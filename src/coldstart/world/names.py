@@ -457,6 +457,13 @@ class NameFactory:
         self.rng = rng
         self._used: set[str] = set()
 
+    def fork(self, rng: np.random.Generator) -> NameFactory:
+        """Another factory drawing from ``rng`` that refuses every name taken here so far
+        (new releases: names unique against the whole world, from their own stream)."""
+        other = NameFactory(rng)
+        other._used = set(self._used)
+        return other
+
     # -- helpers ------------------------------------------------------------------
     def _pick(self, seq):
         return seq[int(self.rng.integers(len(seq)))]

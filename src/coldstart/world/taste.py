@@ -58,6 +58,68 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+def place_artists(
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    artist_genre: np.ndarray,
+    centres: np.ndarray,
+    substyle_dirs: np.ndarray,
+    substyle_weights: np.ndarray,
+    substyle_audio: np.ndarray,
+    neighbours: list[list[int]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Place artists of the given genres: sub-style, position, crossover, popularity, sound.
+
+    Returns ``artist_substyle, artist_cross, artist_pos, artist_pop, artist_style``. Used
+    for the world's artists (:func:`build_taste`) and for new releases, so both are drawn
+    by the same model.
+    """
+    A, D = len(artist_genre), centres.shape[1]
+    artist_substyle = np.array(
+        [rng.choice(N_SUBSTYLES, p=substyle_weights[g]) for g in artist_genre], dtype=np.int64
+    )
+    amount = rng.uniform(0.7, 1.3, size=A)
+    artist_pos = (
+        centres[artist_genre]
+        + amount[:, None] * substyle_dirs[artist_genre, artist_substyle]
+        + _noise(rng, (A, D), cfg.artist_noise)
+    )
+    artist_cross = np.full(A, -1, dtype=np.int64)
+    cross = rng.random(A) < cfg.crossover_rate
+    for a in np.flatnonzero(cross):
+        h = int(rng.choice(neighbours[artist_genre[a]]))
+        artist_cross[a] = h
+        artist_pos[a] += 0.4 * (centres[h] - centres[artist_genre[a]])
+    artist_pop = rng.lognormal(0.0, cfg.artist_popularity_sigma, size=A)
+    artist_style = (
+        substyle_audio[artist_genre, artist_substyle] * amount[:, None]
+        + rng.standard_normal((A, N_STYLE)) * 0.6
+    )
+    return artist_substyle, artist_cross, artist_pos, artist_pop, artist_style
+
+
+def place_songs(
+    cfg: WorldConfig,
+    rng: np.random.Generator,
+    song_artist: np.ndarray,
+    artist_pos: np.ndarray,
+    artist_pop: np.ndarray,
+    style_map: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Songs of the given artists: style latent ``z``, position and popularity.
+
+    Returns ``song_style, song_pos, song_pop`` (used by :func:`build_taste` and for
+    new releases).
+    """
+    S, D = len(song_artist), artist_pos.shape[1]
+    song_style = rng.standard_normal((S, N_STYLE))
+    song_pos = (
+        artist_pos[song_artist] + song_style @ style_map.T + _noise(rng, (S, D), cfg.song_noise)
+    )
+    song_pop = artist_pop[song_artist] * rng.lognormal(0.0, cfg.song_popularity_sigma, size=S)
+    return song_style, song_pos, song_pop
+
+
 def build_taste(cfg: WorldConfig, rng: np.random.Generator) -> Taste:
     """Draw genres, artists, songs and users in the latent space."""
     G, D, A, S, U = cfg.n_genres, cfg.taste_dim, cfg.n_artists, cfg.n_songs, cfg.n_users
@@ -91,36 +153,17 @@ def build_taste(cfg: WorldConfig, rng: np.random.Generator) -> Taste:
     share = rng.dirichlet(np.full(G, 4.0))
     per_genre = 3 + rng.multinomial(A - 3 * G, share)
     artist_genre = rng.permutation(np.repeat(np.arange(G), per_genre))
-    artist_substyle = np.array(
-        [rng.choice(N_SUBSTYLES, p=substyle_weights[g]) for g in artist_genre], dtype=np.int64
-    )
-    amount = rng.uniform(0.7, 1.3, size=A)
-    artist_pos = (
-        centres[artist_genre]
-        + amount[:, None] * substyle_dirs[artist_genre, artist_substyle]
-        + _noise(rng, (A, D), cfg.artist_noise)
-    )
-    artist_cross = np.full(A, -1, dtype=np.int64)
-    cross = rng.random(A) < cfg.crossover_rate
-    for a in np.flatnonzero(cross):
-        h = int(rng.choice(neighbours[artist_genre[a]]))
-        artist_cross[a] = h
-        artist_pos[a] += 0.4 * (centres[h] - centres[artist_genre[a]])
-    artist_pop = rng.lognormal(0.0, cfg.artist_popularity_sigma, size=A)
-    artist_style = (
-        substyle_audio[artist_genre, artist_substyle] * amount[:, None]
-        + rng.standard_normal((A, N_STYLE)) * 0.6
+    artist_substyle, artist_cross, artist_pos, artist_pop, artist_style = place_artists(
+        cfg, rng, artist_genre, centres, substyle_dirs, substyle_weights, substyle_audio, neighbours
     )
 
     # songs: every artist has one, the rest skewed towards popular artists
     w = rng.lognormal(0.0, 0.8, size=A) * artist_pop**0.3
     n_songs = 1 + rng.multinomial(S - A, w / w.sum())
     song_artist = rng.permutation(np.repeat(np.arange(A), n_songs))
-    song_style = rng.standard_normal((S, N_STYLE))
-    song_pos = (
-        artist_pos[song_artist] + song_style @ style_map.T + _noise(rng, (S, D), cfg.song_noise)
+    song_style, song_pos, song_pop = place_songs(
+        cfg, rng, song_artist, artist_pos, artist_pop, style_map
     )
-    song_pop = artist_pop[song_artist] * rng.lognormal(0.0, cfg.song_popularity_sigma, size=S)
 
     # users: one or two liked genres, a sub-style leaning, noise, an activity level
     user_genres: list[tuple[int, ...]] = []
@@ -171,6 +214,45 @@ def build_taste(cfg: WorldConfig, rng: np.random.Generator) -> Taste:
     )
 
 
+def _centred_log_pop(cfg: WorldConfig, song_pop: np.ndarray) -> tuple[np.ndarray, float]:
+    """``popularity_weight * (log pop - mean log pop)`` (float32) and the mean used."""
+    log_pop = np.log(song_pop)
+    centre = float(log_pop.mean())
+    log_pop -= log_pop.mean()
+    return (cfg.popularity_weight * log_pop).astype(np.float32), centre
+
+
+def _batch_rng(seq: np.random.SeedSequence, b: int) -> np.random.Generator:
+    return np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (b,)))
+    )
+
+
+def _gumbel_keys(
+    aff: np.ndarray, inv_t: np.float32, log_pop: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Gumbel top-k keys = logits + Gumbel noise (Gumbel = -log(Exp(1))), float32."""
+    keys = aff * inv_t
+    keys += log_pop
+    noise = rng.standard_exponential(keys.shape, dtype=np.float32)
+    np.maximum(noise, np.float32(1e-30), out=noise)
+    np.log(noise, out=noise)
+    keys -= noise
+    return keys
+
+
+def _play_counts(a: np.ndarray, extra_mean: float, rng: np.random.Generator) -> np.ndarray:
+    """Geometric play counts whose mean grows with the affinity ``a`` of the picks."""
+    k = len(a)
+    z = (a - a.mean()) / (a.std() + 1e-9)
+    mean_extra = extra_mean * np.exp(0.5 * z - 0.125)
+    c = rng.geometric(1.0 / (1.0 + mean_extra))
+    # rare heavy listeners of one song (the Taste Profile has a long tail)
+    heavy = rng.random(k) < 0.003
+    c[heavy] *= rng.integers(10, 60, size=int(heavy.sum()))
+    return c
+
+
 def sample_plays(
     cfg: WorldConfig, taste: Taste, seq: np.random.SeedSequence
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -181,9 +263,7 @@ def sample_plays(
     play counts are geometric with a mean that grows with the affinity.
     Returns ``user_idx, song_idx, count`` sorted by user, in the users' own order.
     """
-    log_pop = np.log(taste.song_pop)
-    log_pop -= log_pop.mean()
-    log_pop = (cfg.popularity_weight * log_pop).astype(np.float32)
+    log_pop, _ = _centred_log_pop(cfg, taste.song_pop)
     S = taste.song_pos.shape[0]
     song_t = np.ascontiguousarray(taste.song_pos.T.astype(np.float32))
     user_pos = taste.user_pos.astype(np.float32)
@@ -191,31 +271,74 @@ def sample_plays(
     extra_mean = cfg.play_count_mean - 1.0
     users, songs, counts = [], [], []
     for b, start in enumerate(range(0, cfg.n_users, PLAY_BATCH)):
-        rng = np.random.Generator(
-            np.random.PCG64(np.random.SeedSequence(seq.entropy, spawn_key=seq.spawn_key + (b,)))
-        )
+        rng = _batch_rng(seq, b)
         stop = min(start + PLAY_BATCH, cfg.n_users)
         aff = user_pos[start:stop] @ song_t
-        # Gumbel top-k: keys = logits + Gumbel noise, Gumbel = -log(Exp(1))
-        keys = aff * inv_t
-        keys += log_pop
-        noise = rng.standard_exponential(keys.shape, dtype=np.float32)
-        np.maximum(noise, np.float32(1e-30), out=noise)
-        np.log(noise, out=noise)
-        keys -= noise
+        keys = _gumbel_keys(aff, inv_t, log_pop, rng)
         for r in range(stop - start):
             k = int(min(taste.user_activity[start + r], S))
             pick = np.argpartition(-keys[r], k - 1)[:k]
             pick = pick[np.argsort(-keys[r, pick], kind="stable")]
-            a = aff[r, pick].astype(np.float64)
-            z = (a - a.mean()) / (a.std() + 1e-9)
-            mean_extra = extra_mean * np.exp(0.5 * z - 0.125)
-            c = rng.geometric(1.0 / (1.0 + mean_extra))
-            # rare heavy listeners of one song (the Taste Profile has a long tail)
-            heavy = rng.random(k) < 0.003
-            c[heavy] *= rng.integers(10, 60, size=int(heavy.sum()))
+            c = _play_counts(aff[r, pick].astype(np.float64), extra_mean, rng)
             order = rng.permutation(k)
             users.append(np.full(k, start + r, dtype=np.int64))
             songs.append(pick[order].astype(np.int64))
             counts.append(c[order].astype(np.int64))
+    return np.concatenate(users), np.concatenate(songs), np.concatenate(counts)
+
+
+def sample_release_plays(
+    cfg: WorldConfig,
+    taste: Taste,
+    seq: np.random.SeedSequence,
+    new_pos: np.ndarray,
+    new_pop: np.ndarray,
+    new_seq: np.random.SeedSequence,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plays the world's users would give new songs, by the model of :func:`sample_plays`.
+
+    Every user picks ``activity`` distinct songs by Gumbel top-k from the catalogue
+    *plus* the new songs (positions ``new_pos``, popularities ``new_pop``). The keys of
+    the catalogue songs are exactly those :func:`sample_plays` drew from ``seq`` (the
+    world's ``plays`` stream, re-created, never advanced), the new songs' keys and all
+    play counts come from ``new_seq``; so a new song is played by the users whose
+    top-``activity`` it would have entered had it been released with the catalogue,
+    and its play count follows its affinity among that user's picks.
+
+    Returns ``user_idx, new_song_idx, count`` sorted by user, each user's picks by key.
+    """
+    log_pop, centre = _centred_log_pop(cfg, taste.song_pop)
+    # the same centring constant for the new songs: shifting every key alike leaves
+    # the top-k of the union unchanged, so this is the union model
+    new_log_pop = (cfg.popularity_weight * (np.log(new_pop) - centre)).astype(np.float32)
+    S, R = taste.song_pos.shape[0], new_pos.shape[0]
+    song_t = np.ascontiguousarray(taste.song_pos.T.astype(np.float32))
+    new_t = np.ascontiguousarray(new_pos.T.astype(np.float32))
+    user_pos = taste.user_pos.astype(np.float32)
+    inv_t = np.float32(1.0 / cfg.temperature)
+    extra_mean = cfg.play_count_mean - 1.0
+    users, songs, counts = [], [], []
+    for b, start in enumerate(range(0, cfg.n_users, PLAY_BATCH)):
+        stop = min(start + PLAY_BATCH, cfg.n_users)
+        u = user_pos[start:stop]
+        aff = u @ song_t
+        keys = _gumbel_keys(aff, inv_t, log_pop, _batch_rng(seq, b))
+        rng = _batch_rng(new_seq, b)
+        aff_new = u @ new_t
+        keys_new = _gumbel_keys(aff_new, inv_t, new_log_pop, rng)
+        aff_all = np.concatenate([aff, aff_new], axis=1)
+        keys_all = np.concatenate([keys, keys_new], axis=1)
+        for r in range(stop - start):
+            k = int(min(taste.user_activity[start + r], S + R))
+            pick = np.argpartition(-keys_all[r], k - 1)[:k]
+            pick = pick[np.argsort(-keys_all[r, pick], kind="stable")]
+            c = _play_counts(aff_all[r, pick].astype(np.float64), extra_mean, rng)
+            new = pick >= S
+            if new.any():
+                users.append(np.full(int(new.sum()), start + r, dtype=np.int64))
+                songs.append((pick[new] - S).astype(np.int64))
+                counts.append(c[new].astype(np.int64))
+    if not users:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
     return np.concatenate(users), np.concatenate(songs), np.concatenate(counts)

@@ -4,7 +4,9 @@ Every file is written to a temporary name and renamed into place;
 ``train_triplets.txt`` is written after the audio, and the manifest
 ``world_manifest.json`` last of all, so its presence means the world is complete. While a generation is under way the folder holds ``.world_incomplete``;
 a folder with that marker and no manifest is an interrupted generation and is
-overwritten, a non-empty folder with neither is refused.
+overwritten, a non-empty folder with neither is refused. The new-releases folder
+``releases/`` (:mod:`coldstart.world.releases`) comes after the manifest, drawn from
+streams of its own against :func:`build_core`'s world in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ import numpy as np
 from coldstart.cores import available_cores
 
 from . import audio as audio_mod
-from .config import WorldConfig
+from .config import ReleaseConfig, WorldConfig
 from .knowledge import build_catalog, kb_entities, to_turtle
 from .names import NameFactory, mbid, unique_codes, user_ids
 from .taste import build_taste, sample_plays
@@ -85,14 +88,21 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
     out_dir
         Folder that receives the raw files of design.md section 2.
     config
-        The ``world`` parameters: ``preset`` (tiny | default | large), ``seed`` and
-        optional overrides of any :class:`WorldConfig` field.
+        The ``world`` parameters: ``preset`` (tiny | default | large), ``seed``,
+        optional overrides of any :class:`WorldConfig` field and an optional
+        ``releases`` block (:class:`~coldstart.world.config.ReleaseConfig`).
+
+    The new-releases folder ``out_dir/releases/`` (:mod:`coldstart.world.releases`) is
+    written after the world (unless ``releases.enabled`` is false), also when the world
+    itself is reused: a world generated before releases existed gets them added, its
+    own files untouched.
 
     Returns
     -------
     dict
-        The manifest (also written to ``out_dir/world_manifest.json``): config, seed,
-        generator version, counts, injected dirt and a sha256 per file.
+        The world's manifest (also written to ``out_dir/world_manifest.json``): config,
+        seed, generator version, counts, injected dirt and a sha256 per file. (The
+        releases have their own, ``out_dir/releases/releases_manifest.json``.)
 
     Raises
     ------
@@ -102,6 +112,7 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
         ``out_dir`` is not empty and was not written by this generator.
     """
     cfg = WorldConfig.from_params(config)
+    rcfg = ReleaseConfig.from_params(cfg.preset, dict(config or {}).get("releases"))
     out = Path(out_dir)
     ident = json.loads(json.dumps(cfg.identity()))
     manifest_path = out / MANIFEST
@@ -109,6 +120,10 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
         old = json.loads(manifest_path.read_text(encoding="utf-8"))
         if old.get("config") == ident and old.get("generator_version") == GENERATOR_VERSION:
             logger.info("World in %s is complete and matches the config: reusing it", out)
+            if rcfg.enabled:
+                from .releases import ensure_releases
+
+                ensure_releases(out, cfg, rcfg, old)
             return old
         diff = sorted(
             k
@@ -132,7 +147,8 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text("generation in progress\n", encoding="utf-8")
     logger.info("Generating the %r synthetic world (seed %d) in %s", cfg.preset, cfg.seed, out)
-    manifest = _generate(cfg, ident, out)
+    core = build_core(cfg)
+    manifest = _generate(cfg, ident, out, core)
     _atomic_write_text(
         manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     )
@@ -145,6 +161,10 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
         manifest["counts"]["users"],
         manifest["counts"]["triplet_lines"],
     )
+    if rcfg.enabled:  # after the world's manifest: the world is complete without them
+        from .releases import ensure_releases
+
+        ensure_releases(out, cfg, rcfg, manifest, core)
     return manifest
 
 
@@ -175,17 +195,41 @@ def _fmt(x: float) -> str:
 
 
 # ---------------------------------------------------------------------- generation
-def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
+@dataclass
+class WorldCore:
+    """The world in memory up to its catalogue: what the files are written from, and what
+    new releases are drawn against. Rebuilt identically from the config alone (no file
+    is read), so releases can be added to a world generated earlier."""
+
+    seqs: dict[str, np.random.SeedSequence]
+    rngs: dict[str, np.random.Generator]
+    taste: Any
+    names: NameFactory
+    cat: Any
+    artist_ids: list[str]
+    song_ids: list[str]
+    uids: list[str]
+    track_ids: list[str]
+    audio_track: list[str]
+    taken: set[str]
+    two_track_songs: list[int]
+    extra_track: dict[int, str]
+    familiarity: np.ndarray
+    hotttnesss: np.ndarray
+    mbids: list[str]
+    rows: list[dict]
+
+
+def build_core(cfg: WorldConfig) -> WorldCore:
+    """Taste space, names, catalogue, ids and metadata rows (streams taste .. catalog_meta)."""
     root = np.random.SeedSequence(cfg.seed)
     seqs = dict(zip(_STREAMS, root.spawn(len(_STREAMS)), strict=True))
     rngs = {k: np.random.Generator(np.random.PCG64(s)) for k, s in seqs.items()}
-    t0 = time.perf_counter()
 
     taste = build_taste(cfg, rngs["taste"])
     names = NameFactory(rngs["names"])
     cat = build_catalog(cfg, taste, names, rngs["catalog"])
     A, S, U = cfg.n_artists, cfg.n_songs, cfg.n_users
-    genres = taste.genres
 
     # ---------------------------------------------------------------- ids & catalogue
     r = rngs["ids"]
@@ -243,6 +287,117 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
                 )
             )
     rows = [rows[i] for i in rm.permutation(len(rows))]
+    return WorldCore(
+        seqs=seqs,
+        rngs=rngs,
+        taste=taste,
+        names=names,
+        cat=cat,
+        artist_ids=artist_ids,
+        song_ids=song_ids,
+        uids=uids,
+        track_ids=track_ids,
+        audio_track=audio_track,
+        taken=taken,
+        two_track_songs=two_track_songs,
+        extra_track=extra_track,
+        familiarity=familiarity,
+        hotttnesss=hotttnesss,
+        mbids=mbids,
+        rows=rows,
+    )
+
+
+def artist_profile_for(cfg: WorldConfig, taste, g: int, rp: np.random.Generator):
+    """The sound of an artist of genre ``g``: its genre's profile pulled towards another's."""
+    genres = taste.genres
+    other = (
+        int(rp.choice(taste.neighbours[g])) if rp.random() < 0.6 else int(rp.integers(len(genres)))
+    )
+    weight = float(rp.uniform(0.0, cfg.audio_blend))
+    return audio_mod.artist_profile(genres[g].audio, genres[other].audio, weight, rp)
+
+
+def artist_profiles(cfg: WorldConfig, core: WorldCore) -> list:
+    """Every catalogue artist's sound, from a fresh copy of the ``audio_artists`` stream."""
+    rp = np.random.Generator(np.random.PCG64(core.seqs["audio_artists"]))
+    taste = core.taste
+    return [
+        artist_profile_for(cfg, taste, int(taste.artist_genre[a]), rp) for a in range(cfg.n_artists)
+    ]
+
+
+def audio_format(cfg: WorldConfig, ra: np.random.Generator) -> tuple[int, int, float]:
+    """Sample rate, channels and duration of one preview (draws from ``ra``)."""
+    sr = 44100 if ra.random() < cfg.alt_sample_rate_rate else 22050
+    ch = 2 if ra.random() < cfg.stereo_rate else 1
+    if ra.random() < cfg.short_audio_rate:
+        dur = ra.uniform(7.0, 15.0)
+    else:
+        dur = ra.uniform(cfg.audio_min_s, cfg.audio_max_s)
+    return sr, ch, round(float(dur), 2)
+
+
+def audio_task(
+    name: str,
+    audio_dir: Path,
+    params: dict,
+    seq: np.random.SeedSequence,
+    index: int,
+    sr: int,
+    ch: int,
+    dur: float,
+    fmt: str,
+    cfg: WorldConfig,
+) -> tuple:
+    """One task for :func:`coldstart.world.audio.render_task`, seeded by ``seq`` + ``index``."""
+    bitrate = min(320, cfg.mp3_bitrate * ch * (2 if sr == 44100 else 1))
+    return (
+        name,
+        str(audio_dir),
+        params,
+        seq.entropy,
+        tuple(seq.spawn_key) + (index,),
+        sr,
+        ch,
+        dur,
+        fmt,
+        bitrate,
+    )
+
+
+def file_entries(folder: Path, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """sha256 and size of each named file, and a digest of the ``audio/`` listing."""
+    files: dict[str, Any] = {}
+    for name in names:
+        p = folder / name
+        files[name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+    listing = []
+    total = 0
+    audio_dir = folder / "audio"
+    for p in sorted(audio_dir.iterdir()) if audio_dir.exists() else []:
+        if p.is_file():
+            listing.append(f"{p.name} {_sha256(p)}\n")
+            total += p.stat().st_size
+    files["audio/"] = {
+        "files": len(listing),
+        "bytes": total,
+        "sha256": hashlib.sha256("".join(listing).encode()).hexdigest(),
+    }
+    return files
+
+
+def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict:
+    seqs, rngs = core.seqs, core.rngs
+    t0 = time.perf_counter()
+    taste, cat = core.taste, core.cat
+    A, S, U = cfg.n_artists, cfg.n_songs, cfg.n_users
+    genres = taste.genres
+    artist_ids, song_ids, uids = core.artist_ids, core.song_ids, core.uids
+    audio_track, taken = core.audio_track, core.taken
+    two_track_songs, extra_track = core.two_track_songs, core.extra_track
+    n_two = len(two_track_songs)
+    familiarity, rows = core.familiarity, core.rows
 
     # ---------------------------------------------------------------- plays + dirt
     uidx, sidx, cnt = sample_plays(cfg, taste, seqs["plays"])
@@ -344,45 +499,27 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     audio_dir.mkdir(exist_ok=True)
     skip = set(missing) | set(corrupt) | set(empty)
     # each artist's own sound: its genre's profile pulled towards another genre's
-    rp = rngs["audio_artists"]
-    profiles = []
-    for a in range(A):
-        g = int(taste.artist_genre[a])
-        other = (
-            int(rp.choice(taste.neighbours[g]))
-            if rp.random() < 0.6
-            else int(rp.integers(len(genres)))
-        )
-        weight = float(rp.uniform(0.0, cfg.audio_blend))
-        profiles.append(audio_mod.artist_profile(genres[g].audio, genres[other].audio, weight, rp))
+    profiles = artist_profiles(cfg, core)
     for s in range(S):
-        sr = 44100 if ra.random() < cfg.alt_sample_rate_rate else 22050
-        ch = 2 if ra.random() < cfg.stereo_rate else 1
-        if ra.random() < cfg.short_audio_rate:
-            dur = ra.uniform(7.0, 15.0)
-        else:
-            dur = ra.uniform(cfg.audio_min_s, cfg.audio_max_s)
-        dur = round(float(dur), 2)
+        sr, ch, dur = audio_format(cfg, ra)
         if not cfg.audio or s in skip:
             continue
         fmt = alt_fmt.get(s, "mp3")
         a = int(taste.song_artist[s])
         style = taste.artist_style[a] + taste.song_style[s]
         params = audio_mod.track_params(profiles[a], style)
-        bitrate = min(320, cfg.mp3_bitrate * ch * (2 if sr == 44100 else 1))
-        a_seq = seqs["audio"]
         tasks.append(
-            (
+            audio_task(
                 f"{audio_track[s]}.{fmt}",
-                str(audio_dir),
+                audio_dir,
                 params,
-                a_seq.entropy,
-                tuple(a_seq.spawn_key) + (s,),
+                seqs["audio"],
+                s,
                 sr,
                 ch,
                 dur,
                 fmt,
-                bitrate,
+                cfg,
             )
         )
         audio_seconds += dur
@@ -494,31 +631,20 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path) -> dict:
     del triplets_bytes
 
     # ---------------------------------------------------------------- manifest
-    files: dict[str, Any] = {}
-    for name in (
-        "train_triplets.txt",
-        "track_metadata.db",
-        "artist_biographies.jsonl",
-        "artist_tags.tsv",
-        "knowledge_base.ttl",
-        "truth/genres.tsv",
-        "truth/artists.tsv",
-        "truth/songs.tsv",
-        "truth/users.tsv",
-    ):
-        p = out / name
-        files[name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
-    listing = []
-    total = 0
-    for p in sorted(audio_dir.iterdir()):
-        if p.is_file():
-            listing.append(f"{p.name} {_sha256(p)}\n")
-            total += p.stat().st_size
-    files["audio/"] = {
-        "files": len(listing),
-        "bytes": total,
-        "sha256": hashlib.sha256("".join(listing).encode()).hexdigest(),
-    }
+    files = file_entries(
+        out,
+        (
+            "train_triplets.txt",
+            "track_metadata.db",
+            "artist_biographies.jsonl",
+            "artist_tags.tsv",
+            "knowledge_base.ttl",
+            "truth/genres.tsv",
+            "truth/artists.tsv",
+            "truth/songs.tsv",
+            "truth/users.tsv",
+        ),
+    )
     modes: dict[str, int] = {}
     for info in cat.artists:
         modes[info.bio_mode] = modes.get(info.bio_mode, 0) + 1

@@ -14,18 +14,31 @@ RAW_FILES = (
     "artist_tags.tsv",
     "audio",
     "knowledge_base.ttl",
+    "releases",
 )
 
 
-def ensure_raw_dataset(dataset_dir: str, world: dict) -> tuple[Path, ...]:
+def ensure_raw_dataset(
+    dataset_dir: str, world: dict, releases_dir: str | None = None
+) -> tuple[Path, ...]:
     """Generate the synthetic world in ``dataset_dir`` unless a dataset is there.
 
-    * no ``train_triplets.txt``: generate the world described by ``world``;
-    * a ``world_manifest.json`` (or the marker of an interrupted generation): a synthetic world; the generator reuses it when its
-      configuration matches and refuses (clear message) when it does not;
-    * triplets but no manifest: a real dataset in the raw contract; left untouched.
+    * no ``train_triplets.txt``: generate the world described by ``world``, and its
+      new-releases folder ``releases/`` (``world.releases``; see
+      :mod:`coldstart.world.releases`);
+    * a ``world_manifest.json`` (or the marker of an interrupted generation): a synthetic
+      world; the generator reuses it when its configuration matches (adding
+      ``releases/`` when it is missing or was made with other release settings) and
+      refuses (clear message) when it does not;
+    * triplets but no manifest: a real dataset in the raw contract; left untouched
+      (never written to: a ``releases/`` folder there is whatever the user put there).
 
-    Returns the paths of the raw files, in the order of ``RAW_FILES``.
+    Returns the paths of the raw files and of the releases folder, in the order of
+    ``RAW_FILES`` (the releases folder may not exist: real data, or releases disabled).
+    The releases folder returned is ``releases_dir`` when given (the setting the
+    ``releases`` pipeline reads, ``<dataset_dir>/releases`` unless overridden): a
+    world writes its releases into its own folder only, never where ``releases_dir``
+    points elsewhere.
     """
     folder = Path(dataset_dir)
     has_triplets = (folder / "train_triplets.txt").exists()
@@ -40,4 +53,10 @@ def ensure_raw_dataset(dataset_dir: str, world: dict) -> tuple[Path, ...]:
 
         manifest = generate_world(folder, world)
         logger.info("Synthetic world in %s: %s", folder, manifest.get("counts", {}))
-    return tuple(folder / name for name in RAW_FILES)
+    paths = [folder / name for name in RAW_FILES]
+    if releases_dir is not None:
+        target = Path(releases_dir)
+        if target.resolve() != paths[-1].resolve():
+            logger.info("New releases are read from %s (releases_dir), not the world's own", target)
+        paths[-1] = target
+    return tuple(paths)

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 ensure_raw_dataset,
-                inputs=["params:dataset_dir", "params:world"],
+                inputs=["params:dataset_dir", "params:world", "params:releases_dir"],
                 outputs=[
                     "raw_triplets",
                     "raw_track_metadata",
@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_tags",
                     "raw_audio_dir",
                     "raw_knowledge_base",
+                    "raw_releases_dir",
                 ],
                 name="ensure_raw_dataset",
             )
