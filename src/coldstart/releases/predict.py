@@ -272,6 +272,11 @@ def predict_releases(
     tracks = items[items["track_id"] != ""]
     if strict:
         for i, row in items[items["track_id"] == ""].iterrows():
+            if row["artist_id"] in catalogue:
+                raise ReleaseInputError(
+                    f"items[{i}]: artist_id {row['artist_id']!r} is in the catalogue (it has "
+                    "factors from its listening history); send its new tracks with a track_id"
+                )
             if not content_of.get(row["artist_id"]):
                 raise ReleaseInputError(
                     f"items[{i}]: no biography, no tags and no track: nothing to recommend "

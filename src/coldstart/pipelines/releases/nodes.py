@@ -412,6 +412,16 @@ def quality_markdown(release_quality: dict[str, Any]) -> str:
         "Rows limited to one serving model rank only the items that model served, so their "
         "figures are not comparable with the `all` rows or with each other."
     )
+    small = [
+        level
+        for level, entry in release_quality["levels"].items()
+        if entry["model"]["n_items"] <= n
+    ]
+    if small:
+        lines.append(
+            f"With {n} or fewer candidates ({', '.join(small)} level), recall@{n} is 1 by "
+            "construction: every item is in every top list."
+        )
     return "\n".join(lines) + "\n"
 
 
