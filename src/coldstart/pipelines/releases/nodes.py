@@ -366,11 +366,11 @@ def score_releases(
         }
         quality["levels"][level] = entry
         for name, value in entry["model"].items():
-            metrics[f"release_{level}_{name}"] = value
+            metrics[f"{level}_{name}"] = value
         for name, value in entry["random"].items():
-            metrics[f"release_{level}_random_{name}"] = value
+            metrics[f"{level}_random_{name}"] = value
         for ns, values in entry["by_row"].items():
-            metrics[f"release_{level}_{ns}_map_at_{k}"] = values[f"map_at_{k}"]
+            metrics[f"{level}_{ns}_map_at_{k}"] = values[f"map_at_{k}"]
         logger.info(
             "Releases, %s level: MAP@%d %.4f (random %.4f), recall@%d %.4f (random %.4f) over %d "
             "items and %d users with a release play",
