@@ -130,6 +130,17 @@ def test_unusable_files_raise_with_a_reason(tmp_path, content, reason):
     assert error.value.reason == reason
 
 
+def test_a_corrupt_file_is_called_undecodable_not_missing(tmp_path):
+    path = tmp_path / "corrupt.mp3"
+    path.write_bytes(os.urandom(3000))
+    with pytest.raises(AudioError) as error:
+        load_audio(path)
+    message = str(error.value)
+    # libsndfile's own text may say the file does not exist: it comes after what happened
+    assert message.startswith(f"undecodable: {path}: the file exists (3,000 bytes)")
+    assert "cannot be decoded; libsndfile: " in message
+
+
 def test_short_and_silent_audio_raise_with_a_reason(tmp_path):
     with pytest.raises(AudioError, match="too_short"):
         audio_to_features(write_audio(tmp_path / "short.wav", tone(440.0, 1.0)), min_duration_s=3.0)
@@ -265,6 +276,46 @@ def test_extraction_node_reports_reasons_and_throughput(tmp_path, mixed_files):
     assert report["by_split"]["train"] == {"songs": 4, "ok": 1}
     _, again = extract_audio_features(songs, tmp_path / "audio", tmp_path / "store", params)
     assert again["computed"] == 0 and again["cached"] == 7
+
+
+def test_the_report_says_how_much_of_the_patches_is_padding(tmp_path, mixed_files, caplog):
+    songs = songs_for(mixed_files[:4], tmp_path, ["train", "val", "test", "train"])
+    params = {"n_jobs": 1, "progress": False, "max_failed_fraction": 0.5}
+    with caplog.at_level("WARNING", logger="coldstart.pipelines.audio.nodes"):
+        _, report = extract_audio_features(
+            songs, tmp_path / "audio", tmp_path / "store", params, {"patch_frames": 322}
+        )
+    frames = 1 + 4 * 22050 // 1024  # the three good tracks: 4 s
+    assert report["padding"] == {
+        "patch_frames": 322,
+        "patch_seconds": round(322 * 1024 / 22050, 3),
+        "tracks": 3,
+        "tracks_shorter_than_patch": 3,
+        "share_of_tracks_padded": 1.0,
+        "share_of_patch_frames_padded": round((322 - frames) / 322, 4),
+    }
+    seconds = round(frames * 1024 / 22050, 3)
+    assert report["preview_seconds"] == dict.fromkeys(
+        ("min", "p10", "p25", "median", "p75", "p90", "max"), seconds
+    )
+    padded = [r for r in caplog.records if "training patch" in r.getMessage()]
+    assert len(padded) == 1 and "3 of 3 tracks" in padded[0].getMessage()
+    corrupt = [r.getMessage() for r in caplog.records if "TRCORRUPT" in r.getMessage()]
+    assert len(corrupt) == 1 and "undecodable" in corrupt[0] and "exists" in corrupt[0]
+    assert "the file exists" in report["failed_examples"]["undecodable"][0]
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="coldstart.pipelines.audio.nodes"):
+        _, cached = extract_audio_features(
+            songs, tmp_path / "audio", tmp_path / "store", params, {"patch_frames": 50}
+        )
+    assert cached["padding"]["tracks_shorter_than_patch"] == 0
+    assert cached["preview_seconds"] == report["preview_seconds"]  # from frames, cached or not
+    assert not [r for r in caplog.records if "training patch" in r.getMessage()]
+    assert "earlier run" in cached["failed_examples"]["undecodable"][0]
+    # without the row's patches: the paper's 15 s
+    _, default = extract_audio_features(songs, tmp_path / "audio", tmp_path / "store", params)
+    assert default["padding"]["patch_frames"] == 322
 
 
 def test_a_run_where_most_files_fail_stops_with_a_clear_message(tmp_path, mixed_files):

@@ -125,6 +125,11 @@ def test_small_network_trains_and_predicts_on_the_tiny_world(tmp_path, tiny_worl
     assert set(history) >= {"loss", "val_loss"} and len(history["loss"]) == 2
 
     index = catalog.load("audio_feature_index")
+    frames = index.loc[index["status"] == "ok", "n_frames"].to_numpy()
+    patch = params["audio"]["patches"]["patch_frames"]
+    assert report["padding"]["patch_frames"] == patch and report["padding"]["tracks"] == len(frames)
+    assert report["padding"]["tracks_shorter_than_patch"] == int((frames < patch).sum())
+    assert report["preview_seconds"]["max"] == round(frames.max() * 1024 / 22050, 3)
     for split in ("val", "test"):
         predicted = catalog.load(f"audio.{split}_item_factors")
         ok = (index.loc[index["split"] == split, "status"] == "ok").to_numpy()

@@ -213,3 +213,157 @@ def test_empty_split_stops_with_a_clear_message(dirty_dataset: Path) -> None:
     params = {**INGESTION, "min_items_per_split": 5}
     with pytest.raises(nodes.IngestionError, match="cannot support"):
         nodes.select_items(tracks, bios, tags, triplets, params, seed=3)
+
+
+# ---- every record is accounted for
+
+U4, U5, U6, U7, U8 = (c * 40 for c in "defgh")
+
+
+def _insert_track(db: sqlite3.Connection, track: str, song: str, artist: str) -> None:
+    """One row of the MSD ``songs`` table (only the ids and the artist name matter)."""
+    db.execute(
+        "INSERT INTO songs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (track, "t", song, "r", artist, "", f"Name of {artist}", 30.0, 0.5, 0.5, 2000, 0, 0, 0),
+    )
+
+
+@pytest.fixture
+def dirtier_dataset(dirty_dataset: Path) -> Path:
+    """The dirty dataset plus one record of every way a track, song, artist or user is lost.
+
+    * track rows: one without a song id (its artist ARGHOST is in no other row), one
+      repeating TR0's track id; a second track with audio of song 1;
+    * AR10: its one song has no audio file (U4 plays only it);
+    * AR11: its one song has audio but no plays, and it has neither biography nor tags;
+    * AR12: a song with audio and plays (U5 plays only it), neither biography nor tags;
+    * SO_CONF: tracks with audio by AR13 and AR0; the chosen one is AR13's, who has a
+      biography and tags and no other song (U6 plays only it);
+    * U7 plays the song without metadata and AR12's song; U8 has only an invalid line.
+    """
+    root = dirty_dataset
+    with sqlite3.connect(root / "track_metadata.db") as db:
+        _insert_track(db, "TRMISSINGSONGID", "", "ARGHOST")
+        _insert_track(db, TRACKS[0], "SO_DUPLICATE_ROW", ARTISTS[0])
+        _insert_track(db, "TRZY_SECOND_OF_SONG1", SONGS[1], ARTISTS[0])  # song 1 is AR0's
+        for artist in ("AR10", "AR11", "AR12"):
+            _insert_track(db, f"TR_{artist}", f"SO_{artist}", artist)
+        _insert_track(db, "TR_CONF_A", "SO_CONF", "AR13")
+        _insert_track(db, "TR_CONF_B", "SO_CONF", ARTISTS[0])
+    for track in ("TRZY_SECOND_OF_SONG1", "TR_AR11", "TR_AR12", "TR_CONF_A", "TR_CONF_B"):
+        (root / "audio" / f"{track}.mp3").write_bytes(b"not decoded by ingestion")
+    with open(root / "train_triplets.txt", "a") as stream:
+        stream.write(
+            f"{U4}\tSO_AR10\t1\n{U5}\tSO_AR12\t2\n{U6}\tSO_CONF\t3\n"
+            f"{U7}\tSO_NOT_IN_METADATA\t1\n{U7}\tSO_AR12\t1\n{U8}\t{SONGS[0]}\t0\n"
+        )
+    with open(root / "artist_biographies.jsonl", "a") as stream:
+        for artist in ("AR10", "AR13"):
+            bio = {"artist_id": artist, "artist_name": artist, "biography": "a long biography"}
+            stream.write(json.dumps(bio) + "\n")
+    with open(root / "artist_tags.tsv", "a") as stream:
+        stream.write("AR10\trock\t50\nAR13\tpop\t50\n")
+    return root
+
+
+def _ingest(
+    root: Path, ingestion: dict = INGESTION
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Every ingestion node on ``root``; returns artists, songs, users and the report."""
+    triplets, triplet_report = nodes.read_play_triplets(root / "train_triplets.txt", ingestion)
+    tracks, track_report = nodes.read_track_metadata(root / "track_metadata.db", root / "audio")
+    bios, bio_report = nodes.read_biographies(root / "artist_biographies.jsonl", ingestion)
+    tags, tag_report = nodes.read_tags(root / "artist_tags.tsv")
+    artists, _, songs, catalogue = nodes.select_items(tracks, bios, tags, triplets, ingestion, 3)
+    users, _, _, matrices = nodes.build_play_matrices(triplets, songs, artists)
+    report = nodes.assemble_report(
+        triplet_report, track_report, bio_report, tag_report, catalogue, matrices
+    )
+    return artists, songs, users, report
+
+
+def test_every_track_song_artist_and_user_is_accounted_for(dirtier_dataset: Path) -> None:
+    artists, songs, users, report = _ingest(dirtier_dataset)
+    balance = report["balance"]
+    assert "overlap" in balance["note"]
+    assert balance["tracks"] == {
+        "read": 29,
+        "kept": 16,
+        "dropped": {
+            "missing_ids": 1,
+            "duplicate_track_id": 1,
+            "without_audio": 3,  # TR19, the second track of song 0, AR10's
+            "other_track_chosen_for_song": 2,  # song 1's second track, TR_CONF_B
+            "of_dropped_song": 6,  # AR11's, SO_CONF's, AR8's two, AR9's and AR12's
+        },
+        "balanced": True,
+    }
+    assert balance["songs"] == {
+        "read": 25,  # 24 in the usable metadata rows and the played song without metadata
+        "kept": 16,
+        "dropped": {
+            "without_metadata": 1,
+            "without_audio": 2,
+            "without_plays": 1,
+            "with_conflicting_artists": 1,
+            "of_dropped_artists": 4,
+        },
+        "balanced": True,
+    }
+    assert balance["artists"] == {
+        "read": 15,
+        "kept": 9,
+        "dropped": {
+            "only_in_dropped_track_rows": 1,
+            "without_usable_song": 2,
+            "without_biography": 2,  # AR8, AR12 (which has no tags either)
+            "without_tags": 1,  # AR9
+        },
+        "without_usable_song_by_cause": {"no_audio": 1, "every_song_dropped": 1},
+        # AR11 and AR12 lack both biography and tags: counted under each reason here
+        "reasons_that_apply": {
+            "only_in_dropped_track_rows": 1,
+            "without_usable_song": 2,
+            "without_biography": 3,
+            "without_tags": 3,
+        },
+        "kept_without_songs": 1,  # AR13: its only song has tracks under two artists
+        "balanced": True,
+    }
+    assert balance["users"] == {
+        "read": 7,  # U8's only line is invalid: never read
+        "kept": 2,
+        "dropped": {
+            "only_plays_of_songs_without_metadata": 1,  # U3
+            "only_plays_of_songs_without_audio": 1,  # U4
+            "only_plays_of_songs_with_conflicting_artists": 1,  # U6
+            "only_plays_of_songs_of_dropped_artists": 1,  # U5
+            "only_plays_of_songs_dropped_for_several_reasons": 1,  # U7
+        },
+        "balanced": True,
+    }
+    assert report["catalogue"]["dropped"]["artists_without_usable_song"] == 2
+    assert report["play_matrices"]["dropped"]["users_without_plays_of_kept_songs"] == 5
+    assert report["track_metadata"]["artists_only_in_dropped_rows"] == 1
+    assert report["track_metadata"]["songs_only_in_dropped_rows"] == 1
+    assert "balance" not in report["catalogue"]  # moved to the top level, completed
+    # the catalogue itself: what the balance says is kept
+    assert sorted(artists["artist_id"]) == [*ARTISTS[:8], "AR13"]
+    assert sorted(songs["song_id"]) == SONGS[:16]
+    assert list(users["user_id"]) == [U1, U2]
+    json.dumps(report)  # the report is plain JSON
+
+
+def test_the_balance_holds_without_the_biography_and_tag_requirements(
+    dirtier_dataset: Path,
+) -> None:
+    params = {**INGESTION, "require_biography": False, "require_tags": False}
+    artists, _, _, report = _ingest(dirtier_dataset, params)
+    balance = report["balance"]
+    assert all(balance[entity]["balanced"] for entity in ("tracks", "songs", "artists", "users"))
+    assert set(balance["artists"]["dropped"]) == {
+        "only_in_dropped_track_rows",
+        "without_usable_song",
+    }
+    assert "without_biography" not in balance["artists"]["reasons_that_apply"]
+    assert len(artists) == balance["artists"]["kept"] == 12

@@ -50,7 +50,8 @@ def _extract_one(
         return error.reason, 0, 0.0, str(error)
     # librosa/soxr failing on a pathological signal: counted, but not cached (may be transient)
     except Exception as error:
-        return "undecodable", 0, 0.0, f"{path}: {type(error).__name__}: {error}"
+        message = f"undecodable: {path}: features failed ({type(error).__name__}: {error})"
+        return "undecodable", 0, 0.0, message
     store.write(key, spectrogram)  # errors writing the store stop the run: not the file's fault
     return "ok", int(spectrogram.shape[0]), float(duration), ""
 
@@ -106,12 +107,14 @@ def extract_to_store(
         result = TrackResult(track_id=str(track_id), status="ok")
         results.append(result)
         if path is None or not Path(path).is_file():
-            result.status, result.message = "missing", f"{path or 'no audio_path'}"
+            where = f"{path}: no file there" if path else "the song has no audio_path"
+            result.status, result.message = "missing", f"missing: {where}"
             continue
         try:
             result.key = store.key_for(track_id, file_fingerprint(path))
         except OSError as error:  # unreadable (permissions, I/O error): this file only
-            result.status, result.message = "undecodable", f"{path}: {error}"
+            message = f"undecodable: {path}: the file exists but cannot be read ({error})"
+            result.status, result.message = "undecodable", message
             continue
         if store.has(result.key):
             result.n_frames = store.n_frames(result.key)
@@ -119,6 +122,11 @@ def extract_to_store(
             result.cached = True
         elif (reason := store.failure(result.key)) is not None:
             result.status, result.cached = reason, True
+            # the first run's message is not kept: say where the verdict comes from
+            result.message = (
+                f"{reason}: {path} (as found by an earlier run; delete {result.key}.fail "
+                "in the feature store to retry)"
+            )
         else:
             pending.append(len(results) - 1)
 

@@ -111,12 +111,13 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> tuple[np.ndarray, 
     path = Path(path)
     if not path.is_file():
         raise AudioError("missing", str(path))
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise AudioError("empty", f"{path} has zero bytes")
     try:
         data, native_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
-        raise AudioError("undecodable", f"{path}: {error}") from error
+        raise AudioError("undecodable", _undecodable_message(path, size, error)) from error
     if data.size == 0:
         raise AudioError("empty", f"{path} decodes to no samples")
     # Channel sum by columns: ``data.mean(axis=1)`` over a (n, 2) array is a slow
@@ -131,6 +132,18 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> tuple[np.ndarray, 
     if native_rate != sample_rate:
         y = librosa.resample(y, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(y, dtype=np.float32), len(y) / float(sample_rate)
+
+
+def _undecodable_message(path: Path, size: int, error: Exception) -> str:
+    """What happened to a file that exists but does not decode, then the decoder's detail.
+
+    libsndfile says "File does not exist or is not a regular file" of a file it
+    cannot open as any format it knows (a corrupt mp3, for one), which misleads
+    when the file is there: its text is quoted after what really happened.
+    """
+    text = getattr(error, "error_string", "")  # soundfile.LibsndfileError: libsndfile's own text
+    detail = f"libsndfile: {text}" if text else f"decoder: {type(error).__name__}: {error}"
+    return f"{path}: the file exists ({size:,} bytes) but cannot be decoded; {detail}"
 
 
 def memoise_cqt_filter_bases() -> bool:

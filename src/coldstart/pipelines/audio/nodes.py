@@ -28,6 +28,21 @@ from coldstart.models.common import l2_normalise
 
 logger = logging.getLogger(__name__)
 
+#: The paper's training patch (15 s: 322 frames at 22,050 Hz, hop 1024), used when
+#: the audio row's ``patches`` are not handed to :func:`extract_audio_features`.
+PATCH_SECONDS = 15.0
+#: Quantiles of the preview lengths in the features report.
+LENGTH_QUANTILES = {
+    "min": 0.0,
+    "p10": 0.1,
+    "p25": 0.25,
+    "median": 0.5,
+    "p75": 0.75,
+    "p90": 0.9,
+    "max": 1.0,
+}
+_SHOWN_PER_REASON = 3  # failed tracks quoted in the log per reason; the rest are counted
+
 INDEX_COLUMNS = [
     "item_idx",
     "song_id",
@@ -53,7 +68,11 @@ def _audio_file(dataset_dir: Path, audio_path: Any) -> Path | None:
 
 
 def extract_audio_features(
-    songs: pd.DataFrame, raw_audio_dir: Path, audio_feature_store: Path, params: dict[str, Any]
+    songs: pd.DataFrame,
+    raw_audio_dir: Path,
+    audio_feature_store: Path,
+    params: dict[str, Any],
+    patches: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Compute (or find cached) the log-CQT of every song's track.
 
@@ -69,13 +88,17 @@ def extract_audio_features(
     params
         ``audio_features``: the CQT settings, ``min_duration_s``,
         ``max_failed_fraction`` and ``n_jobs``.
+    patches
+        The audio row's ``patches`` (``patch_frames``): the report says how much
+        of the training patches is padding. Without it, the paper's 15 s.
 
     Returns
     -------
     index, report
         ``index``: one row per song in ``songs`` order with ``status`` (``ok`` or
         a reason), ``feature_key``, ``n_frames``, ``duration_s``. ``report``:
-        counts by reason and split, throughput, settings.
+        counts by reason and split, preview lengths and padding, throughput,
+        settings.
 
     Raises
     ------
@@ -110,13 +133,21 @@ def extract_audio_features(
         },
         columns=INDEX_COLUMNS,
     )
-    report = _features_report(index, results, timing, config, params)
+    patch_frames = int((patches or {}).get("patch_frames", config.frames_for(PATCH_SECONDS)))
+    report = _features_report(index, results, timing, config, params, patch_frames)
+    _log_failures(results)
+    _warn_if_mostly_padded(report)
     _check_enough_audio(report, float(params.get("max_failed_fraction", 0.5)))
     return index, report
 
 
 def _features_report(
-    index: pd.DataFrame, results: list, timing: dict, config: CQTConfig, params: dict[str, Any]
+    index: pd.DataFrame,
+    results: list,
+    timing: dict,
+    config: CQTConfig,
+    params: dict[str, Any],
+    patch_frames: int,
 ) -> dict[str, Any]:
     failed = index[index["status"] != "ok"]
     by_reason = Counter(failed["status"])
@@ -142,10 +173,84 @@ def _features_report(
         "tracks_per_second": timing["tracks_per_second"],
         "n_jobs": timing["n_jobs"],
         "mean_duration_s": round(float(index.loc[ok, "duration_s"].mean()), 3) if ok.any() else 0.0,
+        "preview_seconds": _length_quantiles(index.loc[ok, "n_frames"].to_numpy(), config),
+        "padding": _padding(index.loc[ok, "n_frames"].to_numpy(), patch_frames, config),
         "store_dtype": config.dtype,
         "cqt": config.to_dict(),
         "min_duration_s": float(params.get("min_duration_s", 3.0)),
     }
+
+
+def _length_quantiles(n_frames: np.ndarray, config: CQTConfig) -> dict[str, float]:
+    """Quantiles of the preview lengths, in seconds of features (frames x hop).
+
+    Counted from the frames rather than the decoded duration, which a cached
+    track does not keep, so a rerun reports the same figures.
+    """
+    if not len(n_frames):
+        return {}
+    seconds = np.asarray(n_frames, dtype=np.float64) * config.hop_length / config.sample_rate
+    quantiles = np.quantile(seconds, list(LENGTH_QUANTILES.values()))
+    return {name: round(float(q), 3) for name, q in zip(LENGTH_QUANTILES, quantiles, strict=True)}
+
+
+def _padding(n_frames: np.ndarray, patch_frames: int, config: CQTConfig) -> dict[str, Any]:
+    """How much of the training patches is zero padding.
+
+    A track shorter than the patch gives one patch, zero-padded at the end, in
+    training and in prediction (``coldstart.audio.patches``).
+
+    Returns
+    -------
+    dict
+        ``patch_frames``, ``patch_seconds``, ``tracks``, ``tracks_shorter_than_patch``,
+        ``share_of_tracks_padded`` and ``share_of_patch_frames_padded`` (padding
+        frames over all frames of one patch per track).
+    """
+    n_frames = np.asarray(n_frames, dtype=np.int64)
+    n_tracks = len(n_frames)
+    short = int((n_frames < patch_frames).sum())
+    padded = int(np.clip(patch_frames - n_frames, 0, None).sum())
+    divisor = max(n_tracks, 1)  # no track: no padding (0 / 1)
+    return {
+        "patch_frames": int(patch_frames),
+        "patch_seconds": round(patch_frames * config.hop_length / config.sample_rate, 3),
+        "tracks": n_tracks,
+        "tracks_shorter_than_patch": short,
+        "share_of_tracks_padded": round(short / divisor, 4),
+        "share_of_patch_frames_padded": round(padded / (patch_frames * divisor), 4),
+    }
+
+
+def _warn_if_mostly_padded(report: dict[str, Any]) -> None:
+    """One warning when more than half the tracks are shorter than the training patch."""
+    padding = report["padding"]
+    if 2 * padding["tracks_shorter_than_patch"] <= padding["tracks"]:
+        return
+    logger.warning(
+        "Audio features: %d of %d tracks (%.0f%%) are shorter than the %d-frame (%.1f s) "
+        "training patch, so their patches are partly zeros: %.0f%% of all patch frames are "
+        "padding (median preview %.1f s)",
+        padding["tracks_shorter_than_patch"],
+        padding["tracks"],
+        100 * padding["share_of_tracks_padded"],
+        padding["patch_frames"],
+        padding["patch_seconds"],
+        100 * padding["share_of_patch_frames_padded"],
+        report["preview_seconds"]["median"],
+    )
+
+
+def _log_failures(results: list) -> None:
+    """Quote the first few failed tracks of each reason in the log (the report has more)."""
+    from rich.markup import escape  # Kedro's rich log handler reads [...] as markup
+
+    shown: Counter = Counter()
+    for result in results:
+        if result.status == "ok" or shown[result.status] >= _SHOWN_PER_REASON:
+            continue
+        shown[result.status] += 1
+        logger.warning("Audio features: %s: %s", escape(result.track_id), escape(result.message))
 
 
 def _check_enough_audio(report: dict[str, Any], max_failed_fraction: float) -> None:

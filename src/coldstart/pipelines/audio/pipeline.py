@@ -29,7 +29,13 @@ def features_pipeline() -> Pipeline:
         [
             Node(
                 extract_audio_features,
-                ["songs", "raw_audio_dir", "audio_feature_store", "params:audio_features"],
+                [
+                    "songs",
+                    "raw_audio_dir",
+                    "audio_feature_store",
+                    "params:audio_features",
+                    "params:audio.patches",
+                ],
                 ["audio_feature_index", "audio_features_report"],
                 name="extract_audio_features",
             ),

@@ -38,10 +38,15 @@ def _warn_line(
     path: Path, line_no: int | None, reason: str, text: str, seen: Counter, detail: str = ""
 ) -> None:
     """Count a dropped or repaired line under ``reason``; quote the first few in the log."""
+    from rich.markup import escape  # Kedro's rich log handler reads [...] as markup
+
     seen[reason] += 1
     if seen[reason] <= _SHOWN_PER_REASON:
         where = f"{path}:{line_no}" if line_no is not None else str(path)
-        logger.warning("%s: %s%s: %r", where, reason, f" ({detail})" if detail else "", text[:200])
+        detail = f" ({detail})" if detail else ""
+        logger.warning(
+            "%s: %s%s: %s", escape(where), reason, escape(detail), escape(repr(text[:200]))
+        )
 
 
 # --------------------------------------------------------------------------- triplets
@@ -215,10 +220,15 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
         tracks[["track_id", "song_id", "artist_id"]] == ""
     ).any(axis=1)
     dropped["missing_ids"] = int(missing.sum())
+    named = {column: _named_ids(tracks[column]) for column in ("artist_id", "song_id")}
     tracks = tracks[~missing]
     duplicated = tracks.duplicated("track_id")
     dropped["duplicate_track_id"] = int(duplicated.sum())
     tracks = tracks[~duplicated].copy()
+    # an artist (or song) whose every row was dropped would otherwise leave no trace
+    only_in_dropped = {
+        column: int((~ids.isin(tracks[column])).sum()) for column, ids in named.items()
+    }
     tracks["artist_name"] = tracks["artist_name"].fillna("").astype(str)
 
     audio_dir = Path(raw_audio_dir)
@@ -234,11 +244,18 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
         "tracks_with_audio": n_audio,
         "audio_files_found": len(found),
         "dropped": {k: v for k, v in dropped.items() if v},
+        "artists_only_in_dropped_rows": only_in_dropped["artist_id"],
+        "songs_only_in_dropped_rows": only_in_dropped["song_id"],
     }
     logger.info(
         "Track metadata: %d tracks, %d with an audio file in %s", n_rows, n_audio, audio_dir
     )
     return tracks.reset_index(drop=True), report
+
+
+def _named_ids(column: pd.Series) -> pd.Index:
+    """The distinct non-empty ids of a stripped id column."""
+    return pd.Index(column.dropna().unique()).difference(pd.Index([""]))
 
 
 def _scan_audio(audio_dir: Path) -> dict[str, str]:
@@ -382,23 +399,34 @@ def select_items(
     artist into the split, so no artist is in two sets.
     """
     counts: Counter = Counter()
+    dropped_songs: dict[str, pd.Index] = {}  # song ids by the (first) reason they were dropped
     played = pd.Index(triplets["song_ids"]).unique()
     songs_meta = tracks["song_id"].unique()
-    counts["played_songs_without_metadata"] = int((~played.isin(songs_meta)).sum())
+    dropped_songs["without_metadata"] = played[~played.isin(songs_meta)]
+    counts["played_songs_without_metadata"] = len(dropped_songs["without_metadata"])
 
     with_audio = tracks[tracks["audio_path"] != ""].sort_values(["song_id", "track_id"])
     song_table = with_audio.drop_duplicates("song_id")
-    counts["songs_without_audio"] = int(len(set(songs_meta) - set(song_table["song_id"])))
+    n_chosen_tracks = len(song_table)  # one track with audio per song
+    dropped_songs["without_audio"] = pd.Index(songs_meta).difference(song_table["song_id"])
+    counts["songs_without_audio"] = len(dropped_songs["without_audio"])
     in_plays = song_table["song_id"].isin(played)
+    dropped_songs["without_plays"] = pd.Index(song_table.loc[~in_plays, "song_id"])
     counts["songs_without_plays"] = int((~in_plays).sum())
     song_table = song_table[in_plays]
     artist_of_song = song_table.groupby("artist_id")["song_id"].size()
     conflicting = tracks.groupby("song_id")["artist_id"].nunique()
     conflicting = set(conflicting[conflicting > 1].index)
-    counts["songs_with_conflicting_artists"] = int(song_table["song_id"].isin(conflicting).sum())
-    song_table = song_table[~song_table["song_id"].isin(conflicting)]
+    is_conflicting = song_table["song_id"].isin(conflicting)
+    dropped_songs["with_conflicting_artists"] = pd.Index(song_table.loc[is_conflicting, "song_id"])
+    counts["songs_with_conflicting_artists"] = int(is_conflicting.sum())
+    song_table = song_table[~is_conflicting]
 
     artists = pd.DataFrame({"artist_id": artist_of_song.index.astype(str)})
+    candidates = artists["artist_id"].copy()  # artists with a song that has audio and plays
+    known_artists = pd.Index(tracks["artist_id"].astype(str).unique())
+    without_song = _artists_without_usable_song(known_artists, candidates, with_audio)
+    counts["artists_without_usable_song"] = sum(without_song.values())
     names = tracks.drop_duplicates("artist_id").set_index("artist_id")["artist_name"]
     bios = biographies.set_index("artist_id")
     artists["artist_name"] = artists["artist_id"].map(bios["artist_name"]).fillna("")
@@ -418,9 +446,10 @@ def select_items(
     unknown_tag_artists = ~tags["artist_id"].isin(artists["artist_id"])
     counts["tag_lines_of_unused_artists"] = int(unknown_tag_artists.sum())
     artist_tags = tags[~unknown_tag_artists].reset_index(drop=True)
-    before = len(song_table)
-    song_table = song_table[song_table["artist_id"].isin(artists["artist_id"])]
-    counts["songs_of_dropped_artists"] = before - len(song_table)
+    of_kept_artist = song_table["artist_id"].isin(artists["artist_id"])
+    dropped_songs["of_dropped_artists"] = pd.Index(song_table.loc[~of_kept_artist, "song_id"])
+    counts["songs_of_dropped_artists"] = int((~of_kept_artist).sum())
+    song_table = song_table[of_kept_artist]
 
     artists["split"] = _split_artists(len(artists), ingestion.get("split", {}), seed)
     order = {name: i for i, name in enumerate(SPLITS)}
@@ -430,6 +459,35 @@ def select_items(
     songs["split"] = songs["artist_id"].map(split_of)
     songs = _ordered(songs, "song_id", order)
 
+    balance = {
+        "tracks": _entity(
+            len(tracks),
+            len(songs),
+            {
+                "without_audio": len(tracks) - len(with_audio),
+                "other_track_chosen_for_song": len(with_audio) - n_chosen_tracks,
+                "of_dropped_song": n_chosen_tracks - len(songs),
+            },
+        ),
+        "songs": _entity(
+            len(songs_meta) + len(dropped_songs["without_metadata"]),
+            len(songs),
+            {reason: len(ids) for reason, ids in dropped_songs.items()},
+        ),
+        "artists": {
+            **_entity(
+                len(known_artists),
+                len(artists),
+                _artist_drops(counts, ingestion),
+            ),
+            "without_usable_song_by_cause": without_song,
+            "reasons_that_apply": _artist_reasons_that_apply(
+                known_artists, candidates, biographies, tags, ingestion
+            ),
+            "kept_without_songs": int((~artists["artist_id"].isin(songs["artist_id"])).sum()),
+        },
+        "users": _user_balance(triplets, dropped_songs),
+    }
     report = {
         "songs": int(len(songs)),
         "artists": int(len(artists)),
@@ -440,6 +498,7 @@ def select_items(
         .to_dict(),
         "songs_per_split": songs["split"].value_counts().reindex(SPLITS, fill_value=0).to_dict(),
         "dropped": {k: int(v) for k, v in counts.items() if v},
+        "balance": balance,
     }
     logger.info(
         "Catalogue: %d artists %s, %d songs %s, dropped %s",
@@ -449,9 +508,133 @@ def select_items(
         report["songs_per_split"],
         report["dropped"],
     )
+    if without_song["no_audio"] or without_song["every_song_dropped"]:
+        logger.info(
+            "Catalogue: %d artists have no usable song (%d without any audio, %d whose every "
+            "song was dropped)",
+            counts["artists_without_usable_song"],
+            without_song["no_audio"],
+            without_song["every_song_dropped"],
+        )
+    if balance["artists"]["kept_without_songs"]:
+        logger.warning(
+            "Catalogue: %d kept artists have no kept song (their only songs have tracks under "
+            "several artists)",
+            balance["artists"]["kept_without_songs"],
+        )
     _check_split_sizes(report, int(ingestion.get("min_items_per_split", 1)))
     columns = ["artist_id", "artist_name", "split", "biography", "item_idx"]
     return artists[columns], artist_tags, songs, report
+
+
+def _entity(read: int, kept: int, dropped: dict[str, int]) -> dict[str, Any]:
+    """``{"read", "kept", "dropped"}`` of one entity, every reason listed (zeros too)."""
+    return {
+        "read": int(read),
+        "kept": int(kept),
+        "dropped": {reason: int(n) for reason, n in dropped.items()},
+    }
+
+
+def _artist_drops(counts: Counter, ingestion: dict) -> dict[str, int]:
+    """The catalogue's artist drops by reason, in the order they are tried.
+
+    A reason is listed when it is in force: without the biography (or tag)
+    requirement no artist can be dropped for lacking one.
+    """
+    drops = {"without_usable_song": counts["artists_without_usable_song"]}
+    if ingestion.get("require_biography", True):
+        drops["without_biography"] = counts["artists_without_biography"]
+    if ingestion.get("require_tags", True):
+        drops["without_tags"] = counts["artists_without_tags"]
+    return drops
+
+
+def _artists_without_usable_song(
+    known: pd.Index, candidates: pd.Series, with_audio: pd.DataFrame
+) -> dict[str, int]:
+    """Artists of the metadata that have no song with audio and plays, by cause.
+
+    Parameters
+    ----------
+    known
+        Every artist id of the usable metadata rows.
+    candidates
+        The artists with at least one song that has audio and plays.
+    with_audio
+        The metadata rows that have an audio file.
+
+    Returns
+    -------
+    dict
+        ``no_audio``: none of the artist's tracks has an audio file;
+        ``every_song_dropped``: some have, but each of their songs was dropped
+        (no plays, or the song's chosen track is another artist's).
+    """
+    lost = known[~known.isin(candidates)]
+    no_audio = int((~lost.isin(with_audio["artist_id"].astype(str))).sum())
+    return {"no_audio": no_audio, "every_song_dropped": len(lost) - no_audio}
+
+
+def _artist_reasons_that_apply(
+    known: pd.Index,
+    candidates: pd.Series,
+    biographies: pd.DataFrame,
+    tags: pd.DataFrame,
+    ingestion: dict,
+) -> dict[str, int]:
+    """How many artists each reason applies to, an artist counting under every one.
+
+    The balance counts a dropped artist once, under its first reason; these
+    counts overlap (an artist without biography nor tags is in both), so they
+    can be checked against what a dataset is known to lack.
+    """
+    artist = pd.Series(known, index=known)
+    applies = {"without_usable_song": int((~artist.isin(candidates)).sum())}
+    if ingestion.get("require_biography", True):
+        biography = artist.map(biographies.set_index("artist_id")["biography"]).fillna("")
+        short = biography.str.len() < int(ingestion.get("min_biography_chars", 1))
+        applies["without_biography"] = int(short.sum())
+    if ingestion.get("require_tags", True):
+        applies["without_tags"] = int((~artist.isin(tags["artist_id"])).sum())
+    return applies
+
+
+def _user_balance(triplets: dict, dropped_songs: dict[str, pd.Index]) -> dict[str, Any]:
+    """Users of the valid triplet lines: kept, or dropped by why their songs were.
+
+    A user is kept when one of its plays is of a kept song (as in
+    :func:`build_play_matrices`). A dropped user is counted under
+    ``only_plays_of_songs_<reason>`` when every song it played was dropped for
+    that reason, else under ``..._dropped_for_several_reasons``. A user whose
+    every line is invalid is never read (its lines are counted by reason).
+    """
+    reasons = list(dropped_songs)
+    reason_of = pd.concat(
+        [
+            pd.Series(code, index=ids, dtype=np.int8)
+            for code, ids in enumerate(dropped_songs.values(), start=1)
+        ]
+    )
+    # 0 for kept songs; a song id is dropped for one reason only, so the index is unique
+    song_reason = reason_of.reindex(triplets["song_ids"]).fillna(0).to_numpy(np.int8)
+    line_reason = song_reason[triplets["song"]]
+    user = triplets["user"]
+    kept = np.zeros(len(triplets["user_ids"]), dtype=bool)
+    kept[user[line_reason == 0]] = True
+    lost = ~kept[user]
+    # distinct (user, reason) pairs of the dropped users; reasons fit in 3 bits
+    pairs = np.unique(user[lost].astype(np.int64) * 8 + line_reason[lost])
+    _, first = np.unique(pairs >> 3, return_index=True)
+    n_reasons = np.diff(np.append(first, len(pairs)))
+    single = np.bincount(pairs[first][n_reasons == 1] & 7, minlength=len(reasons) + 1)
+    dropped = {
+        f"only_plays_of_songs_{reason}": int(single[code])
+        for code, reason in enumerate(reasons, 1)
+        if reason != "without_plays"  # a played song is never dropped for having no plays
+    }
+    dropped["only_plays_of_songs_dropped_for_several_reasons"] = int((n_reasons > 1).sum())
+    return _entity(len(kept), int(kept.sum()), dropped)
 
 
 def _split_artists(n_artists: int, split: dict, seed: int) -> np.ndarray:
@@ -536,15 +719,19 @@ def build_play_matrices(
         "dropped": {
             "triplets_of_unused_songs": int((~kept).sum()),
             "duplicate_triplets_summed": duplicates,
+            # users of valid lines none of whose plays is of a kept song
+            "users_without_plays_of_kept_songs": len(triplets["user_ids"]) - len(users),
         },
     }
     logger.info(
-        "Play matrices: %d users × %d songs (%d non-zeros), × %d artists; %d duplicate triplets summed",
+        "Play matrices: %d users × %d songs (%d non-zeros), × %d artists; %d duplicate triplets "
+        "summed; %d users dropped (none of their plays is of a kept song)",
         len(users),
         len(songs),
         song_plays.nnz,
         len(artists),
         duplicates,
+        report["dropped"]["users_without_plays_of_kept_songs"],
     )
     empty = [s for s in SPLITS if plays_per_split[s] == 0]
     if empty:
@@ -555,8 +742,17 @@ def build_play_matrices(
 def assemble_report(
     triplets: dict, tracks: dict, biographies: dict, tags: dict, catalogue: dict, matrices: dict
 ) -> dict:
-    """One JSON report of what was read, kept and dropped, by reason."""
-    return {
+    """One JSON report of what was read, kept and dropped, by reason.
+
+    Besides each step's report, ``balance`` accounts for every track, song,
+    artist and user: ``read = kept + sum(dropped)``, each dropped record counted
+    once, under the first reason that applies in the order of
+    ``docs/ingestion.md`` (``artists.reasons_that_apply`` counts every reason
+    that applies, so its counts overlap).
+    """
+    catalogue = dict(catalogue)
+    partial = catalogue.pop("balance", None)
+    report = {
         "triplets": triplets,
         "track_metadata": tracks,
         "biographies": biographies,
@@ -564,3 +760,78 @@ def assemble_report(
         "catalogue": catalogue,
         "play_matrices": matrices,
     }
+    if partial is not None:
+        report["balance"] = _balance(partial, tracks, matrices)
+    return report
+
+
+BALANCE_NOTE = (
+    "read = kept + sum(dropped) for each entity; a dropped record is counted once, under the "
+    "first reason that applies, in the order listed (docs/ingestion.md). "
+    "artists.reasons_that_apply counts every reason that applies to an artist: those counts "
+    "overlap."
+)
+
+
+def _balance(partial: dict, tracks: dict, matrices: dict) -> dict[str, Any]:
+    """Complete the catalogue's per-entity balance with the metadata step's drops.
+
+    ``balanced`` says whether ``read == kept + sum(dropped)``; for users it also
+    needs the catalogue and the play matrices to agree on who is kept. An
+    unbalanced entity is logged as an error (a bug of ours, not of the data).
+    """
+    track_drops = tracks.get("dropped", {})
+    artists = partial["artists"]
+    balance: dict[str, Any] = {
+        "note": BALANCE_NOTE,
+        "tracks": _entity(
+            tracks["tracks_read"],
+            partial["tracks"]["kept"],
+            {
+                "missing_ids": track_drops.get("missing_ids", 0),
+                "duplicate_track_id": track_drops.get("duplicate_track_id", 0),
+                **partial["tracks"]["dropped"],
+            },
+        ),
+        "songs": dict(partial["songs"]),
+        "artists": {
+            **artists,
+            **_entity(
+                artists["read"] + tracks.get("artists_only_in_dropped_rows", 0),
+                artists["kept"],
+                {
+                    "only_in_dropped_track_rows": tracks.get("artists_only_in_dropped_rows", 0),
+                    **artists["dropped"],
+                },
+            ),
+            "reasons_that_apply": {
+                "only_in_dropped_track_rows": tracks.get("artists_only_in_dropped_rows", 0),
+                **artists["reasons_that_apply"],
+            },
+        },
+        "users": dict(partial["users"]),
+    }
+    for entity in ("tracks", "songs", "artists", "users"):
+        counts = balance[entity]
+        counts["balanced"] = counts["read"] == counts["kept"] + sum(counts["dropped"].values())
+    if balance["users"]["kept"] != matrices["users"]:
+        balance["users"]["balanced"] = False
+        logger.error(
+            "Ingestion balance: the catalogue keeps %d users, the play matrices %d",
+            balance["users"]["kept"],
+            matrices["users"],
+        )
+    for entity in ("tracks", "songs", "artists", "users"):
+        counts = balance[entity]
+        dropped = {k: v for k, v in counts["dropped"].items() if v}
+        log = logger.info if counts["balanced"] else logger.error
+        log(
+            "Ingestion balance, %s: %d read = %d kept + %d dropped %s%s",
+            entity,
+            counts["read"],
+            counts["kept"],
+            sum(dropped.values()),
+            dropped or "",
+            "" if counts["balanced"] else ": does not add up (an ingestion bug)",
+        )
+    return balance
