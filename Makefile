@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui bench clean-data
+.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui serve bench clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ viz-build: setup  ## static lineage site in ./build
 
 mlflow-ui: setup  ## browse the runs of the project's store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
+
+serve: setup  ## the registered release model on http://127.0.0.1:5001 (docs/releases.md)
+	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns.db $(BIN)/mlflow models serve \
+	  -m models:/coldstart-releases/latest --env-manager local --host 127.0.0.1 --port 5001
 
 bench: setup  ## the evaluation and ingestion benchmarks of the README's performance section
 	$(BIN)/python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200
