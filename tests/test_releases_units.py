@@ -199,3 +199,54 @@ def test_serving_rows_follow_the_row_parameters() -> None:
     ]:
         with pytest.raises(CandidateError, match=message):
             serving_rows(parameters, candidates)
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def _release_factors(n_items: int, rng: np.random.Generator) -> pd.DataFrame:
+    factors = rng.standard_normal((n_items, 16)).astype(np.float32)
+    factors /= np.linalg.norm(factors, axis=1, keepdims=True)
+    return pd.DataFrame(
+        {
+            "level": "track",
+            "item_id": [f"TR{i:03d}" for i in range(n_items)],
+            "model": "audio",
+            "factors": list(factors),
+        }
+    )
+
+
+def test_rank_releases_tables_match_a_plain_ranking() -> None:
+    from types import SimpleNamespace
+
+    from coldstart.pipelines.releases.nodes import rank_releases
+
+    rng = np.random.default_rng(3)
+    factors = _release_factors(30, rng)
+    users = rng.standard_normal((200, 16)).astype(np.float32)
+    model = SimpleNamespace(
+        user_ids=np.array([f"U{u:03d}" for u in range(200)]),
+        user_factors={"track": users, "artist": users},
+    )
+    tracks, artists, audiences = rank_releases(factors, model, {"n_per_user": 5, "n_per_item": 7})
+    scores = users @ np.stack(factors["factors"]).T
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+    got = tracks.pivot(index="user_id", columns="rank", values="item_id").to_numpy()
+    np.testing.assert_array_equal(got, factors["item_id"].to_numpy()[best])
+    assert artists.empty and list(artists.columns) == ["user_id", "item_id", "rank", "score"]
+    top_users = np.argsort(-scores.T, axis=1, kind="stable")[:, :7]
+    got = audiences.pivot(index="item_id", columns="rank", values="user_id").to_numpy()
+    np.testing.assert_array_equal(got, model.user_ids[top_users])
+
+    pytest.importorskip("faiss")
+    faiss_audiences = rank_releases(
+        factors,
+        model,
+        {"n_per_user": 5, "n_per_item": 7, "audience": {"method": "faiss", "nprobe": 64}},
+    )[2]
+    pairs = set(zip(faiss_audiences["item_id"], faiss_audiences["user_id"], strict=True))
+    exact = set(zip(audiences["item_id"], audiences["user_id"], strict=True))
+    assert len(pairs & exact) / len(exact) > 0.95  # nprobe >= cells: the exhaustive search
+    with pytest.raises(ValueError, match="audience.method"):
+        rank_releases(factors, model, {"audience": {"method": "annoy"}})

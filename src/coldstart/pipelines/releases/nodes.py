@@ -220,7 +220,10 @@ def rank_releases(
     """Per user the top-N new tracks and new artists; per new item its top-M users.
 
     Both directions come from one pass of batched products per level
-    (:func:`coldstart.recommend.recommend`), memory bounded by the batch.
+    (:func:`coldstart.recommend.recommend`), memory bounded by the batch. With
+    ``releases.audience.method: faiss`` the audiences come from a faiss inverted-file
+    index instead (:func:`coldstart.recommend.approximate_audience`: faster on
+    millions of users, approximate).
 
     Returns
     -------
@@ -228,8 +231,14 @@ def rank_releases(
         ``user_id, item_id, rank, score`` (rank from 1) for the first two;
         ``level, item_id, user_id, rank, score`` for the audiences.
     """
-    from coldstart.recommend import recommend
+    from coldstart.recommend import approximate_audience, recommend
 
+    audience_settings = dict(releases.get("audience") or {})
+    audience_method = str(audience_settings.get("method", "exact"))
+    if audience_method not in ("exact", "faiss"):
+        raise ValueError(
+            f"releases.audience.method must be 'exact' or 'faiss', got {audience_method!r}"
+        )
     n_per_user = int(releases.get("n_per_user", 50))
     n_per_item = int(releases.get("n_per_item", 1000))
     users = release_model.user_ids
@@ -240,20 +249,29 @@ def rank_releases(
         if part.empty:
             per_user[level] = pd.DataFrame(columns=["user_id", "item_id", "rank", "score"])
             continue
+        approximate = audience_method == "faiss"
         result = recommend(
             release_model.user_factors[level],
             factors,
             n_per_user=n_per_user,
-            n_per_item=n_per_item,
+            n_per_item=0 if approximate else n_per_item,
             batch_size=int(releases.get("batch_size", 4096)),
         )
+        if approximate:
+            item_users, item_scores = approximate_audience(
+                release_model.user_factors[level],
+                factors,
+                n_per_item,
+                nlist=audience_settings.get("nlist"),
+                nprobe=int(audience_settings.get("nprobe", 32)),
+            )
+        else:
+            item_users, item_scores = result.item_users, result.item_scores
         items = part["item_id"].to_numpy()
         per_user[level] = _long_table(
             users, items, result.user_items, result.user_scores, ("user_id", "item_id")
         )
-        audience = _long_table(
-            items, users, result.item_users, result.item_scores, ("item_id", "user_id")
-        )
+        audience = _long_table(items, users, item_users, item_scores, ("item_id", "user_id"))
         audience.insert(0, "level", level)
         audiences.append(audience)
         logger.info(
