@@ -266,9 +266,7 @@ def server(release_run: dict):
 
 def _audio_of(release_run: dict, case: str) -> tuple[dict, Path]:
     truth = release_run["truth_items"]
-    row = truth[
-        (truth["case"] == case) & (truth["has_audio"].astype(str).str.lower() == "true")
-    ].iloc[0]
+    row = truth[(truth["case"] == case) & (truth["has_audio"].astype(int) == 1)].iloc[0]
     folder = release_run["raw"] / "releases" / "audio"
     return row.to_dict(), next(folder.glob(f"{row['track_id']}.*"))
 
