@@ -56,39 +56,36 @@ def release_run(tiny_run: dict) -> dict:
     }
 
 
+#: What each release case of the world gives the model (a catalogue artist has every A').
+CASE_CONTENT = {
+    "complete": {"biography", "tags", "audio"},
+    "existing_artist": {"biography", "tags", "audio"},
+    "biography_only": {"biography"},
+    "tags_only": {"tags"},
+    "audio_only": {"audio"},
+}
+
+
+def _expected_row(model, level: str, content: set[str]) -> str | None:
+    """The first row of the release model's ranking whose inputs ``content`` provides."""
+    return next((ns for ns in model.ranking[level] if model.rows[ns]["requires"] <= content), None)
+
+
 def test_every_case_is_served_from_the_content_it_has(release_run: dict) -> None:
     factors, model, truth = release_run["factors"], release_run["model"], release_run["truth_items"]
-    kinds = {ns: row["kind"] for ns, row in model.rows.items()}
     tracks = factors[factors["level"] == "track"].set_index("track_id")
     artists = factors[factors["level"] == "artist"].set_index("artist_id")
-    expected_track_kind = {
-        "complete": {"late_fusion"},
-        "existing_artist": {"late_fusion"},
-        "biography_only": {"song_ff"},
-        "tags_only": {"song_ff"},
-        "audio_only": {"audio"},
-    }
+    assert set(tracks.index) == set(truth["track_id"])  # every release track is served
     for case, group in truth.groupby("case"):
-        served = tracks.loc[group["track_id"].dropna().unique(), "model"]
-        assert {kinds[ns] for ns in served} <= expected_track_kind[case], case
-        assert served.notna().all()
+        served = set(tracks.loc[group["track_id"].unique(), "model"])
+        assert served == {_expected_row(model, "track", CASE_CONTENT[case])}, case
     by_case = truth.drop_duplicates("artist_id").set_index("artist_id")["case"]
     for artist_id, row in artists.iterrows():
-        case = by_case[artist_id]
-        assert case in {"complete", "biography_only", "tags_only"}
-        needs = model.rows[row["model"]]["requires"]
-        assert (
-            needs
-            <= {
-                "complete": {"biography", "tags"},
-                "biography_only": {"biography"},
-                "tags_only": {"tags"},
-            }[case]
-        )
-    # audio-only artists and catalogue artists get no artist-level item
-    assert not set(artists.index) & set(
-        by_case[by_case.isin(["audio_only", "existing_artist"])].index
-    )
+        content = CASE_CONTENT[by_case[artist_id]] - {"audio"}
+        assert row["model"] == _expected_row(model, "artist", content), artist_id
+    # every new artist with text gets artist factors; audio-only and catalogue artists none
+    with_text = by_case[by_case.isin(["complete", "biography_only", "tags_only"])].index
+    assert set(artists.index) == set(with_text)
     report = json.loads(
         _first(release_run["data"] / "08_reporting/releases_report.json").read_text()
     )
@@ -288,7 +285,7 @@ def test_served_model_answers_each_modality(server: dict, release_run: dict) -> 
     predictions = pd.DataFrame(answer["predictions"])
     track = predictions[predictions["level"] == "track"].iloc[0]
     model = release_run["model"]
-    assert model.rows[track["model"]]["kind"] == "late_fusion"
+    assert track["model"] == _expected_row(model, "track", {"biography", "tags", "audio"})
     assert len(track["factors"]) == 200 and len(track["top_users"]) == 100
     # the same item through the pipeline got the same factors
     pipeline = release_run["factors"].set_index("item_id").loc[truth_row["track_id"]]

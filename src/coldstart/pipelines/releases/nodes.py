@@ -101,17 +101,26 @@ def build_release_model(
             continue
         val_loss, best_epoch = _best_validation(artefacts[f"{ns}__training_history"], ns)
         rows[ns] = {**spec, "val_loss": val_loss, "best_epoch": best_epoch}
+    selection = str(releases.get("selection", "validation_loss"))
+    if selection not in ("validation_loss", "listed_order"):
+        raise ValueError(
+            f"releases.selection must be 'validation_loss' or 'listed_order', got {selection!r}"
+        )
     ranking = {
         level: sorted(
             (ns for ns in candidates.get(level) or [] if ns in rows),
-            key=lambda ns: (rows[ns]["val_loss"], (candidates.get(level) or []).index(ns)),
+            key=lambda ns: (
+                rows[ns]["val_loss"] if selection == "validation_loss" else 0.0,
+                (candidates.get(level) or []).index(ns),
+            ),
         )
         for level in LEVELS
     }
     for level in LEVELS:
         logger.info(
-            "Release model, %s level, by validation loss: %s",
+            "Release model, %s level, by %s: %s",
             level,
+            selection.replace("_", " "),
             ", ".join(f"{ns} ({rows[ns]['val_loss']:.4f})" for ns in ranking[level]) or "no row",
         )
     provenance = {
