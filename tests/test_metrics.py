@@ -1,14 +1,18 @@
 """Tests for coldstart.metrics: Kaggle apk/mapk and the batched MAP@k evaluator.
 
-The evaluator must reproduce, bit for bit, the naive per-user reference "score the
-row, stable argsort of -score, take the top k, apk". The factors used here are small
-dyadic numbers, so every dot product is exact in float32 whatever the summation
-order: BLAS batching cannot change a score, and equality is a fair test of the
-ranking and tie logic.
+The evaluator scores exact ties by the expected metrics over all orders of the
+tied items. It must match a plain per-user reference of that (sort the row, walk
+every position of the top k), which itself must equal the mean over all
+permutations of the tied items on small cases; without ties it must reproduce, bit
+for bit, the naive "score the row, argsort of -score, take the top k, apk". The
+factors used here are small dyadic numbers, so every dot product is exact in
+float32 whatever the summation order: BLAS batching cannot change a score, and
+comparisons are a fair test of the ranking and tie logic.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 import sys
@@ -81,29 +85,71 @@ def _exact_scores(user_factors, item_factors):
     return s32
 
 
-def _reference(user_factors, item_factors, relevant, k, users=None):
-    """Per user: score the row, stable argsort of -score, top k, apk (+ recall, ndcg)."""
+def _ranking_metrics(ranking, rel, k):
+    """AP (``apk``), recall and NDCG at k of one explicit ranking (item indices, best first)."""
+    if not len(rel):
+        return 0.0, 0.0, 0.0
+    top = list(ranking)[:k]
+    hit = np.isin(top, rel)
+    dcg = sum(1 / math.log2(r + 2) for r in np.flatnonzero(hit))
+    idcg = sum(1 / math.log2(r + 2) for r in range(min(len(rel), k)))
+    return apk(list(rel), top, k), hit.sum() / len(rel), dcg / idcg
+
+
+def _tie_blind_metrics(scores, rel, k):
+    """The metrics of one row ranked by a stable argsort of -score (ties by item index)."""
+    return _ranking_metrics(np.argsort(-scores, kind="stable"), rel, k)
+
+
+def _expected_metrics(scores, rel, k):
+    """AP, recall, NDCG of one row in expectation over the orders of tied items.
+
+    Position by position over the sorted row: position p (1-based) lies in a tie
+    group of t items starting after position s, holding r relevant items with H
+    relevant items above the group; it is relevant with probability r/t, and then
+    H + 1 + (p - s - 1)(r - 1)/(t - 1) relevant items are at or above it on average.
+    """
+    m = len(rel)
+    if not m:
+        return 0.0, 0.0, 0.0
+    is_rel = np.zeros(len(scores), bool)
+    is_rel[rel] = True
+    ap = hits = dcg = 0.0
+    ranked = -np.sort(-scores)
+    for p in range(1, min(k, len(scores)) + 1):
+        s_p = ranked[p - 1]
+        start = int((scores > s_p).sum())
+        t = int((scores == s_p).sum())
+        r = int(is_rel[scores == s_p].sum())
+        above = int(is_rel[scores > s_p].sum())
+        prob = r / t
+        before = (p - start - 1) * (r - 1) / (t - 1) if t > 1 else 0.0
+        ap += prob * (above + 1 + before) / p
+        hits += prob
+        dcg += prob / math.log2(p + 1)
+    idcg = sum(1 / math.log2(r + 2) for r in range(min(m, k)))
+    return ap / min(m, k), hits / m, dcg / idcg
+
+
+def _reference(user_factors, item_factors, relevant, k, users=None, metrics=None):
+    """Per user: score the row exactly, then ``metrics`` (default: tie-aware)."""
+    metrics = metrics or _expected_metrics
     relevant = sp.csr_matrix(relevant)
     relevant.eliminate_zeros()
     scores = _exact_scores(user_factors, item_factors)
     rows = range(scores.shape[0]) if users is None else users
-    ap, rec, ndcg = [], [], []
-    for u in rows:
-        top = np.argsort(-scores[u], kind="stable")[:k]
-        rel = relevant.indices[relevant.indptr[u] : relevant.indptr[u + 1]]
-        ap.append(apk(list(rel), list(top), k))
-        hit = np.isin(top, rel)
-        rec.append(hit.sum() / len(rel) if len(rel) else 0.0)
-        dcg = sum(1 / math.log2(r + 2) for r in np.flatnonzero(hit))
-        idcg = sum(1 / math.log2(r + 2) for r in range(min(len(rel), k)))
-        ndcg.append(dcg / idcg if len(rel) else 0.0)
-    return np.array(ap), np.array(rec), np.array(ndcg)
+    out = [
+        metrics(scores[u], relevant.indices[relevant.indptr[u] : relevant.indptr[u + 1]], k)
+        for u in rows
+    ]
+    return tuple(np.array(col, dtype=np.float64) for col in zip(*out, strict=True))
 
 
 def _assert_matches_reference(res, ref):
     ap, rec, ndcg = ref
-    np.testing.assert_array_equal(res.user_ap, ap)  # identical, not approximately
-    np.testing.assert_allclose(res.user_recall, rec, rtol=1e-12, atol=0)
+    # summation orders differ from the kernel's, hence 1e-12 rather than equality
+    np.testing.assert_allclose(res.user_ap, ap, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(res.user_recall, rec, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(res.user_ndcg, ndcg, rtol=1e-12, atol=1e-15)
 
 
@@ -197,16 +243,114 @@ def test_k_at_or_above_n_items(k):
 
 
 def test_all_scores_equal():
-    # every score is 0: the ranking is the item order
+    # every score is 0: one tie group of all 400 items, whatever the item order
     u = np.zeros((5, 3), np.float32)
     v = np.ones((400, 3), np.float32)
     rel = sp.csr_matrix((np.ones(6), ([0, 0, 1, 2, 3, 3], [0, 9, 399, 5, 1, 2])), shape=(5, 400))
     res = evaluate_factors(u, v, rel, k=10, normalize_items=False)
     _assert_matches_reference(res, _reference(u, v, rel, 10))
-    # user 0: hits at ranks 1 and 10 -> (1/1 + 2/10) / 2 = 0.6
-    assert res.user_ap[0] == pytest.approx(0.6)
-    # user 3: hits at ranks 2 and 3 -> (1/2 + 2/3) / 2 = 7/12
-    assert res.user_ap[3] == pytest.approx(7 / 12)
+    h10 = sum(1 / p for p in range(1, 11))
+    # one relevant item: each of the 10 positions is it with probability 1/400
+    # -> sum_p (1/400) (1/p) = H_10 / 400
+    assert res.user_ap[1] == pytest.approx(h10 / 400) == res.user_ap[2]
+    # two: position p is relevant w.p. 2/400, with 1 + (p-1)/399 hits at or above
+    # it on average; / min(2, 10): (1/400) (H_10 + (10 - H_10) / 399)
+    assert res.user_ap[0] == pytest.approx((h10 + (10 - h10) / 399) / 400) == res.user_ap[3]
+    # expected hits in the top 10: 10 * 2/400 -> recall 10/400
+    assert res.user_recall[0] == pytest.approx(10 / 400)
+    assert res.user_ap[4] == 0.0
+
+
+def test_tie_group_across_the_cut_off_hand_computed():
+    # scores 3 (relevant), 2, 2 (one relevant), 2, 1; k = 3 cuts the group of 2s
+    v = np.array([[2.0], [3.0], [2.0], [1.0], [2.0]], np.float32)  # items 0..4
+    u = np.ones((1, 1), np.float32)
+    rel = sp.csr_matrix(([1.0, 1.0], ([0, 0], [1, 4])), shape=(1, 5))
+    res = evaluate_factors(u, v, rel, k=3, normalize_items=False)
+    # position 1: item 1, precision 1; positions 2, 3: item 4 w.p. 1/3 each, with
+    # 2 hits at or above it: (1 + (1/3)(2/2) + (1/3)(2/3)) / min(2, 3) = 7/9
+    assert res.user_ap[0] == pytest.approx(7 / 9, rel=1e-15)
+    # expected hits 1 + 2/3 of 2 relevant items
+    assert res.user_recall[0] == pytest.approx(5 / 6, rel=1e-15)
+    dcg = 1 + (1 / 3) * (1 / math.log2(3) + 1 / math.log2(4))
+    assert res.user_ndcg[0] == pytest.approx(dcg / (1 + 1 / math.log2(3)), rel=1e-15)
+
+
+def _orders(scores):
+    """Every ranking consistent with descending scores: all orders of each tie group."""
+    groups = [np.flatnonzero(scores == s).tolist() for s in sorted(set(scores), reverse=True)]
+    for parts in itertools.product(*(itertools.permutations(g) for g in groups)):
+        yield [i for part in parts for i in part]
+
+
+def test_expected_metrics_equal_the_mean_over_all_orders_of_tied_items():
+    rng = np.random.default_rng(21)
+    n_users, n_items = 60, 7
+    u = np.ones((n_users, 1), np.float32)
+    for k in (1, 3, 6, 9):
+        # a few score levels per row: big tie groups, relevant items in and across them
+        scores = rng.integers(0, 3, (n_users, n_items)).astype(np.float32)
+        sizes = rng.integers(0, n_items + 1, n_users)
+        rel = _random_relevant(rng, n_users, n_items, sizes)
+        for b in range(n_users):
+            items = scores[b][:, None]
+            rel_b = rel[b]
+            res = evaluate_factors(u[:1], items, rel_b, k=k, normalize_items=False)
+            actual = rel_b.indices.tolist()
+            per_order = [_ranking_metrics(order, actual, k) for order in _orders(scores[b])]
+            mean = np.mean(per_order, axis=0)
+            np.testing.assert_allclose(
+                [res.user_ap[0], res.user_recall[0], res.user_ndcg[0]], mean, rtol=1e-12, atol=1e-15
+            )
+            np.testing.assert_allclose(
+                _expected_metrics(scores[b], np.array(actual, int), k), mean, rtol=1e-12, atol=1e-15
+            )
+
+
+@pytest.mark.parametrize("k", [1, 25, 400, 5000])
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_tie_free_scores_give_the_tie_blind_result_bit_for_bit(k, num_threads):
+    """Integer factors (exact scores), tie-free by construction: a first coordinate
+    4096 * (a permutation of the items) dominates the others (|rest| <= 1800)."""
+    rng = np.random.default_rng(k)
+    n_users, n_items = 200, 3000
+    u = rng.integers(-10, 11, (n_users, 4)).astype(np.float32)
+    v = rng.integers(-60, 61, (n_items, 4)).astype(np.float32)
+    u[:, 0] = rng.choice([-1.0, 1.0], n_users)
+    v[:, 0] = 4096.0 * rng.permutation(n_items)
+    scores = _exact_scores(u, v)
+    assert all(np.unique(row).size == n_items for row in scores)
+    tie_free = rng.permutation(n_users)[:150]
+    sizes = rng.choice([0, 1, 2, 3, 5, 12, 40], n_users)  # direct and binned paths
+    rel = _random_relevant(rng, n_users, n_items, sizes)
+    res = evaluate_factors(
+        u, v, rel, k=k, normalize_items=False, users=tie_free, batch_size=32,
+        num_threads=num_threads,
+    )  # fmt: skip
+    ap, rec, ndcg = _reference(u, v, rel, k, users=tie_free, metrics=_tie_blind_metrics)
+    np.testing.assert_array_equal(res.user_ap, ap)  # identical, not approximately
+    np.testing.assert_allclose(res.user_recall, rec, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(res.user_ndcg, ndcg, rtol=1e-12, atol=1e-15)
+
+
+def test_repeated_item_factors_are_scored_once():
+    rng = np.random.default_rng(4)
+    v = rng.standard_normal((50, 6)).astype(np.float32)
+    distinct, copy_of = metrics_mod._distinct_rows(v)
+    assert distinct is v and copy_of is None  # tie-free input: the unchanged path
+    repeated = v[rng.integers(0, 50, 400)]
+    distinct, copy_of = metrics_mod._distinct_rows(repeated)
+    assert distinct.shape[0] == np.unique(repeated, axis=0).shape[0]
+    np.testing.assert_array_equal(distinct[copy_of], repeated)
+    # songs sharing their artist's factors tie exactly, and score as the reference
+    u = rng.standard_normal((40, 6)).astype(np.float32)
+    rel = _random_relevant(rng, 40, 400, rng.choice([0, 1, 3, 12], 40))
+    res = evaluate_factors(u, repeated, rel, k=30, batch_size=16)
+    scores = u @ metrics_mod._normalized_items(distinct, True).T
+    scores = scores[:, copy_of]
+    ref = [_expected_metrics(scores[b], rel.indices[rel.indptr[b] : rel.indptr[b + 1]], 30)
+           for b in range(40)]  # fmt: skip
+    np.testing.assert_allclose(res.user_ap, [r[0] for r in ref], rtol=1e-12, atol=1e-15)
 
 
 def test_fallback_when_sampled_bound_is_too_high():
@@ -344,22 +488,44 @@ def test_relevant_formats_and_no_mutation():
     )
 
 
-def test_topk_kernel_of_gpu_path_matches():
-    """The GPU path ranks on the device and looks relevance up on the host; check
-    that host part against the evaluator using a CPU stable top-k."""
+@pytest.mark.parametrize("k", [1, 35, 400, 1000])
+def test_topk_kernel_of_gpu_path_matches(k):
+    """The GPU path returns top-k scores, the last one's tie count and the relevant
+    scores from the device; check the host part on the same numbers from NumPy."""
     u, v, rel = _world("ties", 60, 400, seed=8)
     rel = sp.csr_matrix(rel)
     rel.sort_indices()
-    k = 35
     scores = _exact_scores(u, v)
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int32)
+    kk = min(k, 400)
+    top = -np.sort(-scores, axis=1)[:, :kk]
+    n_tied = (scores == top[:, kk - 1 :]).sum(axis=1).astype(np.int64)
+    ids = np.arange(60)
+    rel_ptr, flat = metrics_mod._batch_relevant(ids, rel.indptr, rel.indices, 400)
+    np.testing.assert_array_equal(rel_ptr, rel.indptr)
     out = [np.zeros(60) for _ in range(3)]
     _, topk_kernel = metrics_mod._kernels()
-    topk_kernel(top, np.arange(60), rel.indptr, rel.indices, k, *out)
+    topk_kernel(top, n_tied, scores.ravel()[flat], rel_ptr, k, *out)
     res = evaluate_factors(u, v, rel, k=k, normalize_items=False)
     np.testing.assert_array_equal(out[0], res.user_ap)
-    np.testing.assert_allclose(out[1], res.user_recall, rtol=1e-12)
-    np.testing.assert_allclose(out[2], res.user_ndcg, rtol=1e-12)
+    np.testing.assert_array_equal(out[1], res.user_recall)
+    np.testing.assert_array_equal(out[2], res.user_ndcg)
+
+
+def test_gpu_path_through_tensorflow_matches_the_cpu_path(monkeypatch):
+    """The whole device path, run by TensorFlow on the CPU (soft device placement)."""
+    pytest.importorskip("tensorflow")
+    u, v, rel = _world("ties", 80, 900, seed=9)
+    users = np.array([5, 3, 3, 79, 0, 41, 12])
+    cpu = {k: evaluate_factors(u, v, rel, k=k, normalize_items=False, users=users, device="cpu")
+           for k in (1, 50, 900, 2000)}  # fmt: skip
+    monkeypatch.setattr(metrics_mod, "_gpu_available", lambda device: True)
+    for k, expected in cpu.items():
+        got = evaluate_factors(
+            u, v, rel, k=k, normalize_items=False, users=users, device="gpu", batch_size=3
+        )
+        np.testing.assert_array_equal(got.user_ap, expected.user_ap)
+        np.testing.assert_array_equal(got.user_recall, expected.user_recall)
+        np.testing.assert_array_equal(got.user_ndcg, expected.user_ndcg)
 
 
 def test_progress_bar_runs():

@@ -203,14 +203,95 @@ def test_item_attribute_knn_keeps_k_neighbours():
     assert set(np.flatnonzero(sims[0])) == {0, 1}
 
 
+def _binary(rows: list[set[str]], vocabulary: str = "abcde") -> sp.csr_matrix:
+    return sp.csr_matrix(np.array([[t in r for t in vocabulary] for r in rows], dtype=np.float32))
+
+
+def test_item_attribute_knn_scores_as_mymedialite_hand_computed():
+    """MyMediaLite ItemKNN.Predict, k = 2: sum of the similarities of the neighbours
+    the user played over the sum of all k neighbours' similarities (binary cosine)."""
+    train = _binary([{"a", "b"}, {"c", "d"}, {"a", "d"}])  # X, Y, Z (played)
+    # other items with tags but no plays: V (val), T1, T2, T3 (test)
+    others = _binary([{"a", "b", "c"}, {"a", "b"}, {"c", "d"}, {"e"}])
+    knn = ItemAttributeKNN(k=2).fit(train, others)
+    vectors = knn.item_vectors(others[1:], other_index=np.array([1, 2, 3]))
+    # T1 = {a, b}: sim X 2/sqrt(4) = 1, Y 0, Z 1/2, V 2/sqrt(6), T2 0 (itself excluded);
+    # N_2 = {X, V}, normalisation 1 + 2/sqrt(6): only X is a played neighbour
+    norm_t1 = 1 + 2 / np.sqrt(6)
+    np.testing.assert_allclose(vectors[0], [1 / norm_t1, 0, 0], rtol=1e-6)
+    # T2 = {c, d}: X 0, Y 1, Z 1/2, V 1/sqrt(6), T1 0: N_2 = {Y, Z}, normalisation 3/2
+    np.testing.assert_allclose(vectors[1], [0, 2 / 3, 1 / 3], rtol=1e-6)
+    # T3 = {e}: no similar item -> score 0 for everyone (MyMediaLite: sum == 0 -> 0)
+    np.testing.assert_array_equal(vectors[2], 0.0)
+    # users: u0 played X, u1 played Y and Z, u2 played Z only
+    users = sp.csr_matrix(np.array([[1, 0, 0], [0, 1, 1], [0, 0, 1]], dtype=np.float32))
+    scores = (users @ vectors.T).astype(np.float64)
+    np.testing.assert_allclose(
+        scores, [[1 / norm_t1, 0, 0], [0, 1, 0], [0, 1 / 3, 0]], rtol=1e-6, atol=1e-7
+    )
+    # train artists only as candidates: T1's N_2 = {X, Z}, normalisation 3/2
+    train_only = ItemAttributeKNN(k=2).fit(train).item_vectors(others[1:2])
+    np.testing.assert_allclose(train_only[0], [2 / 3, 0, 1 / 3], rtol=1e-6)
+    # k unlimited: MyMediaLite's SumUp branch, no normalisation
+    np.testing.assert_allclose(
+        ItemAttributeKNN(k=None).fit(train, others).item_vectors(others[1:2], np.array([1]))[0],
+        [1, 0, 0.5],
+        rtol=1e-6,
+    )
+
+
+def test_item_attribute_knn_matches_mymedialite_predict_on_random_tags():
+    """users @ item_vectors.T against a plain transcription of ItemKNN.Predict."""
+    rng = np.random.default_rng(3)
+    n_train, n_other, n_tags, k = 40, 40, 40, 7
+    tags = (rng.random((n_train + n_other, n_tags)) < 0.3).astype(np.float32)
+    train, others = sp.csr_matrix(tags[:n_train]), sp.csr_matrix(tags[n_train:])
+    queries = np.arange(10, 40)  # the cold items scored: rows of `others`
+    plays = (rng.random((30, n_train)) < 0.2).astype(np.float32)
+    vectors = ItemAttributeKNN(k=k).fit(train, others).item_vectors(others[queries], queries)
+    scores = plays @ vectors.T
+
+    def cosine(x: np.ndarray, y: np.ndarray) -> float:
+        size = x.sum() * y.sum()
+        return float((x * y).sum() / np.sqrt(size)) if size > 0 else 0.0
+
+    checked = 0
+    for col, q in enumerate(queries):
+        i = n_train + q
+        candidates = [j for j in range(n_train + n_other) if j != i]
+        sims = {j: cosine(tags[i], tags[j]) for j in candidates}
+        ranked = sorted(candidates, key=lambda j: -sims[j])
+        if abs(sims[ranked[k - 1]] - sims[ranked[k]]) < 1e-6:
+            continue  # a tie at the k-th neighbour: float32 rounding may pick either side
+        checked += 1
+        neighbours = ranked[:k]
+        normalization = sum(sims[j] for j in neighbours)
+        for u in range(plays.shape[0]):
+            total = sum(sims[j] for j in neighbours if j < n_train and plays[u, j] > 0)
+            expected = 0.0 if total == 0 else total / normalization
+            assert scores[u, col] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert checked >= 5
+
+
 def test_item_knn_nodes_use_train_columns_only():
     artists = _artists()
     features, _ = nodes.build_tag_features(
         artists, _tags(), {"source": "tags", "tags": {"weighting": "binary"}}
     )
     knn = nodes.fit_item_attribute_knn(features, artists, {"k": 80})
+    assert knn.other_attributes_.shape[0] == 2  # val and test artists: neighbour candidates
     items = nodes.item_knn_item_factors(knn, features, artists)
     assert items.shape == (1, 4) and items.dtype == np.float32
+    # the test artist A6 (rock, test-only) has every train artist as a neighbour (k = 80):
+    # its kept train similarities over their sum plus that of the val artist A5 (rock)
+    sims = knn.similarity(sp.csr_matrix(features)[[5]], other_index=np.array([1]))[0]
+    val_sim = (sp.csr_matrix(features)[5] @ sp.csr_matrix(features)[4].T).toarray().item()
+    np.testing.assert_allclose(items[0], sims / (sims.sum() + val_sim), rtol=1e-6)
+    train_only = nodes.fit_item_attribute_knn(features, artists, {"k": 80, "neighbours": "train"})
+    items_train = nodes.item_knn_item_factors(train_only, features, artists)
+    np.testing.assert_allclose(items_train[0], sims / sims.sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match="neighbours"):
+        nodes.fit_item_attribute_knn(features, artists, {"neighbours": "everything"})
     plays = sp.csr_matrix(np.arange(18, dtype=np.float32).reshape(3, 6))
     users = nodes.item_knn_user_factors(plays, artists, {"user_vectors": "counts"})
     np.testing.assert_array_equal(users.toarray(), plays.toarray()[:, :4])

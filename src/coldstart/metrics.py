@@ -7,11 +7,16 @@ L2-normalised predicted item factors with the user factors, and AP@k divides by
 
 :func:`evaluate_factors` computes that for every user without ever sorting a user's
 full score row: scores are produced in float32 batches of users by one matrix
-product, and a compiled (numba) kernel finds, for each user, the exact rank of each
-relevant item that can reach the top k, touching each score a small constant number
-of times.  Its result is identical, ties included, to the naive reference "score the
-row, stable argsort of ``-score``, take the top k, :func:`apk`" applied to the same
-float32 scores.
+product, and a compiled (numba) kernel finds, for each user, the tie group (items
+strictly above, items of equal score) of each relevant item that can reach the top
+k, touching each score a small constant number of times.
+
+Exactly tied scores are not broken by an arbitrary rule: a user's AP, recall and
+NDCG are their expected values over all orders of the tied items (McSherry &
+Najork, ECIR 2008). Without ties this is, bit for bit, the naive reference "score
+the row, stable argsort of ``-score``, take the top k, :func:`apk`" on the same
+float32 scores. Candidate items whose factors are bitwise equal are scored once,
+so they tie exactly whatever the BLAS kernel.
 
 Heavy dependencies (numba, tensorflow, threadpoolctl, tqdm) are imported inside the
 functions that need them, so ``import coldstart.metrics`` stays cheap.
@@ -119,13 +124,15 @@ def mapk(actual: Sequence[Sequence[Any]], predicted: Sequence[Sequence[Any]], k:
 class EvaluationResult:
     """Per-user ranking metrics at ``k`` returned by :func:`evaluate_factors`.
 
+    Every metric is its expected value over the orders of exactly tied items.
+
     Attributes
     ----------
     user_ap : numpy.ndarray
         float64, AP@k of every evaluated user (0 for a user with no relevant item).
     user_recall : numpy.ndarray
-        float64, recall@k = hits in the top k / number of relevant items (0 for a
-        user with no relevant item).
+        float64, recall@k = (expected) hits in the top k / number of relevant items
+        (0 for a user with no relevant item).
     user_ndcg : numpy.ndarray
         float64, NDCG@k with binary gains and ``log2(rank + 1)`` discount (rank from
         1), the ideal DCG taken over ``min(|relevant|, k)`` hits (0 for a user with no
@@ -181,23 +188,69 @@ class EvaluationResult:
 # ---------------------------------------------------------------------------
 # Kernels. Written as plain Python over NumPy arrays and compiled lazily with
 # numba (nogil, so a thread pool runs them in parallel); see _kernels().
+#
+# Ties. Items of exactly equal float32 score are ranked in every order with equal
+# probability, and a user's metrics are their expected values over those orders
+# (McSherry & Najork, "Computing information retrieval performance measures
+# efficiently in the presence of tied scores", ECIR 2008). What a relevant item
+# needs is therefore not its position but its tie group: g = #{scores > s} items
+# strictly above it and t = #{scores == s} items (itself included) sharing its
+# score, i.e. the group occupies the 0-based positions g .. g + t - 1.
 # ---------------------------------------------------------------------------
 
 
-def _row_metrics_py(hit_ranks, n_hits, m, k, out_ap, out_rec, out_ndcg, i):  # pragma: no cover
-    """AP, recall and NDCG of one user from the sorted 0-based ranks of its hits."""
+def _row_metrics_py(cand_g, cand_t, mc, m, k, out_ap, out_rec, out_ndcg, i):  # pragma: no cover
+    """Expected AP, recall and NDCG of one user from its relevant candidates' tie groups.
+
+    ``cand_g[q]`` and ``cand_t[q]`` describe the tie group of the q-th relevant
+    candidate in descending score (so ``cand_g`` ascends); relevant items of one
+    group are adjacent. Every relevant item scoring above a candidate is itself a
+    candidate, so the q-th candidate has exactly q relevant items above its group.
+
+    A group at positions g+1 .. g+t (1-based) holding r relevant items, with H
+    relevant items above it, has each position relevant with probability r/t and,
+    given that, (j)(r-1)/(t-1) of the j positions of the group before it relevant in
+    expectation, so its expected AP contribution is
+
+        sum_{j=0}^{L-1} (r/t) * (H + 1 + j (r-1)/(t-1)) / (g + j + 1),   L = min(t, k - g)
+
+    (McSherry & Najork 2008), the expected DCG sum_j (r/t) / log2(g + j + 2) and the
+    expected number of hits r L / t. An untied relevant item (t = 1) adds
+    (H + 1) / (g + 1) with the same arithmetic as the tie-blind formula, so tie-free
+    results are bit-identical to it.
+    """
     ap = 0.0
     dcg = 0.0
-    for h in range(n_hits):
-        r = hit_ranks[h]
-        ap += (h + 1.0) / (r + 1.0)
-        dcg += 1.0 / math.log2(r + 2.0)
+    hits = 0.0
+    q = 0
+    while q < mc:
+        g = cand_g[q]
+        if g >= k:  # this group and every later one start below the cut-off
+            break
+        t = cand_t[q]
+        if t == 1:
+            ap += (q + 1.0) / (g + 1.0)
+            dcg += 1.0 / math.log2(g + 2.0)
+            hits += 1.0
+            q += 1
+            continue
+        r = 1
+        while q + r < mc and cand_g[q + r] == g:
+            r += 1
+        n_in = min(t, k - g)  # positions of the group within the top k
+        w = r / t
+        spread = (r - 1.0) / (t - 1.0)
+        for j in range(n_in):
+            ap += w * (q + 1.0 + j * spread) / (g + j + 1.0)
+            dcg += w / math.log2(g + j + 2.0)
+        hits += r * n_in / t
+        q += r
     denom = min(m, k)
     idcg = 0.0
     for h in range(denom):
         idcg += 1.0 / math.log2(h + 2.0)
     out_ap[i] = ap / denom
-    out_rec[i] = n_hits / m
+    out_rec[i] = hits / m
     out_ndcg[i] = dcg / idcg
 
 
@@ -254,50 +307,71 @@ def _count_ge_py(row, lower):  # pragma: no cover - compiled by numba
     return n_ge
 
 
-def _rank_direct_py(row, s, i):  # pragma: no cover - compiled by numba
-    """0-based rank of item ``i`` of score ``s``: #{s_j > s} + #{j < i: s_j == s}.
+def _tie_group_py(row, s):  # pragma: no cover - compiled by numba
+    """``(#{s_j > s}, #{s_j == s})`` over the row, in one vectorised pass.
 
-    Counted in one vectorised pass as #{j < i: s_j >= s} + #{j > i: s_j > s}.
+    Counted per block in float32 lanes, compiled with reassociation allowed: the
+    0/1 sums of a block are exact in any order (block < 2**24), and this runs as
+    fast as the single comparison of a tie-blind rank (int64 lanes: ~1.8x slower).
     """
-    g = 0
-    for j in range(i):
-        g += row[j] >= s
-    start = numba_uintp(i + 1)
-    for t in range(row.shape[0] - i - 1):  # unsigned index: vectorises
-        g += row[start + numba_uintp(t)] > s
-    return g
+    n = row.shape[0]
+    above = 0
+    equal = 0
+    n_blocks = n // _COUNT_BLOCK
+    for c in range(n_blocks):
+        base = numba_uintp(c * _COUNT_BLOCK)
+        above_c = np.float32(0.0)
+        equal_c = np.float32(0.0)
+        for t in range(_COUNT_BLOCK):  # unsigned index: no wraparound test, vectorises
+            x = row[base + numba_uintp(t)]
+            above_c += np.float32(x > s)
+            equal_c += np.float32(x == s)
+        above += int(above_c)
+        equal += int(equal_c)
+    for j in range(n_blocks * _COUNT_BLOCK, n):
+        above += row[j] > s
+        equal += row[j] == s
+    return above, equal
 
 
-def _bin_items_py(row, j0, j1, thr, cs, ci, mc, ranks):  # pragma: no cover - compiled
-    """Bin items ``j0:j1`` scoring >= thr before the first candidate each beats."""
+def _bin_items_py(row, j0, j1, thr, cs, mc, n_above, n_equal):  # pragma: no cover - compiled
+    """Bin items ``j0:j1`` scoring >= thr at the first candidate scoring <= theirs.
+
+    An item lands in ``n_equal[q]`` when it ties candidate q (q is then the first
+    candidate of that score), else in ``n_above[q]`` (it scores strictly between
+    candidates q - 1 and q).
+    """
     for j in range(j0, j1):
         s = row[j]
         if s >= thr:
-            # branch-free binary search over the candidates in ranking-key order:
-            # item j beats candidate c iff s_j > s_c, or s_j == s_c and j < i_c
+            # branch-free binary search over the candidates (descending scores)
             lo = 0
             size = mc
             while size > 0:
                 half = size >> 1
                 mid = lo + half
-                c_s = cs[mid]
-                beats = (s > c_s) | ((s == c_s) & (j < ci[mid]))
-                lo = lo if beats else mid + 1
-                size = half if beats else size - half - 1
-            ranks[lo] += 1
+                at_or_below = cs[mid] <= s
+                lo = lo if at_or_below else mid + 1
+                size = half if at_or_below else size - half - 1
+            if s == cs[lo]:  # lo < mc: s >= thr, the last candidate's score
+                n_equal[lo] += 1
+            else:
+                n_above[lo] += 1
 
 
-def _rank_binned_py(row, cs, ci, mc, ranks):  # pragma: no cover - compiled by numba
-    """0-based ranks of the ``mc`` candidates ``cs``/``ci`` (in ranking-key order).
+def _rank_binned_py(row, cs, mc, cand_g, cand_t, n_above, n_equal):  # pragma: no cover
+    """Tie groups of the ``mc`` candidates ``cs`` (descending scores) in one pass.
 
-    One pass: chunks with no score >= the lowest candidate are skipped with a
-    vectorised test; every other item adds 1 to ``ranks[q]``, q being the first
-    candidate it beats (``_bin_items``). A prefix sum then gives the ranks.
+    Chunks with no score >= the lowest candidate are skipped with a vectorised
+    test; every other item is binned at the first candidate not above it
+    (``_bin_items``). Prefix sums then give, per candidate, the items strictly
+    above it (``cand_g``) and the items of its score (``cand_t``).
     """
     n = row.shape[0]
     thr = cs[mc - 1]
-    for q in range(mc + 1):
-        ranks[q] = 0
+    for q in range(mc):
+        n_above[q] = 0
+        n_equal[q] = 0
     n_chunks = n // _CHUNK
     for c in range(n_chunks):
         base = c * _CHUNK
@@ -306,48 +380,46 @@ def _rank_binned_py(row, cs, ci, mc, ranks):  # pragma: no cover - compiled by n
         for t in range(_CHUNK):  # unsigned index: no wraparound test, vectorises
             f += row[ubase + numba_uintp(t)] >= thr
         if f:
-            _bin_items(row, base, base + _CHUNK, thr, cs, ci, mc, ranks)
-    _bin_items(row, n_chunks * _CHUNK, n, thr, cs, ci, mc, ranks)
+            _bin_items(row, base, base + _CHUNK, thr, cs, mc, n_above, n_equal)
+    _bin_items(row, n_chunks * _CHUNK, n, thr, cs, mc, n_above, n_equal)
     acc = 0
+    group = 0
     for q in range(mc):
-        acc += ranks[q]
-        ranks[q] = acc
+        if q == 0 or cs[q] != cs[q - 1]:
+            acc += group  # the previous score's items are all above this one
+            group = n_equal[q]
+        acc += n_above[q]  # 0 inside a group: nothing scores strictly between equal scores
+        cand_g[q] = acc
+        cand_t[q] = group
 
 
-def _candidates_py(row, indices, p0, m, lower, cand_s, cand_i):  # pragma: no cover
-    """Relevant items scoring >= ``lower``, sorted by the ranking key; returns count."""
+def _candidates_py(row, indices, p0, m, lower, cand_s):  # pragma: no cover
+    """Scores of the relevant items scoring >= ``lower``, sorted descending; returns count."""
     mc = 0
     for p in range(p0, p0 + m):
-        it = indices[p]
-        s = row[it]
+        s = row[indices[p]]
         if s >= lower:
             cand_s[mc] = s
-            cand_i[mc] = it
             mc += 1
     if mc > 1:
-        # CSR indices are ascending, so a stable sort of -score gives (-score, index).
-        order = np.argsort(-cand_s[:mc], kind="mergesort")
-        cs = cand_s[:mc][order]
-        ci = cand_i[:mc][order]
-        cand_s[:mc] = cs
-        cand_i[:mc] = ci
+        cand_s[:mc] = np.sort(cand_s[:mc])[::-1]
     return mc
 
 
 def _rank_kernel_py(
     scores, row_ids, indptr, indices, k, start, stop, out_ap, out_rec, out_ndcg
 ):  # pragma: no cover - compiled by numba; the Python body is the specification
-    """Metrics of score rows ``start:stop`` from the ranks of their relevant items.
+    """Metrics of score rows ``start:stop`` from the tie groups of their relevant items.
 
-    Ranking: descending score, ties by ascending item index. With ``t`` the k-th
-    largest score of a row, only relevant items scoring >= t can be in the top k.
-    So any ``L <= t`` will do as a filter: a cheap estimate ``L`` (``_lower_bound``)
-    is checked exactly by counting ``#{s >= L} >= k`` (if not, ``L`` becomes the
-    exact k-th largest by selection). The relevant items scoring >= L (the
-    candidates) then get their exact 0-based rank: one vectorised counting pass
-    per candidate when there are few, else one binning pass for all
-    (``_rank_binned``). Users with very few relevant items skip the filter and
-    rank them directly. The hits are the candidates of rank < k.
+    With ``t`` the k-th largest score of a row, only relevant items scoring >= t
+    can reach the top k (a relevant item scoring t may share a tie group with the
+    k-th position). So any ``L <= t`` will do as a filter: a cheap estimate ``L``
+    (``_lower_bound``) is checked exactly by counting ``#{s >= L} >= k`` (if not,
+    ``L`` becomes the exact k-th largest by selection). The relevant items scoring
+    >= L (the candidates) then get their tie group: one vectorised counting pass
+    per distinct candidate score when there are few, else one binning pass for all
+    (``_rank_binned``). Users with very few relevant items skip the filter.
+    ``_row_metrics`` turns the groups into expected metrics.
     """
     n = scores.shape[1]
     max_m = 1
@@ -355,8 +427,10 @@ def _rank_kernel_py(
         u = row_ids[b]
         max_m = max(max_m, indptr[u + 1] - indptr[u])
     cand_s = np.empty(max_m, np.float32)
-    cand_i = np.empty(max_m, np.int64)
-    ranks = np.empty(max_m + 1, np.int64)
+    cand_g = np.empty(max_m, np.int64)
+    cand_t = np.empty(max_m, np.int64)
+    n_above = np.empty(max_m, np.int64)
+    n_equal = np.empty(max_m, np.int64)
     if n <= 4 * _SAMPLE_SIZE:
         sample = np.empty(n, np.float32)
     else:
@@ -377,66 +451,91 @@ def _rank_kernel_py(
             lower = _lower_bound(row, k, sample, hist)
             if _count_ge(row, lower) < k:  # the estimate was above the k-th largest (rare)
                 lower = np.partition(row, n - k)[n - k]
-        mc = _candidates(row, indices, p0, m, lower, cand_s, cand_i)
+        mc = _candidates(row, indices, p0, m, lower, cand_s)
         if mc <= _DIRECT_MAX:
             for q in range(mc):
-                ranks[q] = _rank_direct(row, cand_s[q], cand_i[q])
+                if q > 0 and cand_s[q] == cand_s[q - 1]:  # same group as the previous one
+                    cand_g[q] = cand_g[q - 1]
+                    cand_t[q] = cand_t[q - 1]
+                else:
+                    cand_g[q], cand_t[q] = _tie_group(row, cand_s[q])
         else:
-            _rank_binned(row, cand_s, cand_i, mc, ranks)
-        n_hits = 0
-        for q in range(mc):  # ranks ascend with q
-            if ranks[q] >= k:
-                break
-            n_hits += 1
-        _row_metrics(ranks, n_hits, m, k, out_ap, out_rec, out_ndcg, b)
+            _rank_binned(row, cand_s, mc, cand_g, cand_t, n_above, n_equal)
+        _row_metrics(cand_g, cand_t, mc, m, k, out_ap, out_rec, out_ndcg, b)
 
 
 def _topk_kernel_py(
-    topk_idx, row_ids, indptr, indices, k, out_ap, out_rec, out_ndcg
+    top_scores, n_tied_last, rel_scores, rel_ptr, k, out_ap, out_rec, out_ndcg
 ):  # pragma: no cover - compiled by numba
-    """Metrics of users from their ranked top-k item indices (the GPU path).
+    """Metrics of users from their top-k scores (the GPU path).
 
-    ``topk_idx[b]`` holds the ranked top-k item indices of user ``row_ids[b]``;
-    relevance is looked up by binary search in the user's sorted CSR indices.
+    ``top_scores[b]`` holds the ``kk = min(k, n_items)`` largest scores of batch row
+    b in descending order, ``n_tied_last[b]`` the number of items of the whole row
+    scoring exactly ``top_scores[b, kk - 1]``, and ``rel_scores[rel_ptr[b]:rel_ptr[b
+    + 1]]`` the scores of its relevant items. A relevant item scoring above the
+    last top score has its whole tie group inside the top k, so the group is read
+    off ``top_scores``; one scoring exactly the last top score has ``n_tied_last[b]``
+    items in its group; one scoring less cannot reach the top k.
     """
-    kk = topk_idx.shape[1]
-    max_m = 0
-    for b in range(topk_idx.shape[0]):
-        u = row_ids[b]
-        mm = indptr[u + 1] - indptr[u]
-        if mm > max_m:
-            max_m = mm
-    hit_ranks = np.empty(max(max_m, 1), np.int64)
-    for b in range(topk_idx.shape[0]):
-        u = row_ids[b]
-        p0 = indptr[u]
-        m = indptr[u + 1] - p0
+    nb, kk = top_scores.shape
+    max_m = 1
+    for b in range(nb):
+        max_m = max(max_m, rel_ptr[b + 1] - rel_ptr[b])
+    cand_s = np.empty(max_m, np.float32)
+    cand_g = np.empty(max_m, np.int64)
+    cand_t = np.empty(max_m, np.int64)
+    for b in range(nb):
+        p0 = rel_ptr[b]
+        m = rel_ptr[b + 1] - p0
         if m == 0:
             out_ap[b] = 0.0
             out_rec[b] = 0.0
             out_ndcg[b] = 0.0
             continue
-        n_hits = 0
-        for r in range(kk):
-            it = topk_idx[b, r]
-            lo = p0
-            hi = p0 + m
+        top = top_scores[b]
+        last = top[kk - 1]
+        mc = 0
+        for p in range(p0, p0 + m):
+            if rel_scores[p] >= last:
+                cand_s[mc] = rel_scores[p]
+                mc += 1
+        if mc > 1:
+            cand_s[:mc] = np.sort(cand_s[:mc])[::-1]
+        for q in range(mc):
+            s = cand_s[q]
+            if q > 0 and s == cand_s[q - 1]:
+                cand_g[q] = cand_g[q - 1]
+                cand_t[q] = cand_t[q - 1]
+                continue
+            # first position of a top score <= s, then of one < s (descending order)
+            lo = 0
+            hi = kk
             while lo < hi:
                 mid = (lo + hi) >> 1
-                if indices[mid] < it:
+                if top[mid] > s:
                     lo = mid + 1
                 else:
                     hi = mid
-            if lo < p0 + m and indices[lo] == it:
-                hit_ranks[n_hits] = r
-                n_hits += 1
-        _row_metrics(hit_ranks, n_hits, m, k, out_ap, out_rec, out_ndcg, b)
+            cand_g[q] = lo
+            if s > last:
+                hi = kk
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if top[mid] >= s:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                cand_t[q] = lo - cand_g[q]
+            else:
+                cand_t[q] = n_tied_last[b]
+        _row_metrics(cand_g, cand_t, mc, m, k, out_ap, out_rec, out_ndcg, b)
 
 
 _SAMPLE_BLOCK = 64  # contiguous scores per sample block
 _SAMPLE_SIZE = 8 * _SAMPLE_BLOCK  # sampled scores per row (rows <= 4x this: all)
 _HIST_BINS = 256
 _CHUNK = 32  # scores per skip test in _rank_binned
+_COUNT_BLOCK = 1024  # scores per float32 partial count in _tie_group
 _DIRECT_MAX = 8  # up to this many candidates are ranked by one counting pass each
 _UNFILTERED_MAX = 2  # users with at most this many relevant items skip the filter
 
@@ -444,7 +543,7 @@ _UNFILTERED_MAX = 2  # users with at most this many relevant items skip the filt
 _row_metrics = _row_metrics_py
 _lower_bound = _lower_bound_py
 _count_ge = _count_ge_py
-_rank_direct = _rank_direct_py
+_tie_group = _tie_group_py
 _rank_binned = _rank_binned_py
 _bin_items = _bin_items_py
 _candidates = _candidates_py
@@ -463,14 +562,14 @@ def _kernels():
         raise ImportError(
             "coldstart.metrics.evaluate_factors needs numba (pip install numba)"
         ) from exc
-    global _row_metrics, _lower_bound, _count_ge, _rank_direct, _rank_binned
+    global _row_metrics, _lower_bound, _count_ge, _tie_group, _rank_binned
     global _candidates, _bin_items, numba_uintp
     numba_uintp = numba.uintp
     opts = {"nogil": True, "cache": True, "error_model": "numpy"}
     _row_metrics = numba.njit(**opts)(_row_metrics_py)
     _lower_bound = numba.njit(**opts)(_lower_bound_py)
     _count_ge = numba.njit(**opts)(_count_ge_py)
-    _rank_direct = numba.njit(**opts)(_rank_direct_py)
+    _tie_group = numba.njit(**opts, fastmath={"reassoc"})(_tie_group_py)
     _bin_items = numba.njit(**opts)(_bin_items_py)
     _rank_binned = numba.njit(**opts)(_rank_binned_py)
     _candidates = numba.njit(**opts)(_candidates_py)
@@ -503,6 +602,35 @@ def _normalized_items(item_factors: np.ndarray, normalize: bool) -> np.ndarray:
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         v = v / np.where(norms > 0, norms, 1.0)
     return np.ascontiguousarray(v, dtype=np.float32)
+
+
+def _distinct_rows(v: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The bitwise-distinct rows of ``v`` and, when some repeat, each row's index among them.
+
+    Equal factors must give equal scores for the tie handling to see a tie; a BLAS
+    kernel need not guarantee that for two columns of one product, so a repeated
+    row is scored once. Returns ``(v, None)`` when every row is distinct (the
+    common case, detected with a cheap exact hash), so tie-free inputs take the
+    unchanged path.
+    """
+    n, f = v.shape
+    if n < 2 or f == 0:
+        return v, None
+    bits = np.ascontiguousarray(v).view(np.uint32)
+    # equal rows have equal keys, so distinct keys prove distinct rows: first the
+    # bits of the first two factors (distinct for continuous factors), then a hash
+    if np.unique(bits[:, 0].astype(np.uint64) << np.uint64(32) | bits[:, min(1, f - 1)]).size == n:
+        return v, None
+    mult = np.random.default_rng(0).integers(1, 2**63, size=f, dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        hashes = (bits.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    if np.unique(hashes).size == n:
+        return v, None
+    keys = np.ascontiguousarray(v).view(np.dtype((np.void, v.dtype.itemsize * f))).ravel()
+    _, first, copy_of = np.unique(keys, return_index=True, return_inverse=True)
+    if first.size == n:
+        return v, None
+    return np.ascontiguousarray(v[first]), copy_of.astype(np.intp).ravel()
 
 
 def _canonical_relevant(relevant: Any, shape: tuple[int, int]) -> sp.csr_matrix:
@@ -560,11 +688,15 @@ def evaluate_factors(
     """Per-user AP@k, recall@k and NDCG@k of dot-product recommendations.
 
     Every user ranks all candidate items by ``score = item · user`` (item factors
-    L2-normalised first when ``normalize_items``), in descending score with ties
-    broken by ascending item index (a stable sort of ``-score``). The result is
-    identical to scoring each row in float32, taking the first ``k`` of a stable
-    ``argsort(-score)`` and calling :func:`apk` -- for any ``batch_size`` and
-    ``num_threads`` -- but costs little more than the matrix products themselves.
+    L2-normalised first when ``normalize_items``), in descending float32 score.
+    Items of exactly equal score are taken in every order with equal probability
+    and the metrics are their expectations over those orders (McSherry & Najork,
+    ECIR 2008), so no tie-breaking rule (item index, rounding noise) moves them.
+    Without ties the result is identical to scoring each row in float32, taking the
+    first ``k`` of ``argsort(-score)`` and calling :func:`apk` -- for any
+    ``batch_size`` and ``num_threads`` -- but costs little more than the matrix
+    products themselves. Candidate items with bitwise-equal factors (e.g. songs
+    given their artist's prediction) are scored once and tie exactly.
 
     Parameters
     ----------
@@ -594,7 +726,8 @@ def evaluate_factors(
         ``"gpu"`` does the products and top-k with TensorFlow on a GPU (error if
         none). ``"auto"`` uses a GPU only when TensorFlow is already imported and sees
         one; it never imports TensorFlow itself. On a GPU the float32 products may
-        round differently from the CPU BLAS, which can reorder near-equal scores.
+        round differently from the CPU BLAS, which can reorder near-equal scores
+        (exact ties are treated alike on both).
     progress : bool, default False
         Show a tqdm progress bar over batches.
 
@@ -604,8 +737,9 @@ def evaluate_factors(
         ``user_ap``: AP@k with the Kaggle denominator ``min(|relevant|, k)``;
         ``user_recall``: hits in the top k / ``|relevant|``; ``user_ndcg``: binary
         gains, discount ``1 / log2(rank + 1)`` for rank 1..k, normalised by the DCG
-        of ``min(|relevant|, k)`` hits at the top. All three are 0 for a user with
-        no relevant item. ``summary()`` gives both MAP conventions.
+        of ``min(|relevant|, k)`` hits at the top; each the expectation over the
+        orders of tied items. All three are 0 for a user with no relevant item.
+        ``summary()`` gives both MAP conventions.
 
     Raises
     ------
@@ -668,7 +802,7 @@ def evaluate_factors(
     if not np.isfinite(itf).all():
         raise ValueError("item_factors contains NaN or infinite values")
 
-    v = _normalized_items(itf, normalize_items)
+    v, copy_of = _distinct_rows(_normalized_items(itf, normalize_items))
     n_threads = int(num_threads) if num_threads is not None else available_cores()
     indptr, indices = rel.indptr, rel.indices
     n_relevant = np.diff(indptr).astype(np.int64)
@@ -714,6 +848,7 @@ def evaluate_factors(
             dense_batch_rows,
             starts,
             n_eval,
+            copy_of,
             bs,
             k,
             indptr,
@@ -741,6 +876,8 @@ def evaluate_factors(
     # BLAS reads the transpose in place; the sparse product wants it row-major (2x faster)
     vt = np.ascontiguousarray(v.T) if sparse_users else v.T
     buf = np.empty((bs, n_items), np.float32)
+    # scores of the distinct rows, copied to every candidate that repeats one
+    distinct_buf = None if copy_of is None else np.empty((bs, v.shape[0]), np.float32)
     pool = None
     if n_threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -752,10 +889,13 @@ def evaluate_factors(
                 b1 = min(b0 + bs, n_eval)
                 ids, ub = batch_rows(b0, b1)
                 scores = buf[: b1 - b0]
+                target = scores if copy_of is None else distinct_buf[: b1 - b0]
                 if sparse_users:
-                    scores[...] = ub @ vt
+                    target[...] = ub @ vt
                 else:
-                    np.matmul(ub, vt, out=scores)
+                    np.matmul(ub, vt, out=target)
+                if copy_of is not None:
+                    np.take(target, copy_of, axis=1, out=scores)
                 oa, orc, on = out_ap[b0:b1], out_rec[b0:b1], out_ndcg[b0:b1]
                 nb = b1 - b0
                 if pool is None or nb < 2:
@@ -789,29 +929,78 @@ def evaluate_factors(
     return EvaluationResult(out_ap, out_rec, out_ndcg, n_relevant, k)
 
 
-def _evaluate_gpu(
-    v, batch_rows, starts, n_eval, bs, k, indptr, indices, topk_kernel, out_ap, out_rec, out_ndcg
-) -> None:
-    """Products and top-k on the GPU with TensorFlow; relevance lookup on the host.
+def _batch_relevant(
+    ids: np.ndarray, indptr: np.ndarray, indices: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """CSR pointers of the batch users' relevant items and their flat score positions.
 
-    ``tf.math.top_k`` returns equal scores lower index first, the CPU tie rule.
-    TF32 matmul is switched off for the duration, so products are float32.
+    Returns ``rel_ptr`` (``len(ids) + 1``) and, for every relevant (batch row b,
+    item) pair in CSR order, ``b * n_items + item``: its index in the flattened
+    batch score matrix.
+    """
+    counts = (indptr[ids + 1] - indptr[ids]).astype(np.int64)
+    rel_ptr = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum(counts, out=rel_ptr[1:])
+    rows = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+    # position p of the batch list is entry indptr[ids[b]] + (p - rel_ptr[b]) of the CSR
+    offset = np.repeat(indptr[ids].astype(np.int64) - rel_ptr[:-1], counts)
+    items = indices[offset + np.arange(rel_ptr[-1], dtype=np.int64)].astype(np.int64)
+    return rel_ptr, rows * n_items + items
+
+
+def _evaluate_gpu(
+    v,
+    batch_rows,
+    starts,
+    n_eval,
+    copy_of,
+    bs,
+    k,
+    indptr,
+    indices,
+    topk_kernel,
+    out_ap,
+    out_rec,
+    out_ndcg,
+) -> None:
+    """Products and top-k scores on the GPU with TensorFlow; metrics on the host.
+
+    Per batch the device returns the top-k scores, the size of the tie group of
+    the last one over the whole row and the relevant items' scores: all the tie
+    handling of ``_topk_kernel`` needs. TF32 matmul is switched off for the
+    duration, so products are float32.
     """
     import tensorflow as tf
 
-    kk = min(k, v.shape[0])
+    n_items = v.shape[0] if copy_of is None else int(copy_of.size)
+    kk = min(k, n_items)
     tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
     tf.config.experimental.enable_tensor_float_32_execution(False)
     try:
         with tf.device("/GPU:0"):
             v_dev = tf.constant(v)
+            copy_dev = None if copy_of is None else tf.constant(copy_of.astype(np.int64))
             for b0 in starts:
                 b1 = min(b0 + bs, n_eval)
                 ids, ub = batch_rows(b0, b1)
                 scores = tf.matmul(tf.constant(ub), v_dev, transpose_b=True)
-                top = tf.math.top_k(scores, k=kk, sorted=True).indices.numpy()
+                if copy_dev is not None:
+                    scores = tf.gather(scores, copy_dev, axis=1)
+                top = tf.math.top_k(scores, k=kk, sorted=True).values
+                n_tied = tf.reduce_sum(
+                    tf.cast(tf.equal(scores, top[:, kk - 1 : kk]), tf.int64), axis=1
+                )
+                rel_ptr, flat = _batch_relevant(ids, indptr, indices, n_items)
+                rel_scores = tf.gather(tf.reshape(scores, [-1]), tf.constant(flat))
                 topk_kernel(
-                    top, ids, indptr, indices, k, out_ap[b0:b1], out_rec[b0:b1], out_ndcg[b0:b1]
+                    top.numpy(),
+                    n_tied.numpy(),
+                    rel_scores.numpy(),
+                    rel_ptr,
+                    k,
+                    out_ap[b0:b1],
+                    out_rec[b0:b1],
+                    out_ndcg[b0:b1],
                 )
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(tf32)

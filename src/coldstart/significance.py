@@ -2,7 +2,10 @@
 
 The paper claims every difference of its Table 2 is significant (p < 0.01) under
 a paired t-test over users. The AP vectors of two rows are paired by user (every
-row of a table is evaluated on the same users, in the same order).
+row of a table is evaluated on the same users, in the same order). A table of n
+rows makes n (n - 1) / 2 comparisons, so its p-values are also given Holm-adjusted
+over that family (Holm 1979), which controls the family-wise error rate; the
+table's marks use the adjusted ones.
 """
 
 from __future__ import annotations
@@ -11,6 +14,44 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
+
+
+def holm_adjust(p_values: np.ndarray | list[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values of one family of hypotheses.
+
+    With the m p-values sorted ascending, p_(1) <= ... <= p_(m), the adjusted
+    value of p_(i) is ``min(1, max_{j <= i} (m - j + 1) p_(j))``. Holm's procedure
+    at level alpha (reject while ``p_(i) <= alpha / (m - i + 1)``) rejects exactly
+    the hypotheses whose adjusted p-value is <= alpha.
+
+    Parameters
+    ----------
+    p_values
+        1-D p-values in [0, 1]. NaN entries stay NaN and are not counted in m.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 adjusted p-values in the input order.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be 1-D, got shape {p.shape}")
+    adjusted = np.full(p.shape, np.nan)
+    present = ~np.isnan(p)
+    family = p[present]
+    if ((family < 0) | (family > 1)).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    m = family.size
+    if m == 0:
+        return adjusted
+    order = np.argsort(family, kind="stable")
+    # the running maximum keeps the adjusted values monotone in the raw ones
+    stepped = np.maximum.accumulate((m - np.arange(m)) * family[order])
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    adjusted[present] = out
+    return adjusted
 
 
 def paired_tests(user_ap: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -25,7 +66,9 @@ def paired_tests(user_ap: dict[str, np.ndarray]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One line per unordered pair: ``a, b, map_a, map_b, mean_difference,
-        t_statistic, p_ttest, w_statistic, p_wilcoxon, n_users``. When two rows
+        t_statistic, p_ttest, p_ttest_holm, w_statistic, p_wilcoxon,
+        p_wilcoxon_holm, n_users``. The ``_holm`` columns are Holm-adjusted over
+        all the pairs of this call (the family: one results table). When two rows
         agree on every user the tests are undefined and their p-values are 1.
     """
     from scipy import stats
@@ -57,7 +100,7 @@ def paired_tests(user_ap: dict[str, np.ndarray]) -> pd.DataFrame:
                 "n_users": len(x),
             }
         )
-    return pd.DataFrame.from_records(
+    tests = pd.DataFrame.from_records(
         records,
         columns=[
             "a",
@@ -72,6 +115,13 @@ def paired_tests(user_ap: dict[str, np.ndarray]) -> pd.DataFrame:
             "n_users",
         ],
     )
+    tests.insert(
+        tests.columns.get_loc("p_ttest") + 1, "p_ttest_holm", holm_adjust(tests["p_ttest"])
+    )
+    tests.insert(
+        tests.columns.get_loc("p_wilcoxon") + 1, "p_wilcoxon_holm", holm_adjust(tests["p_wilcoxon"])
+    )
+    return tests
 
 
 def p_value(tests: pd.DataFrame, a: str, b: str, column: str = "p_ttest") -> float | None:
@@ -100,13 +150,19 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def not_significant_from(tests: pd.DataFrame, alpha: float) -> dict[str, list[str]]:
-    """For every row, the rows it is NOT significantly different from (t-test, p >= alpha)."""
+def not_significant_from(
+    tests: pd.DataFrame, alpha: float, column: str = "p_ttest_holm"
+) -> dict[str, list[str]]:
+    """For every row, the rows it is NOT significantly different from (``column`` >= alpha).
+
+    The default is the Holm-adjusted t-test p-value, so that "every other
+    difference is significant at alpha" holds for the table as a whole.
+    """
     out: dict[str, list[str]] = {
         name: [] for name in pd.unique(tests[["a", "b"]].to_numpy().ravel())
     }
-    for record in tests.itertuples(index=False):
-        if record.p_ttest >= alpha:
-            out[record.a].append(record.b)
-            out[record.b].append(record.a)
+    for a, b, p in zip(tests["a"], tests["b"], tests[column], strict=True):
+        if not p < alpha:  # NaN counts as not significant
+            out[a].append(b)
+            out[b].append(a)
     return out

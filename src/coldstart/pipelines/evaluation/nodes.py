@@ -220,9 +220,12 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
         map_at_500_active, recall_at_500, ndcg_at_500, n_users`` and, after
         them, the song table's artist and track inputs and the bootstrap interval.
     markdown
-        The paper's layout, rows that are not significantly different marked.
+        The paper's layout; a row not significantly different from some other row
+        (Holm-adjusted paired t-test over all pairs of the table, p >= alpha) is
+        marked °.
     tests
-        Paired t-test and Wilcoxon p-values for every pair of rows.
+        Paired t-test and Wilcoxon p-values for every pair of rows, raw and
+        Holm-adjusted (``p_ttest_holm``, ``p_wilcoxon_holm``; family = the table's pairs).
     figure
         MAP@k per row with a bootstrap 95 % interval over users.
     """
@@ -272,15 +275,23 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     tests = paired_tests({r["row"]["approach"]: ap for r, ap in zip(results, aps, strict=True)})
     alpha = float(significance.get("alpha", 0.01))
     level = results[0]["row"]["table"]
-    markdown = _markdown(frame, not_significant_from(tests, alpha), alpha, level, k)
+    ties = not_significant_from(tests, alpha, column="p_ttest_holm")
+    markdown = _markdown(frame, ties, alpha, level, k, n_pairs=len(tests))
     figure = _map_figure(frame, level, k)
     _log_table_to_mlflow(level, frame, markdown, tests, figure, runs, results, significance)
     return frame, markdown, tests, figure
 
 
 def _markdown(
-    frame: pd.DataFrame, ties: dict[str, list[str]], alpha: float, level: str, k: int
+    frame: pd.DataFrame,
+    ties: dict[str, list[str]],
+    alpha: float,
+    level: str,
+    k: int,
+    n_pairs: int,
 ) -> str:
+    """The table in the paper's layout; ``ties`` = the rows each row is not
+    significantly different from (Holm-adjusted over the ``n_pairs`` pairs)."""
     if level == "song":
         header = ["Approach", "Artist input", "Track input", "Arch", f"MAP@{k}", "95 % CI"]
         cells = ["approach", "artist_input", "track_input", "arch"]
@@ -299,7 +310,8 @@ def _markdown(
     lines.append("")
     lines.append(
         f"MAP@{k} over {int(frame['n_users'].iloc[0])} users; 95 % bootstrap interval over users. "
-        f"Every difference is significant at p < {alpha} (paired t-test over users) "
+        f"Every difference is significant at p < {alpha} (paired t-test over users, "
+        f"Holm-adjusted over the {n_pairs} pairs of this table) "
         + ("except those marked °: " + "; ".join(notes) + "." if notes else "— none is marked °.")
     )
     return "\n".join(lines) + "\n"
@@ -351,9 +363,16 @@ def _log_table_to_mlflow(
     for a, b in significance.get("key_comparisons", []):
         if a not in run_of or b not in run_of:
             continue
-        for column in ("p_ttest", "p_wilcoxon"):
+        for column in ("p_ttest", "p_ttest_holm", "p_wilcoxon", "p_wilcoxon_holm"):
             value = p_value(tests, a, b, column)
             for mine, other in ((a, b), (b, a)):
                 if run_of[mine]:
                     client.log_metric(run_of[mine], f"{column}_vs_{other}", value)
-        logger.info("%s vs %s: paired t-test p = %.3g", a, b, p_value(tests, a, b))
+        logger.info(
+            "%s vs %s: paired t-test p = %.3g (Holm-adjusted over %d pairs: %.3g)",
+            a,
+            b,
+            p_value(tests, a, b),
+            len(tests),
+            p_value(tests, a, b, "p_ttest_holm"),
+        )

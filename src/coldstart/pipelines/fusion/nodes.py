@@ -298,8 +298,10 @@ def predict_song_ff(
     matrix = _check_artist_matrix(artist_inputs, artists, "artist_inputs")
     test = song_split_rows(songs)["test"]
     owner = song_artist_rows(songs, artists)
-    predicted = model.predict(_batches((matrix, owner[test]), None, {}, False, 0), verbose=0)
-    return l2_normalise(predicted)
+    # one prediction per test artist, copied to its songs: the songs of an artist tie exactly
+    test_artists, song_of = np.unique(owner[test], return_inverse=True)
+    predicted = model.predict(_batches((matrix, test_artists), None, {}, False, 0), verbose=0)
+    return l2_normalise(predicted)[song_of]
 
 
 # --------------------------------------------------------------------------- late fusion (mm-lf-*)

@@ -380,27 +380,52 @@ def predict_regressor_factors(estimator: Any, features: Any, artists: pd.DataFra
 def fit_item_attribute_knn(
     features: sp.csr_matrix, artists: pd.DataFrame, model: dict[str, Any]
 ) -> Any:
-    """ItemAttributeKNN over the train artists' attribute (tag) vectors."""
+    """ItemAttributeKNN over the artists' attribute (tag) vectors.
+
+    ``model.neighbours``: ``all`` (default; MyMediaLite given every artist's tags:
+    the val and test artists are neighbour candidates too, without plays, so they
+    count in the normalisation only) or ``train`` (train artists only).
+    """
     from coldstart.text.knn import ItemAttributeKNN
 
     rows = split_rows(artists)
+    neighbours = _knn_neighbours(model)
     knn = ItemAttributeKNN(k=model.get("k", 80), chunk_size=int(model.get("chunk_size", 2048)))
-    return knn.fit(sp.csr_matrix(features)[rows["train"]])
+    matrix = sp.csr_matrix(features)
+    others = np.concatenate([rows["val"], rows["test"]]) if neighbours == "all" else None
+    return knn.fit(matrix[rows["train"]], None if others is None else matrix[others])
+
+
+def _knn_neighbours(model: dict[str, Any]) -> str:
+    neighbours = model.get("neighbours", "all")
+    if neighbours not in ("all", "train"):
+        raise ValueError(f"model.neighbours must be 'all' or 'train', got {neighbours!r}")
+    return neighbours
 
 
 def item_knn_item_factors(knn: Any, features: sp.csr_matrix, artists: pd.DataFrame) -> np.ndarray:
-    """Item vectors of the test artists: their top-k similarity rows to the train artists.
+    """Item vectors of the test artists: MyMediaLite-normalised top-k similarity rows.
 
-    float32 n_test x n_train, **not** normalised (the row sets ``normalize_items: false``).
+    float32 n_test x n_train: each test artist's similarities to its kept train
+    neighbours divided by the sum over all its k neighbours (train, val and test
+    artists with ``neighbours: all``), so that a binary user vector scores it as
+    MyMediaLite does; **not** L2-normalised (the row sets ``normalize_items: false``).
+    A test artist with no similar artist gets a zero row (score 0).
     """
-    test = split_rows(artists)["test"]
-    similarity = knn.similarity(sp.csr_matrix(features)[test])
+    rows = split_rows(artists)
+    test = rows["test"]
+    # with `all`, fit() stacked the val then the test rows: a test artist's own row
+    fitted_with_others = getattr(knn, "other_attributes_", None) is not None
+    other_index = len(rows["val"]) + np.arange(len(test)) if fitted_with_others else None
+    vectors = knn.item_vectors(sp.csr_matrix(features)[test], other_index=other_index)
     logger.info(
-        "item-attribute kNN: %d test x %d train artists, %.1f neighbours with similarity > 0 per test artist",
-        *similarity.shape,
-        float((similarity > 0).sum(axis=1).mean()) if len(similarity) else 0.0,
+        "item-attribute kNN: %d test x %d train artists, %.1f train neighbours per test "
+        "artist, %d test artists without any similar artist",
+        *vectors.shape,
+        float((vectors > 0).sum(axis=1).mean()) if len(vectors) else 0.0,
+        int((~(vectors > 0).any(axis=1)).sum()) if vectors.shape[1] else len(vectors),
     )
-    return similarity
+    return vectors
 
 
 def item_knn_user_factors(
