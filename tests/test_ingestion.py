@@ -133,6 +133,7 @@ def test_dirty_dataset_report_counts(dirty_dataset: Path) -> None:
         "non_positive_count": 2,
     }
     assert triplet_report["lines_kept"] == 42
+    assert triplet_report["users_only_in_invalid_lines"] == 0  # U3 has a valid line
 
     tracks, track_report = nodes.read_track_metadata(
         dirty_dataset / "track_metadata.db", dirty_dataset / "audio"
@@ -217,7 +218,7 @@ def test_empty_split_stops_with_a_clear_message(dirty_dataset: Path) -> None:
 
 # ---- every record is accounted for
 
-U4, U5, U6, U7, U8 = (c * 40 for c in "defgh")
+U4, U5, U6, U7, U8, U9 = (c * 40 for c in "defghi")
 
 
 def _insert_track(db: sqlite3.Connection, track: str, song: str, artist: str) -> None:
@@ -239,7 +240,8 @@ def dirtier_dataset(dirty_dataset: Path) -> Path:
     * AR12: a song with audio and plays (U5 plays only it), neither biography nor tags;
     * SO_CONF: tracks with audio by AR13 and AR0; the chosen one is AR13's, who has a
       biography and tags and no other song (U6 plays only it);
-    * U7 plays the song without metadata and AR12's song; U8 has only an invalid line.
+    * U7 plays the song without metadata and AR12's song; U8 has only an invalid line,
+      U9 only invalid lines of two kinds; a line without a tab names no user.
     """
     root = dirty_dataset
     with sqlite3.connect(root / "track_metadata.db") as db:
@@ -256,6 +258,7 @@ def dirtier_dataset(dirty_dataset: Path) -> Path:
         stream.write(
             f"{U4}\tSO_AR10\t1\n{U5}\tSO_AR12\t2\n{U6}\tSO_CONF\t3\n"
             f"{U7}\tSO_NOT_IN_METADATA\t1\n{U7}\tSO_AR12\t1\n{U8}\t{SONGS[0]}\t0\n"
+            f"{U9}\t{SONGS[0]}\n {U9} \t{SONGS[1]}\tlots\n{'j' * 40} {SONGS[0]} 1\n"
         )
     with open(root / "artist_biographies.jsonl", "a") as stream:
         for artist in ("AR10", "AR13"):
@@ -331,9 +334,10 @@ def test_every_track_song_artist_and_user_is_accounted_for(dirtier_dataset: Path
         "balanced": True,
     }
     assert balance["users"] == {
-        "read": 7,  # U8's only line is invalid: never read
+        "read": 9,
         "kept": 2,
         "dropped": {
+            "users_only_in_invalid_lines": 2,  # U8 (a zero count), U9 (two fields, a bad count)
             "only_plays_of_songs_without_metadata": 1,  # U3
             "only_plays_of_songs_without_audio": 1,  # U4
             "only_plays_of_songs_with_conflicting_artists": 1,  # U6
@@ -344,6 +348,12 @@ def test_every_track_song_artist_and_user_is_accounted_for(dirtier_dataset: Path
     }
     assert report["catalogue"]["dropped"]["artists_without_usable_song"] == 2
     assert report["play_matrices"]["dropped"]["users_without_plays_of_kept_songs"] == 5
+    assert report["triplets"]["users_only_in_invalid_lines"] == 2
+    assert report["triplets"]["dropped"] == {
+        "malformed_line": 4,
+        "non_integer_count": 2,
+        "non_positive_count": 3,
+    }
     assert report["track_metadata"]["artists_only_in_dropped_rows"] == 1
     assert report["track_metadata"]["songs_only_in_dropped_rows"] == 1
     assert "balance" not in report["catalogue"]  # moved to the top level, completed

@@ -192,3 +192,119 @@ def test_tables_grow_past_their_first_size_on_every_thread(tmp_path: Path) -> No
     # codes follow the order of first appearance in the file
     first_users = list(dict.fromkeys(line.split("\t", 1)[0] for line in lines))
     assert list(triplets["user_ids"]) == first_users
+
+
+# ---- users named only by dropped lines
+
+
+def reference_users_only_in_invalid_lines(raw: bytes) -> set[bytes]:
+    """User ids of dropped lines with a tab-ended, non-empty first field, not in kept lines."""
+    kept: set[bytes] = set()
+    invalid: set[bytes] = set()
+    lines = raw.split(b"\n")
+    for line in lines[:-1] if lines and lines[-1] == b"" else lines:
+        if not line.strip():
+            continue
+        fields = line.split(b"\t")
+        user = fields[0].strip()
+        count = fields[-1].strip()
+        digits = count[1:] if count[:1] in (b"+", b"-") else count
+        valid = (
+            len(fields) == 3
+            and user
+            and fields[1].strip()
+            and 1 <= len(digits) <= 9
+            and digits.isdigit()
+            and int(count) > 0
+        )
+        if valid:
+            kept.add(user)
+        elif len(fields) > 1 and user:
+            invalid.add(user)
+    return invalid - kept
+
+
+SETTINGS = [(1e-4, 1), (1e-4, 3), (0.002, 2), (32, 0)]
+
+
+@pytest.mark.parametrize(("block_size_mb", "threads"), SETTINGS)
+def test_users_only_in_dropped_lines_match_the_python_reference(
+    tmp_path: Path, block_size_mb: float, threads: int
+) -> None:
+    raw = messy_file(np.random.default_rng(7), 3000)
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(raw)
+    _, report = read_play_triplets(path, {"block_size_mb": block_size_mb, "threads": threads})
+    expected = reference_users_only_in_invalid_lines(raw)
+    assert expected == {b"u", b"user"}  # the dirt's users; "padded" has valid lines too
+    assert report["users_only_in_invalid_lines"] == len(expected)
+
+
+QUALIFYING = {  # a dropped line whose user id is recorded, by how it is invalid
+    "two_fields": ("malformed_line", "{u}\tSO1"),
+    "four_fields": ("malformed_line", "{u}\tSO1\t1\textra"),
+    "tab_in_song_field": ("malformed_line", "{u}\t\tSO1\t1"),
+    "empty_song_id": ("malformed_line", "{u}\t \t1"),
+    "non_integer_count": ("non_integer_count", "{u}\tSO1\tmany"),
+    "too_many_digits": ("non_integer_count", "{u}\tSO1\t1234567890"),
+    "empty_count": ("non_integer_count", "{u}\tSO1\t"),
+    "zero_count": ("non_positive_count", "{u}\tSO1\t0"),
+    "negative_count": ("non_positive_count", "{u}\tSO1\t-2"),
+}
+
+
+def _valid_lines(n: int) -> list[str]:
+    return [f"{i % 37:040x}\tSO{i % 11:016d}\t{i % 5 + 1}" for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", sorted(QUALIFYING))
+@pytest.mark.parametrize(("block_size_mb", "threads"), SETTINGS)
+def test_a_user_seen_only_in_dropped_lines_is_counted(
+    tmp_path: Path, kind: str, block_size_mb: float, threads: int
+) -> None:
+    reason, line = QUALIFYING[kind]
+    valid = _valid_lines(400)
+    lines = list(valid)
+    only_invalid = "e" * 40
+    # spread over blocks (and threads), in two spellings that trim to one id
+    for at, user in ((3, only_invalid), (150, f" {only_invalid}\r"), (390, only_invalid)):
+        lines.insert(at, line.format(u=user))
+    # a user of kept lines whose dropped lines come first, in other blocks: not counted
+    kept_user = f"{5:040x}"
+    lines[1:1] = [line.format(u=kept_user), line.format(u=f"  {kept_user}")]
+    # no user id to tell: no tab, an empty or blank first field
+    lines += [only_invalid.replace("e", "f"), f"\tSO1\t{1}", " \tSO1\t0"]
+    path = tmp_path / "triplets.txt"
+    path.write_text("\n".join(lines) + "\n")
+    triplets, report = read_play_triplets(
+        path, {"block_size_mb": block_size_mb, "threads": threads}
+    )
+    assert report["dropped"][reason] >= 5
+    assert report["users_only_in_invalid_lines"] == 1
+    raw = path.read_bytes()
+    assert reference_users_only_in_invalid_lines(raw) == {only_invalid.encode()}
+    # the kept lines' output is the one of the file without the dropped lines
+    clean = tmp_path / "clean.txt"
+    clean.write_text("\n".join(valid) + "\n")
+    expected, clean_report = read_play_triplets(
+        clean, {"block_size_mb": block_size_mb, "threads": threads}
+    )
+    assert clean_report["users_only_in_invalid_lines"] == 0
+    for key in expected:
+        np.testing.assert_array_equal(triplets[key], expected[key])
+
+
+def test_many_users_only_in_dropped_lines_grow_every_table(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    kept = [f"{u:040x}" for u in range(300)]
+    dropped = [f"{u:040x}" for u in range(300, 2300)]  # past the first table and array sizes
+    lines = [f"{kept[u]}\tSO{u % 13:016d}\t2" for u in rng.integers(0, len(kept), 6000)]
+    for user in rng.permutation(dropped + dropped[:500] + kept[:50]):
+        lines.insert(int(rng.integers(0, len(lines) + 1)), f"{user}\tSO1\t{rng.choice(['0', 'x'])}")
+    raw = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "triplets.txt"
+    path.write_bytes(raw)
+    assert len(reference_users_only_in_invalid_lines(raw)) == len(dropped)
+    for block_size_mb, threads in [(0.05, 3), (32, 1)]:
+        _, report = read_play_triplets(path, {"block_size_mb": block_size_mb, "threads": threads})
+        assert report["users_only_in_invalid_lines"] == len(dropped)

@@ -110,7 +110,9 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
         appearance) and int32 ``"user"``, ``"song"``, ``"plays"`` arrays (codes
         into those ids; duplicates not yet summed).
     report
-        Lines read, kept, and dropped by reason.
+        Lines read, kept, and dropped by reason; ``users_only_in_invalid_lines``,
+        the distinct user ids named by dropped lines (those whose first field is
+        ended by a tab and non-empty once trimmed) and by no kept line.
     """
     from tqdm.auto import tqdm
 
@@ -162,14 +164,25 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
 
     dropped = {name: int(counts[i]) for i, name in enumerate(kernels.REASONS) if i and counts[i]}
     n_kept = int(counts[kernels.KEPT])
+    invalid_only = encoder.users_only_in_invalid_lines()
     report = {
         "file": str(path),
         "lines_read": n_lines - n_blank,
         "lines_kept": n_kept,
         "blank_lines": n_blank,
         "dropped": dict(sorted(dropped.items())),
+        "users_only_in_invalid_lines": len(invalid_only),
     }
     logger.info("Triplets: %d lines read, %d kept, dropped %s", n_lines - n_blank, n_kept, dropped)
+    if len(invalid_only):
+        from rich.markup import escape
+
+        shown = [value.decode("utf-8", "replace") for value in invalid_only[:3].to_pylist()]
+        logger.info(
+            "Triplets: %d users are named only by dropped lines, such as %s",
+            len(invalid_only),
+            escape(repr(shown)),
+        )
     if n_kept == 0:
         raise IngestionError(f"{path}: no valid `user<TAB>song<TAB>count` line was found")
     triplets = {
@@ -607,7 +620,8 @@ def _user_balance(triplets: dict, dropped_songs: dict[str, pd.Index]) -> dict[st
     :func:`build_play_matrices`). A dropped user is counted under
     ``only_plays_of_songs_<reason>`` when every song it played was dropped for
     that reason, else under ``..._dropped_for_several_reasons``. A user whose
-    every line is invalid is never read (its lines are counted by reason).
+    every line is invalid is not among them: the triplet report counts those
+    (``users_only_in_invalid_lines``) and :func:`assemble_report` adds them.
     """
     reasons = list(dropped_songs)
     reason_of = pd.concat(
@@ -761,7 +775,7 @@ def assemble_report(
         "play_matrices": matrices,
     }
     if partial is not None:
-        report["balance"] = _balance(partial, tracks, matrices)
+        report["balance"] = _balance(partial, triplets, tracks, matrices)
     return report
 
 
@@ -773,8 +787,12 @@ BALANCE_NOTE = (
 )
 
 
-def _balance(partial: dict, tracks: dict, matrices: dict) -> dict[str, Any]:
-    """Complete the catalogue's per-entity balance with the metadata step's drops.
+def _balance(partial: dict, triplets: dict, tracks: dict, matrices: dict) -> dict[str, Any]:
+    """Complete the catalogue's per-entity balance with the reading steps' drops.
+
+    The metadata step's dropped rows (tracks, and artists named only by them)
+    and the users named only by dropped triplet lines are added to what the
+    catalogue counted.
 
     ``balanced`` says whether ``read == kept + sum(dropped)``; for users it also
     needs the catalogue and the play matrices to agree on who is kept. An
@@ -809,7 +827,14 @@ def _balance(partial: dict, tracks: dict, matrices: dict) -> dict[str, Any]:
                 **artists["reasons_that_apply"],
             },
         },
-        "users": dict(partial["users"]),
+        "users": _entity(
+            partial["users"]["read"] + triplets.get("users_only_in_invalid_lines", 0),
+            partial["users"]["kept"],
+            {
+                "users_only_in_invalid_lines": triplets.get("users_only_in_invalid_lines", 0),
+                **partial["users"]["dropped"],
+            },
+        ),
     }
     for entity in ("tracks", "songs", "artists", "users"):
         counts = balance[entity]

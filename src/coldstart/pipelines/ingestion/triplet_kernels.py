@@ -8,6 +8,13 @@ kept from block to block; ``TripletEncoder.merge`` then gives each thread's new
 ids their global codes (``IdInterner``), so an id is looked up globally once
 per thread and every line's ids are hashed once.
 
+A dropped line whose first field is a plausible user id (the line has a tab,
+and the field before it is non-empty once trimmed, as a kept line's user id
+must be) has that id put in a third per-thread table, merged the same way into
+``TripletEncoder.invalid_users``: the users named only by dropped lines can then
+be counted (``users_only_in_invalid_lines``), not lost. That work is on the
+dropped-line branch only; the kept lines' path and codes are unchanged.
+
 Ids are identified by a 128-bit hash, of which the tables keep 96 bits, and
 not by comparing their bytes: that comparison would cost a cache miss per line
 at a random place of the block, more than everything else. With ``n`` distinct
@@ -33,6 +40,7 @@ REASONS = ("kept", "malformed_line", "non_integer_count", "non_positive_count")
 SAMPLES_PER_REASON = 3  # (line index, start, end) of the first few dropped lines
 
 _FIRST_SLOTS = 1 << 12
+_FIRST_INVALID_SLOTS = 1 << 6  # users of dropped lines: few, usually
 _SHORTEST_LINE = 5  # "u\ts\t1" (the last line may lack its newline)
 # two multiply lanes with different constants and word rotations, then splitmix64
 _LANE_A = np.uint64(0x9E3779B97F4A7C15)
@@ -227,25 +235,37 @@ def _parse_count(data: np.ndarray, start: int, end: int) -> tuple[int, int]:
 
 @njit(nogil=True, cache=True)
 def encode_block(
-    data: np.ndarray, begin: int, end: int, user_table: tuple, song_table: tuple
+    data: np.ndarray,
+    begin: int,
+    end: int,
+    user_table: tuple,
+    song_table: tuple,
+    invalid_user_table: tuple,
 ) -> tuple:
     """Parse the lines of ``data[begin:end]`` (whole lines) into codes of the given tables.
 
     A table is ``(slots, starts, lengths, hashes, n_codes)``: an open-addressing
     index and, per code, where its id first occurred in ``data`` and its hash.
-    Returns ``(user_codes, song_codes, plays, user_table, song_table, n_lines,
-    n_blank, counts, samples)``: the codes and counts of the kept lines; the
-    tables with the block's new ids added (arrays may have been reallocated);
-    the number of lines and of blank lines; the lines per reason; and per
-    reason ``(line index, start, end)`` of the first dropped lines.
+    ``invalid_user_table`` collects the user ids of the dropped lines that have
+    one (``_split_lines``).
+    Returns ``(user_codes, song_codes, plays, user_table, song_table,
+    invalid_user_table, n_lines, n_blank, counts, samples)``: the codes and
+    counts of the kept lines; the tables with the block's new ids added (arrays
+    may have been reallocated); the number of lines and of blank lines; the
+    lines per reason; and per reason ``(line index, start, end)`` of the first
+    dropped lines.
     """
-    starts, lengths, hashes, plays, n_kept, n_lines, n_blank, counts, samples = _split_lines(
-        data, begin, end
+    starts, lengths, hashes, plays, n_kept, n_lines, n_blank, counts, samples, invalid = (
+        _split_lines(data, begin, end)
     )
     user_codes, user_table = _codes(starts[0], lengths[0], hashes[0], n_kept, user_table)
     song_codes, song_table = _codes(starts[1], lengths[1], hashes[1], n_kept, song_table)
+    invalid_starts, invalid_lengths, invalid_hashes, n_invalid = invalid
+    _, invalid_user_table = _codes(
+        invalid_starts, invalid_lengths, invalid_hashes, n_invalid, invalid_user_table
+    )
     return (
-        user_codes, song_codes, plays[:n_kept], user_table, song_table,
+        user_codes, song_codes, plays[:n_kept], user_table, song_table, invalid_user_table,
         n_lines, n_blank, counts, samples,
     )  # fmt: skip
 
@@ -254,7 +274,11 @@ def encode_block(
 def _split_lines(data: np.ndarray, begin: int, end: int) -> tuple:
     """Fields of the kept lines: id ``(start, length, hash)`` per field, and play counts.
 
-    The arrays are over-allocated; the first ``n_kept`` entries are valid.
+    The arrays are over-allocated; the first ``n_kept`` entries are valid. The
+    last item, ``(starts, lengths, hashes, n)``, is the user field of each
+    dropped line that has one: a tab ends it and it is non-empty once trimmed
+    (lines of two or of four or more fields, an empty song id, a bad count).
+    Those arrays start small and double as needed: dropped lines are rare.
     """
     capacity = (end - begin) // _SHORTEST_LINE + 1
     starts = np.empty((2, capacity), np.int64)  # user, song
@@ -266,6 +290,10 @@ def _split_lines(data: np.ndarray, begin: int, end: int) -> tuple:
     tabs = np.empty(2, np.int64)
     bounds = np.empty((2, 2), np.int64)
     field_hashes = np.empty((2, 2), np.uint64)  # of the untrimmed id fields
+    invalid_starts = np.empty(16, np.int64)
+    invalid_lengths = np.empty(16, np.int32)
+    invalid_hashes = np.empty((16, 2), np.uint64)
+    n_invalid = 0
     n_kept = 0
     n_lines = 0
     n_blank = 0
@@ -307,6 +335,23 @@ def _split_lines(data: np.ndarray, begin: int, end: int) -> tuple:
                 samples[reason, k, 0] = line
                 samples[reason, k, 1] = line_start
                 samples[reason, k, 2] = line_end
+            if n_tabs == 0:  # no field ends: no user id to tell
+                continue
+            s, e = _trimmed(data, line_start, tabs[0])
+            if s == e:
+                continue
+            if n_invalid == len(invalid_starts):
+                invalid_starts = _resized(invalid_starts, 2 * n_invalid)
+                invalid_lengths = _resized(invalid_lengths, 2 * n_invalid)
+                invalid_hashes = _resized(invalid_hashes, 2 * n_invalid)
+            invalid_starts[n_invalid] = s
+            invalid_lengths[n_invalid] = e - s
+            if s == line_start and e == tabs[0]:
+                invalid_hashes[n_invalid, 0] = field_hashes[0, 0]
+                invalid_hashes[n_invalid, 1] = field_hashes[0, 1]
+            else:
+                invalid_hashes[n_invalid, 0], invalid_hashes[n_invalid, 1] = _hash(data, s, e)
+            n_invalid += 1
             continue
         for field in range(2):
             s = bounds[field, 0]
@@ -321,7 +366,8 @@ def _split_lines(data: np.ndarray, begin: int, end: int) -> tuple:
                 hashes[field, n_kept, 0], hashes[field, n_kept, 1] = _hash(data, s, e)
         plays[n_kept] = value
         n_kept += 1
-    return starts, lengths, hashes, plays, n_kept, n_lines, n_blank, counts, samples
+    invalid = (invalid_starts, invalid_lengths, invalid_hashes, n_invalid)
+    return starts, lengths, hashes, plays, n_kept, n_lines, n_blank, counts, samples, invalid
 
 
 @njit(inline="always")
@@ -371,14 +417,29 @@ def _resized(array: np.ndarray, size: int) -> np.ndarray:
     return bigger
 
 
-def _new_table() -> tuple:
+def _new_table(n_slots: int = _FIRST_SLOTS) -> tuple:
+    """An empty table of ``encode_block``; ``n_slots`` is a power of two."""
     return (
-        np.zeros((_FIRST_SLOTS, 2), np.uint64),
-        np.empty(_FIRST_SLOTS, np.int64),
-        np.empty(_FIRST_SLOTS, np.int32),
-        np.empty((_FIRST_SLOTS, 2), np.uint64),
+        np.zeros((n_slots, 2), np.uint64),
+        np.empty(n_slots, np.int64),
+        np.empty(n_slots, np.int32),
+        np.empty((n_slots, 2), np.uint64),
         0,
     )
+
+
+def _new_tables() -> tuple:
+    """A thread's users, songs and users-of-dropped-lines tables."""
+    return _new_table(), _new_table(), _new_table(_FIRST_INVALID_SLOTS)
+
+
+@njit(nogil=True, cache=True)
+def _absent(slots: np.ndarray, hashes: np.ndarray, n: int) -> np.ndarray:
+    """Whether each of the first ``n`` keys ``hashes[j]`` is absent from ``slots``."""
+    absent = np.empty(n, np.bool_)
+    for j in range(n):
+        absent[j] = _probe(slots, hashes[j, 0], hashes[j, 1])[1] < 0
+    return absent
 
 
 @njit(nogil=True, cache=True)
@@ -457,6 +518,10 @@ class IdInterner:
             [None, pa.py_buffer(self.offsets[: n + 1]), pa.py_buffer(self.pool[: self.offsets[n]])],
         )
 
+    def not_in(self, other: IdInterner) -> np.ndarray:
+        """Whether each of this table's ids, in code order, is absent from ``other``."""
+        return _absent(other.slots, self.code_hashes, self.n_codes)
+
 
 class TripletEncoder:
     """Blocks of triplet lines -> global user and song codes, with blocks on several threads.
@@ -465,30 +530,36 @@ class TripletEncoder:
     one block to the next, so an id is looked up in the global tables once per
     thread rather than once per block. ``merge`` runs on one thread, taking the
     blocks in file order: global codes are then in order of first appearance.
+
+    ``invalid_users`` gathers the user ids of dropped lines (those with a
+    plausible user field, ``_split_lines``) in the same way, in a table of their
+    own, so the kept lines' codes do not depend on them.
     """
 
     def __init__(self) -> None:
         self.users, self.songs = IdInterner(), IdInterner()
+        self.invalid_users = IdInterner()
         self._local = threading.local()
         self._to_global: dict[tuple[int, int], np.ndarray] = {}
 
     def parse(self, data: np.ndarray, begin: int, end: int) -> tuple:
         """Parse ``data[begin:end]`` with this thread's tables (any worker thread)."""
-        tables = getattr(self._local, "tables", None) or (_new_table(), _new_table())
+        tables = getattr(self._local, "tables", None) or _new_tables()
         parsed = encode_block(data, begin, end, *tables)
-        self._local.tables = parsed[3:5]
+        self._local.tables = parsed[3:6]
         new_ids = [
             tuple(column[before[4] : after[4]] for column in after[1:4])
-            for before, after in zip(tables, parsed[3:5], strict=True)
+            for before, after in zip(tables, parsed[3:6], strict=True)
         ]
-        return (threading.get_ident(), *parsed[:3], *new_ids, *parsed[5:])
+        return (threading.get_ident(), *parsed[:3], *new_ids, *parsed[6:])
 
     def merge(self, data: np.ndarray, parsed: tuple) -> tuple:
         """``(users, songs, plays, n_lines, n_blank, counts, samples)`` of a parsed block.
 
         Blocks must be merged in file order.
         """
-        thread, user_codes, song_codes, plays, new_users, new_songs, *rest = parsed
+        thread, user_codes, song_codes, plays, new_users, new_songs, new_invalid, *rest = parsed
+        self.invalid_users.intern(data, new_invalid)  # which ids only: their codes are not used
         codes = []
         for field, (local_codes, new_ids, interner) in enumerate(
             [(user_codes, new_users, self.users), (song_codes, new_songs, self.songs)]
@@ -499,11 +570,22 @@ class TripletEncoder:
             codes.append(to_global[local_codes])
         return (*codes, plays.copy(), *rest)  # plays is a view of a larger buffer otherwise
 
+    def users_only_in_invalid_lines(self) -> Any:
+        """The user ids of dropped lines that no kept line has (Arrow ``large_binary``).
+
+        In order of first appearance; call once every block is merged.
+        """
+        import pyarrow as pa
+
+        return self.invalid_users.ids().filter(pa.array(self.invalid_users.not_in(self.users)))
+
 
 def warm_up() -> None:
     """Load (or compile, the first time) the kernels: numba's start-up, paid once per process."""
     empty = np.frombuffer(b"", np.uint8)  # read-only, as a memory-mapped file is
-    encode_block(empty, 0, 0, _new_table(), _new_table())
-    IdInterner().intern(
+    encode_block(empty, 0, 0, *_new_tables())
+    interner = IdInterner()
+    interner.intern(
         empty, (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, 2), np.uint64))
     )
+    interner.not_in(interner)
