@@ -43,10 +43,11 @@ serve: setup  ## the registered release model on http://127.0.0.1:5001 (docs/rel
 	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns.db $(BIN)/mlflow models serve \
 	  -m models:/coldstart-releases/latest --env-manager local --host 127.0.0.1 --port 5001
 
-bench: setup  ## the evaluation and ingestion benchmarks of the README's performance section
+bench: setup  ## the evaluation, ingestion and top-N benchmarks of the README's performance section
 	$(BIN)/python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200
 	$(BIN)/python benchmarks/bench_item_knn_evaluation.py --users 1000000
 	$(BIN)/python benchmarks/bench_ingestion.py --lines 10000000 --workdir data/benchmarks
+	$(BIN)/python benchmarks/bench_recommend.py --breakdown --faiss
 
 clean-data:  ## remove generated data and runs (keeps the code)
 	find data -mindepth 2 ! -name .gitkeep -delete 2>/dev/null || true
