@@ -26,4 +26,6 @@ def test_env_test_keeps_the_tiny_world_after_the_pipelines_are_built() -> None:
         assert context.params["releases_dir"] == "data/01_raw/synthetic_tiny/releases"
         catalog = context.catalog
         assert Path(str(catalog.get("artists")._filepath)).is_relative_to(PROJECT / "data/test_env")
-        assert catalog.get("raw_triplets")._path.is_relative_to(PROJECT / "data/01_raw/synthetic_tiny")
+        assert catalog.get("raw_triplets")._path.is_relative_to(
+            PROJECT / "data/01_raw/synthetic_tiny"
+        )
