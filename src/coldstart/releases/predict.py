@@ -158,16 +158,17 @@ def _track_audio(
             spectrograms[row["track_id"]] = _decode_audio(
                 row, config, float(settings.get("min_duration_s", 3.0))
             )
-        except AudioError as error:
+        except Exception as error:  # noqa: BLE001 - a decoder failing on one file is that file's fault
+            reason = error.reason if isinstance(error, AudioError) else "undecodable"
             if strict:
                 raise ReleaseInputError(
-                    f"items[{position}].{field}: {error.reason} audio ({error})"
+                    f"items[{position}].{field}: {reason} audio ({error})"
                 ) from None
-            drops[f"audio_{error.reason}"] += 1
+            drops[f"audio_{reason}"] += 1
             logger.warning(
                 "Release track %s: audio %s (%s); predicted without it",
                 escape(row["track_id"]),
-                error.reason,
+                reason,
                 escape(str(error)),
             )
     if not spectrograms:
