@@ -10,6 +10,7 @@ for any batch size and thread count.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import sys
@@ -156,6 +157,26 @@ def test_float64_and_integer_factors_are_accepted():
         res = recommend(uu, vv, 5, 5, normalize_items=False)
         np.testing.assert_array_equal(res.user_items, ref.user_items)
         np.testing.assert_array_equal(res.item_users, ref.item_users)
+
+
+@pytest.mark.parametrize("log_share", [1, 10**6])
+def test_audience_logs_that_fit_or_overflow(monkeypatch, log_share):
+    """Logs large enough for every candidate, or so small (64 entries) that most
+    rows are read again from the batch: the same exact result."""
+    monkeypatch.setattr(rec_mod, "_LOG_SHARE", log_share)
+    rng = np.random.default_rng(15)
+    u, v = _tied_factors(rng, 1500, 700)
+    res = recommend(u, v, 8, 200, normalize_items=False, batch_size=300, num_threads=2)
+    _assert_exact(res, _exact_scores(u, v), 8, 200)
+
+
+def test_one_product_per_batch_without_threadpoolctl(monkeypatch):
+    """Without threadpoolctl BLAS keeps its threads: one product per batch, here."""
+    monkeypatch.setattr(rec_mod, "_single_threaded_blas", lambda: (contextlib.nullcontext(), False))
+    rng = np.random.default_rng(16)
+    u, v = _tied_factors(rng, 600, 300)
+    res = recommend(u, v, 12, 60, normalize_items=False, batch_size=128, num_threads=2)
+    _assert_exact(res, _exact_scores(u, v), 12, 60)
 
 
 # ---------------------------------------------------------------------------

@@ -5,24 +5,24 @@ product of its L2-normalised predicted factors with the user factors) two lists
 are useful: for every user the ``n`` best items (what to show the user), and for
 every item the ``m`` best users (its audience: whom to push a new track to).
 :func:`recommend` computes both exactly in a single pass: the users are scored in
-float32 batches by one matrix product each (as
-:func:`coldstart.metrics.evaluate_factors` does), and two compiled (numba)
-kernels read every batch:
+float32 batches (as :func:`coldstart.metrics.evaluate_factors` does), and two
+compiled (numba) kernels read every batch:
 
-* ``_rows``, over ranges of users, streams each score row once: the maximum of
-  every block of 16 items bounds the row's n-th best score from below, so only a
-  few blocks are read again to rank the user's top n. It also flags the blocks
-  whose maximum beats the lowest audience threshold of their items.
-* ``_sweep``, over ranges of items (so no item is written by two threads), reads
-  only the flagged blocks and appends the users that beat an item's threshold to
-  its candidate buffer; a full buffer is shrunk to a little more than m and the
-  threshold raised. The thresholds start from a guess taken on a random sample of
-  users, which spares the mass of early admissions; an item the guess failed
-  (fewer than m users reached it) is scored again, so the guess only costs time.
+* ``_rows``, over spans of users, streams each score row once, right after the
+  thread computed it: the maximum of every block of 16 items bounds the row's
+  n-th best score from below, so only a few blocks are read again to rank the
+  user's top n; and the scores above their item's audience threshold are logged
+  (blocks whose maximum is below the lowest threshold of their items are skipped).
+* ``_sweep``, over ranges of items (so no item is written by two threads), offers
+  the logged candidates, in user order, to the items' candidate buffers; a full
+  buffer is shrunk to a little more than m and its threshold raised. The
+  thresholds start from a guess taken on a random sample of users, which spares
+  the mass of early admissions; an item the guess failed (fewer than m users
+  reached it) is scored again, so the guess only ever costs time.
 
-Working memory is one ``batch_size x n_items`` score buffer plus the outputs and
-the candidate buffers (``1.125 n_items x m``); the ``n_users x n_items`` score
-matrix is never formed.
+Working memory is one ``batch_size x n_items`` score buffer (and candidate logs
+a twentieth of its size) plus the outputs and the candidate buffers (``1.0625 n_items
+x m``); the ``n_users x n_items`` score matrix is never formed.
 
 Ranking rule everywhere: descending score, ties broken by ascending index -- the
 order of a stable ``argsort(-score)`` of the same float32 scores -- for any
@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 _MAX_USERS = np.iinfo(np.int32).max  # user indices are stored as int32
 _BLOCK = 16  # items per block: one 64-byte cache line of float32 scores
 _HIST_BINS = 256  # histogram bins of _shrink
+_SPARE_SHARE = 16  # audience buffers hold m + m / _SPARE_SHARE candidates (see _Audience)
 _INSERTION_MAX = 64  # longest list ranked by insertion sort
 # Audience thresholds guessed from a sample (see _sample_thresholds): the rank-r score
 # of a random sample sized so that about SAFETY * m of all users reach it. With
@@ -72,6 +73,7 @@ _SAMPLE_SAFETY = 4.0
 _SAMPLE_MAX_SHARE = 8  # never sample more than 1/8 of the users
 _SAMPLE_SEED = 0
 _MIN_TASK_BLOCKS = 16  # fewest blocks per audience task (keeps tasks worth a thread hop)
+_LOG_SHARE = 64  # the audience logs of a batch hold one score in _LOG_SHARE (see _Logs)
 # |score| <= ||u|| * ||v|| (Cauchy-Schwarz, also for float32 partial sums up to
 # rounding), so factors whose norms multiply below this cannot overflow a score.
 _SCORE_LIMIT = float(np.finfo(np.float32).max) / 4
@@ -113,14 +115,10 @@ class Recommendations:
 # ---------------------------------------------------------------------------
 # Kernels. Plain Python over NumPy arrays, compiled lazily with numba (nogil, so a
 # thread pool runs them in parallel); see _kernels(). A batch of scores is read by
-# ``_rows`` (ranges of rows, i.e. users), then by ``_sweep`` (ranges of items):
-#
-# * ``_rows`` streams each row once. It takes the maximum of every block of _BLOCK
-#   consecutive items, ranks the user's top items from those maxima and a few
-#   blocks (``_top_items``), and flags the blocks whose maximum beats the lowest
-#   audience threshold of their items.
-# * ``_sweep`` only reads the flagged blocks (one cache line each), so the
-#   audiences cost little more than their admissions once thresholds have risen.
+# ``_rows`` (spans of rows, i.e. users), then ``_sweep`` (ranges of items) takes
+# the audience candidates ``_rows`` logged. Numba counts references to array
+# arguments atomically, so the per-candidate work stays inside loops rather than
+# in a function called per candidate.
 # ---------------------------------------------------------------------------
 
 
@@ -222,16 +220,25 @@ def _top_items_py(row, bmax, gmax, hot, cand_s, cand_i, tmp, out_s, out_i):  # p
     _rank_into(cand_s, cand_i, n, out_s, out_i)
 
 
-def _rows_py(scores, start, stop, floor, flags, out_s, out_i):  # pragma: no cover
-    """Rows ``start:stop`` of a score batch: their ranked top ``out_s.shape[1]`` items
-    into the same rows of ``out_s/out_i`` (skipped with 0 columns), and
-    ``flags[r, b] = max of block b > floor[b]`` (skipped when ``flags`` has 0
-    columns), ``floor[b]`` being the lowest audience threshold of block b's items.
+def _rows_py(
+    scores, start, stop, floor, thr, flags, range_of, lj, ls, lr, ln, lstop, out_s, out_i
+):  # pragma: no cover - compiled by numba
+    """Rows ``start:stop`` of a score batch, each read from memory once while hot.
+
+    * Their ranked top ``out_s.shape[1]`` items into the same rows of ``out_s/out_i``
+      (skipped with 0 columns).
+    * Unless ``flags`` has 0 columns (no audiences): ``flags[r, b]`` = whether the
+      maximum of block b beats ``floor[b]``, the lowest threshold of its items; and
+      the (item, score, row) of every score above its item's threshold ``thr`` go
+      to the log of the item range ``range_of[b]`` of its block: ``lj/ls/lr[k,
+      :ln[k]]``. A log that fills up drops the row it was at: rows from
+      ``lstop[k]`` on are left to ``_sweep`` to read (``lstop[k] = stop`` if none).
     """
     n_items = scores.shape[1]
     n = out_s.shape[1]
     n_blocks = (n_items + _BLOCK - 1) // _BLOCK
     flagging = flags.shape[1] > 0
+    capacity = lj.shape[1]
     # at least 4n groups of blocks when the row allows: L then sits close to the
     # n-th best score, and few blocks are read twice
     n_groups = n_blocks // max(1, n_blocks // (4 * n)) if n else 0
@@ -241,32 +248,81 @@ def _rows_py(scores, start, stop, floor, flags, out_s, out_i):  # pragma: no cov
     cand_s = np.empty(n_items, np.float32)
     cand_i = np.empty(n_items, np.int32)
     tmp = np.empty(n_items, np.float32)
+    mark = np.empty(ln.shape[0], np.int64)
+    ln[:] = 0
+    lstop[:] = stop
     for r in range(start, stop):
         row = scores[r]
         _block_maxima(row, bmax)
         if flagging:
             fr = flags[r]
+            mark[:] = ln
             for b in range(n_blocks):
-                fr[b] = bmax[b] > floor[b]
+                hit = bmax[b] > floor[b]
+                fr[b] = hit
+                k = range_of[b]
+                if not hit or lstop[k] < stop:  # nothing to log, or the log is full
+                    continue
+                j0 = b * _BLOCK
+                if j0 + _BLOCK <= n_items:
+                    mask = _mask_above(row, thr, j0, _BLOCK)
+                else:
+                    mask = _mask_above(row, thr, j0, n_items - j0)
+                while mask:
+                    j = j0 + np.int64(trailing_zeros(mask))
+                    mask &= mask - np.uint64(1)
+                    e = ln[k]
+                    if e == capacity:  # full: forget this row, _sweep reads it and the next
+                        ln[k] = mark[k]
+                        lstop[k] = r
+                        break
+                    lj[k, e] = j
+                    ls[k, e] = row[j]
+                    lr[k, e] = r
+                    ln[k] = e + 1
         if n:
             _top_items(row, bmax, gmax, hot, cand_s, cand_i, tmp, out_s[r], out_i[r])
 
 
-def _offer_py(row, u, fr, b0, b1, buf_s, buf_i, count, thr, m, hist, bins, tmp):  # pragma: no cover
-    """Offer user ``u``, whose scores are ``row``, to the audiences of the items of the
-    flagged (``fr``) blocks among ``b0:b1``.
+def _admit_py(
+    lj, ls, lr, size, user0, buf_s, buf_i, count, thr, m, hist, bins, tmp
+):  # pragma: no cover
+    """Offer the ``size`` candidates (item ``lj``, score ``ls``, user ``user0 + lr``) in
+    order to the audiences of their items.
 
     Item j keeps ``count[j]`` candidates in ``buf_s/buf_i[j]``, in ascending user
     order, a superset of its m best so far; at least m of them score >= ``thr[j]``
     (-inf at first, or a guess, see ``_sample_thresholds``). A user scoring above
     ``thr[j]`` is appended; one scoring at most ``thr[j]`` cannot enter, as m
     earlier users score at least as much. A buffer that fills up is shrunk
-    (``_shrink``), which raises ``thr[j]``. A block's scores are compared with
-    the thresholds by vectorised code; only the admitted items are then visited,
-    through the bits of a mask.
+    (``_shrink``), which raises ``thr[j]``. (One call per list of candidates: a
+    call per candidate would cost more than the work, in reference counting of
+    the array arguments.)
+    """
+    cap = buf_s.shape[1]
+    for e in range(size):
+        j = lj[e]
+        s = ls[e]
+        if not s > thr[j]:
+            continue
+        k = count[j]
+        buf_s[j, k] = s
+        buf_i[j, k] = user0 + lr[e]
+        k += 1
+        count[j] = k
+        if k == cap:  # full: shrink now, so that every buffer keeps a free slot
+            count[j], thr[j] = _shrink(buf_s[j], buf_i[j], cap, m, hist, bins, tmp)
+
+
+def _candidates_py(row, r, fr, b0, b1, thr, lj, ls, lr):  # pragma: no cover - compiled
+    """Log the items of the flagged (``fr``) blocks among ``b0:b1`` whose score in
+    ``row`` (row ``r``) beats their threshold, into ``lj/ls/lr``; return how many.
+
+    A block's scores are compared with the thresholds by vectorised code, and only
+    the items above are visited, through the bits of a mask.
     """
     n_items = row.shape[0]
-    cap = buf_s.shape[1]
+    size = 0
     for b in range(b0, b1):
         if not fr[b]:
             continue
@@ -278,13 +334,11 @@ def _offer_py(row, u, fr, b0, b1, buf_s, buf_i, count, thr, m, hist, bins, tmp):
         while mask:
             j = j0 + np.int64(trailing_zeros(mask))
             mask &= mask - np.uint64(1)
-            k = count[j]
-            buf_s[j, k] = row[j]
-            buf_i[j, k] = u
-            k += 1
-            count[j] = k
-            if k == cap:  # full: shrink now, so that every buffer keeps a free slot
-                count[j], thr[j] = _shrink(buf_s[j], buf_i[j], cap, m, hist, bins, tmp)
+            lj[size] = j
+            ls[size] = row[j]
+            lr[size] = r
+            size += 1
+    return size
 
 
 def _mask_above_py(row, thr, j0, width):  # pragma: no cover - compiled, inlined
@@ -297,17 +351,29 @@ def _mask_above_py(row, thr, j0, width):  # pragma: no cover - compiled, inlined
     return mask
 
 
-def _sweep_py(scores, flags, user0, b0, b1, buf_s, buf_i, count, thr, m):  # pragma: no cover
+def _sweep_py(
+    scores, flags, user0, b0, b1, k, span_ends, lj, ls, lr, ln, lstop, buf_s, buf_i, count, thr, m
+):  # pragma: no cover - compiled by numba
     """Offer the users ``user0 + row`` of a score batch to the audiences of the items
-    of blocks ``b0:b1``. Threads own disjoint block ranges; every item sees the
-    users in ascending order.
+    of blocks ``b0:b1`` (item range ``k``), in ascending user order: row span after
+    row span (``span_ends``), the candidates ``_rows`` logged, then those of the
+    rows that did not fit in the log, read again from the batch (only their
+    flagged blocks). Threads own disjoint item ranges.
     """
+    cap = buf_s.shape[1]
     hist = np.empty(_HIST_BINS, np.int64)
-    bins = np.empty(buf_s.shape[1], np.uint8)
-    tmp = np.empty(buf_s.shape[1], np.float32)
-    for r in range(scores.shape[0]):
-        fr = flags[r]
-        _offer(scores[r], user0 + r, fr, b0, b1, buf_s, buf_i, count, thr, m, hist, bins, tmp)
+    bins = np.empty(cap, np.uint8)
+    tmp = np.empty(cap, np.float32)
+    width = (b1 - b0) * _BLOCK
+    row_j = np.empty(width, np.int64)
+    row_s = np.empty(width, np.float32)
+    row_r = np.empty(width, np.int32)
+    state = (buf_s, buf_i, count, thr, m, hist, bins, tmp)
+    for t in range(span_ends.shape[0]):
+        _admit(lj[t, k], ls[t, k], lr[t, k], ln[t, k], user0, *state)
+        for r in range(lstop[t, k], span_ends[t]):
+            size = _candidates(scores[r], r, flags[r], b0, b1, thr, row_j, row_s, row_r)
+            _admit(row_j, row_s, row_r, size, user0, *state)
 
 
 def _rank_into_py(cand_s, cand_i, n, out_s, out_i):  # pragma: no cover - compiled
@@ -423,7 +489,8 @@ _group_maxima = _group_maxima_py
 _kth_largest = _kth_largest_py
 _top_items = _top_items_py
 _mask_above = _mask_above_py
-_offer = _offer_py
+_admit = _admit_py
+_candidates = _candidates_py
 _rank_into = _rank_into_py
 _keep_best = _keep_best_py
 _min_max = _min_max_py
@@ -452,8 +519,8 @@ def _kernels() -> tuple[Callable[..., None], Callable[..., None], Callable[..., 
         from numba.cpython.unsafe.numbers import trailing_zeros as ctz
     except ImportError as exc:  # pragma: no cover - numba ships with librosa
         raise ImportError("coldstart.recommend.recommend needs numba (pip install numba)") from exc
-    global _block_maxima, _group_maxima, _kth_largest, _top_items, _mask_above, _offer
-    global _rank_into, _keep_best, _min_max, _shrink, numba_uintp, trailing_zeros
+    global _block_maxima, _group_maxima, _kth_largest, _top_items, _mask_above, _admit
+    global _candidates, _rank_into, _keep_best, _min_max, _shrink, numba_uintp, trailing_zeros
     numba_uintp, trailing_zeros = numba.uintp, ctz
     opts = {"nogil": True, "cache": True, "error_model": "numpy"}
     _block_maxima = numba.njit(**opts)(_block_maxima_py)
@@ -467,7 +534,8 @@ def _kernels() -> tuple[Callable[..., None], Callable[..., None], Callable[..., 
     _shrink = numba.njit(**opts)(_shrink_py)
     # inlined where the width is a constant: the loop is unrolled and vectorised
     _mask_above = numba.njit(inline="always", **opts)(_mask_above_py)
-    _offer = numba.njit(**opts)(_offer_py)
+    _admit = numba.njit(**opts)(_admit_py)
+    _candidates = numba.njit(**opts)(_candidates_py)
     rows = numba.njit(**opts)(_rows_py)
     sweep = numba.njit(**opts)(_sweep_py)
     finish_items = numba.njit(**opts)(_finish_items_py)
@@ -559,15 +627,19 @@ def _run_all(pool: ThreadPoolExecutor | None, calls: Sequence[tuple[Callable, tu
         fut.result()
 
 
-def _blas_limit(num_threads: int | None) -> AbstractContextManager[Any]:
-    """Cap the BLAS threads at ``num_threads`` when given and threadpoolctl is there."""
-    if num_threads is None:
-        return nullcontext()
+def _single_threaded_blas() -> tuple[AbstractContextManager[Any], bool]:
+    """A context keeping BLAS to one thread, and whether threadpoolctl could provide it.
+
+    OpenBLAS worker threads spin for a while after each product; on a machine with
+    few cores they would steal the cores the kernels run on (measured here: the
+    first kernel phase after a product ran about 1.5x slower). So the products
+    are run by our own threads, each a single-threaded BLAS call on its rows.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return nullcontext()
-    return threadpool_limits(num_threads, user_api="blas")
+        return nullcontext(), False
+    return threadpool_limits(1, user_api="blas"), True
 
 
 def _batch_starts(n_users: int, batch_size: int, progress: bool) -> Iterator[int] | range:
@@ -579,29 +651,35 @@ def _batch_starts(n_users: int, batch_size: int, progress: bool) -> Iterator[int
     return tqdm(starts, total=len(starts), unit="batch", desc="recommend")
 
 
-def _score_batches(
-    uf: np.ndarray,
-    v: np.ndarray,
-    batch_size: int,
-    progress: bool = False,
-    rows: np.ndarray | None = None,
+def _user_batches(
+    uf: np.ndarray, item_norm: float, batch_size: int, progress: bool, rows: np.ndarray | None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(b0, U[b0:b0 + batch_size] @ v.T)`` for consecutive batches of users, as float32.
+    """``(b0, float32 factors of users b0:b0 + batch_size)``, checked (``_user_batch``).
 
     With ``rows``, the users are ``uf[rows]`` (b0 then counts positions in ``rows``).
-    Every batch is written into one preallocated buffer (a view of it is yielded,
-    valid until the next step), so the working memory is one batch of scores.
     """
-    n_rows, n_items = (uf.shape[0] if rows is None else rows.size), v.shape[0]
-    item_norm = _max_row_norm(v)
-    buf = np.empty((min(batch_size, n_rows), n_items), np.float32)
-    vt = v.T  # BLAS reads the transpose in place
+    n_rows = uf.shape[0] if rows is None else rows.size
     for b0 in _batch_starts(n_rows, batch_size, progress):
         b1 = min(b0 + batch_size, n_rows)
         ub = uf[b0:b1] if rows is None else uf[rows[b0:b1]]
-        scores = buf[: b1 - b0]
-        np.matmul(_user_batch(ub, b0, item_norm), vt, out=scores)
-        yield b0, scores
+        yield b0, _user_batch(ub, b0, item_norm)
+
+
+def _score_then_rows(
+    rows_kernel: Callable[..., None],
+    ub: np.ndarray,
+    vt: np.ndarray,
+    scores: np.ndarray,
+    r0: int,
+    r1: int,
+    score: bool,
+    args: tuple[Any, ...],
+) -> None:
+    """Rows ``r0:r1`` of a batch: their scores ``ub @ vt`` (when ``score``), then
+    ``_rows`` on them."""
+    if score:
+        np.matmul(ub[r0:r1], vt, out=scores[r0:r1])
+    rows_kernel(scores, r0, r1, *args)
 
 
 def _thread_pool(n_threads: int) -> AbstractContextManager[ThreadPoolExecutor | None]:
@@ -612,17 +690,17 @@ def _thread_pool(n_threads: int) -> AbstractContextManager[ThreadPoolExecutor | 
 
 
 class _Audience:
-    """Per-item candidate buffers of the running top-m users (see ``_offer``).
+    """Per-item candidate buffers of the running top-m users (see ``_admit``).
 
-    Each item has room for ``m + max(m // 8, 64)`` candidates: a shrink (linear in
-    the buffer) frees most of the ``max(m // 8, 64)`` spare places, so its cost per
-    admitted user is a small constant, for 1.125x the memory of the result (the
+    Each item has room for ``m + max(m // _SPARE_SHARE, 64)`` candidates: a shrink
+    (linear in the buffer) frees most of the spare places, so its cost per
+    admitted user is a small constant, for 1.0625x the memory of the result (the
     spare room trades shrinks against memory). The buffers are ``np.empty``:
     memory is only touched as candidates arrive.
     """
 
     def __init__(self, n_items: int, m: int) -> None:
-        cap = m + max(m // 8, 64) if m else 0
+        cap = m + max(m // _SPARE_SHARE, 64) if m else 0
         self.m = m
         self.scores = np.empty((n_items, cap), np.float32)
         self.users = np.empty((n_items, cap), np.int32)
@@ -632,21 +710,6 @@ class _Audience:
     def block_floor(self) -> np.ndarray:
         """The lowest threshold of every block of ``_BLOCK`` items."""
         return np.minimum.reduceat(self.threshold, np.arange(0, self.threshold.size, _BLOCK))
-
-    def sweeps(
-        self,
-        sweep: Callable[..., None],
-        scores: np.ndarray,
-        flags: np.ndarray,
-        user0: int,
-        n_threads: int,
-    ) -> list[tuple[Callable[..., None], tuple[Any, ...]]]:
-        """Kernel calls offering a batch of scores (users ``user0 + row``) to all items."""
-        state = (self.scores, self.users, self.count, self.threshold, self.m)
-        n_blocks = flags.shape[1]
-        # several block ranges per thread even out uneven costs
-        spans = _spans(n_blocks, min(4 * n_threads, n_blocks // _MIN_TASK_BLOCKS))
-        return [(sweep, (scores, flags, user0, b0, b1, *state)) for b0, b1 in spans]
 
     def restart(self, items: np.ndarray) -> None:
         """Empty the buffers of ``items`` (a boolean mask) and admit users to those only."""
@@ -670,6 +733,33 @@ class _Audience:
         return users, scores
 
 
+class _Logs:
+    """Where ``_rows`` leaves the audience candidates of a batch for ``_sweep``: one
+    log per (row span, item range), of ``capacity`` entries (item, score, row).
+
+    The logs hold about one score in ``_LOG_SHARE`` of a batch; rows that do not
+    fit are read again from the batch by ``_sweep`` (early on, when thresholds are
+    low).
+    """
+
+    def __init__(self, n_spans: int, ranges: list[tuple[int, int]], capacity: int) -> None:
+        shape = (n_spans, len(ranges), capacity)
+        self.item = np.empty(shape, np.int32)
+        self.score = np.empty(shape, np.float32)
+        self.row = np.empty(shape, np.int32)
+        self.size = np.zeros(shape[:2], np.int64)
+        self.stop = np.zeros(shape[:2], np.int64)
+        self.range_of = np.repeat(np.arange(len(ranges)), [b1 - b0 for b0, b1 in ranges])
+
+    def of_span(self, t: int) -> tuple[np.ndarray, ...]:
+        """The logs that ``_rows`` fills for row span t."""
+        return self.item[t], self.score[t], self.row[t], self.size[t], self.stop[t]
+
+    def all(self) -> tuple[np.ndarray, ...]:
+        """Every log, for ``_sweep``."""
+        return self.item, self.score, self.row, self.size, self.stop
+
+
 def _run_pass(
     uf: np.ndarray,
     v: np.ndarray,
@@ -677,46 +767,77 @@ def _run_pass(
     kernels: tuple[Callable[..., None], ...],
     pool: ThreadPoolExecutor | None,
     n_threads: int,
+    split_products: bool,
     audience: _Audience,
     user_top: tuple[np.ndarray, np.ndarray] | None = None,
     rows: np.ndarray | None = None,
     progress: bool = False,
 ) -> None:
     """One pass over the users (``uf[rows]`` if given): every batch is scored once and
-    read by ``_rows`` (each user's top items into ``user_top``, when given, and the
-    block flags), then by ``_sweep`` (the audiences, unless ``audience.m == 0``)."""
+    read by ``_rows`` over row spans (each user's top items into ``user_top``, when
+    given, and the audience candidates), then by ``_sweep`` over item ranges (the
+    audiences, unless ``audience.m == 0``).
+
+    With ``split_products``, each row span's scores are computed by the thread
+    that then reads them (one single-threaded BLAS product per span); otherwise
+    one product per batch, in this thread.
+    """
     rows_kernel, sweep, _ = kernels
     n_items = v.shape[0]
     n_blocks = (n_items + _BLOCK - 1) // _BLOCK
-    n_rows = uf.shape[0] if rows is None else rows.size
-    bs = min(batch_size, n_rows)
-    flag_buf = np.empty((bs, n_blocks if audience.m else 0), np.uint8)
+    bs = min(batch_size, uf.shape[0] if rows is None else rows.size)
+    n_spans = 2 * n_threads  # two spans per thread even out uneven rows
+    # several item ranges per thread even out uneven items
+    ranges = (
+        _spans(n_blocks, min(4 * n_threads, n_blocks // _MIN_TASK_BLOCKS)) if audience.m else []
+    )
+    capacity = max(64, bs * n_items // (_LOG_SHARE * n_spans * len(ranges))) if ranges else 0
+    logs = _Logs(n_spans, ranges or [(0, n_blocks)], capacity)
+    buf = np.empty((bs, n_items), np.float32)
+    flags = np.empty((bs, n_blocks if audience.m else 0), np.uint8)
     floor = np.empty(0, np.float32)
     no_top = (np.empty((bs, 0), np.float32), np.empty((bs, 0), np.int32))
-    for b0, scores in _score_batches(uf, v, bs, progress, rows):
-        b1 = b0 + scores.shape[0]
-        flags = flag_buf[: b1 - b0]
+    state = (audience.scores, audience.users, audience.count, audience.threshold, audience.m)
+    vt = v.T  # BLAS reads the transpose in place
+    for b0, ub in _user_batches(uf, _max_row_norm(v), bs, progress, rows):
+        nb = ub.shape[0]
+        scores = buf[:nb]
+        if not split_products:
+            np.matmul(ub, vt, out=scores)
         if audience.m:
             floor = audience.block_floor()  # thresholds only rise during the batch
         if user_top is None:
-            out = (no_top[0][: b1 - b0], no_top[1][: b1 - b0])
+            out = (no_top[0][:nb], no_top[1][:nb])
         else:
-            out = (user_top[0][b0:b1], user_top[1][b0:b1])
-        spans = _spans(b1 - b0, 2 * n_threads)
-        _run_all(pool, [(rows_kernel, (scores, r0, r1, floor, flags, *out)) for r0, r1 in spans])
-        if audience.m:
-            _run_all(pool, audience.sweeps(sweep, scores, flags, b0, n_threads))
-        del scores
+            out = (user_top[0][b0 : b0 + nb], user_top[1][b0 : b0 + nb])
+        spans = _spans(nb, n_spans)
+        shared = (floor, audience.threshold, flags[:nb], logs.range_of)
+        calls: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        for t, (r0, r1) in enumerate(spans):
+            args = (*shared, *logs.of_span(t), *out)
+            calls.append(
+                (_score_then_rows, (rows_kernel, ub, vt, scores, r0, r1, split_products, args))
+            )
+        _run_all(pool, calls)
+        if ranges:
+            ends = np.array([r1 for _, r1 in spans], np.int64)
+            tail = (ends, *logs.all(), *state)
+            calls = [
+                (sweep, (scores, flags[:nb], b0, c0, c1, k, *tail))
+                for k, (c0, c1) in enumerate(ranges)
+            ]
+            _run_all(pool, calls)
 
 
 def _sample_thresholds(
     uf: np.ndarray,
     v: np.ndarray,
-    m: int,
     batch_size: int,
     kernels: tuple[Callable[..., None], ...],
     pool: ThreadPoolExecutor | None,
     n_threads: int,
+    split_products: bool,
+    m: int,
 ) -> np.ndarray | None:
     """Per-item scores that about ``_SAMPLE_SAFETY * m`` users reach, from a random sample.
 
@@ -729,12 +850,12 @@ def _sample_thresholds(
     """
     n_users, n_items = uf.shape[0], v.shape[0]
     size = math.ceil(_SAMPLE_RANK * n_users / (_SAMPLE_SAFETY * m))
-    if size > n_users // _SAMPLE_MAX_SHARE:
+    if size > n_users // _SAMPLE_MAX_SHARE or size < _SAMPLE_RANK:
         return None
     rng = np.random.default_rng(_SAMPLE_SEED)
     rows = np.sort(rng.choice(n_users, size, replace=False))
     sample = _Audience(n_items, _SAMPLE_RANK)
-    _run_pass(uf, v, batch_size, kernels, pool, n_threads, sample, rows=rows)
+    _run_pass(uf, v, batch_size, kernels, pool, n_threads, split_products, sample, rows=rows)
     _, ranked = sample.ranked(kernels[2], pool, n_threads)
     # admission is ``score > threshold``: the float below lets the rank-r score in
     return np.nextafter(ranked[:, -1], np.float32(-np.inf))
@@ -765,7 +886,7 @@ def recommend(
     themselves may round differently with the BLAS blocking, i.e. with the batch
     size, as any two matrix products may; scores exact in float32 never do.)
 
-    Every user is scored once, by one matrix product per batch. For large
+    Every user is scored once, batch by batch. For large
     audiences (``n_per_item`` from 256 on, when at most 1/8 of the users are
     needed) a random sample of about ``32 n_users / n_per_item`` users is scored
     first, to start the audience thresholds near their final values; should that
@@ -788,12 +909,14 @@ def recommend(
     batch_size : int, default 4096
         Users scored per matrix product. Working memory is one
         ``batch_size x n_items`` float32 buffer, besides the outputs and the
-        audiences' candidate buffers (``1.125 n_items x n_per_item`` scores and
+        audiences' candidate buffers (``1.0625 n_items x n_per_item`` scores and
         user indices).
     num_threads : int, optional
-        Threads for the kernels, and BLAS threads for the products when
-        ``threadpoolctl`` is installed (default: the CPUs this process may use,
-        BLAS left as configured).
+        Threads for the products and the kernels (default: the CPUs this process
+        may use). With ``threadpoolctl`` installed, each thread scores its own
+        rows of a batch with single-threaded BLAS (idle BLAS workers would spin
+        on the cores the kernels need); without it, one multi-threaded product
+        per batch.
     progress : bool, default False
         Show a tqdm progress bar over batches.
 
@@ -830,14 +953,14 @@ def recommend(
     v = _normalized_items(itf, normalize_items)
     kernels = _kernels()
     audience = _Audience(n_items, m)
-    with _thread_pool(n_threads) as pool, _blas_limit(num_threads):
-        guess = None
-        if m:
-            guess = _sample_thresholds(uf, v, m, batch_size, kernels, pool, n_threads)
+    blas_ctx, split = _single_threaded_blas()
+    with _thread_pool(n_threads) as pool, blas_ctx:
+        common = (uf, v, batch_size, kernels, pool, n_threads, split)
+        guess = _sample_thresholds(*common, m) if m else None
         if guess is not None:
             audience.threshold[:] = guess
         user_top = (user_scores, user_items) if n else None
-        _run_pass(uf, v, batch_size, kernels, pool, n_threads, audience, user_top, None, progress)
+        _run_pass(*common, audience, user_top, progress=progress)
         short = audience.count < m
         if guess is not None and short.any():
             # fewer than m users reached the guess: those items start again from -inf
@@ -845,7 +968,7 @@ def recommend(
                 "recommend: %d items fell short of the sampled guess; rescoring", short.sum()
             )
             audience.restart(short)
-            _run_pass(uf, v, batch_size, kernels, pool, n_threads, audience, progress=progress)
+            _run_pass(*common, audience, progress=progress)
         item_users, item_scores = audience.ranked(kernels[2], pool, n_threads)
     return Recommendations(user_items, user_scores, item_users, item_scores)
 
