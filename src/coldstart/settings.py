@@ -2,10 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
+from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks
 
 # kedro-mlflow's hooks register themselves through its plugin entry point
-HOOKS = (CheckInputsHooks(),)
+HOOKS = (DeterminismHooks(), CheckInputsHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

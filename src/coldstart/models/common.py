@@ -31,10 +31,18 @@ def gather_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:
 
 
 def set_global_seed(seed: int) -> None:
-    """Seed Python, NumPy and the Keras backend so a row is reproducible."""
+    """Seed Python, NumPy and the Keras backend so a row is reproducible.
+
+    Under ``deterministic: true`` (:mod:`coldstart.determinism`) TensorFlow's
+    deterministic kernels are switched on too.
+    """
     import keras
 
+    from coldstart.determinism import deterministic_requested, enable_tensorflow_determinism
+
     keras.utils.set_random_seed(int(seed))
+    if deterministic_requested():
+        enable_tensorflow_determinism()
 
 
 def factor_head(inputs: Any, n_factors: int, name: str = "factors") -> Any:

@@ -89,7 +89,7 @@ class ReleaseModel:
             "ranking": self.ranking,
             "rows": {
                 ns: {k: v for k, v in row.items() if k != "requires"}
-                | {"requires": list(row["requires"])}
+                | {"requires": sorted(row["requires"])}
                 for ns, row in self.rows.items()
             },
             "n_users": len(self.user_ids),
