@@ -46,7 +46,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     release model, places the world's new releases, and -- through kedro-mlflow's
     ``pipeline_ml_factory`` -- logs the release model as an MLflow pyfunc model
     registered as ``coldstart-releases`` (its inference pipeline:
-    :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`).
+    :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`). ``tables``
+    is the same without the releases: what each seed of the multi-seed study runs.
     """
     from kedro_mlflow.pipeline import pipeline_ml_factory
 
@@ -56,7 +57,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     for name in MODELLING:
         if name in pipelines:
             pipelines[name] = _with_row_evaluation(pipelines[name])
-    training = sum(pipelines.values(), release_model_pipeline())
+    # both results tables and nothing else: one seed of the multi-seed study
+    pipelines["tables"] = sum(
+        (pipe for name, pipe in pipelines.items() if name != "releases"), Pipeline([])
+    )
+    training = sum(
+        (pipe for name, pipe in pipelines.items() if name != "tables"), release_model_pipeline()
+    )
     pipelines["__default__"] = pipeline_ml_factory(
         training=training,
         inference=inference_pipeline(),

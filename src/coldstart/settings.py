@@ -4,9 +4,10 @@ from kedro.config import OmegaConfigLoader
 
 from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks
+from coldstart.timing import NodeTimingHooks
 
 # kedro-mlflow's hooks register themselves through its plugin entry point
-HOOKS = (DeterminismHooks(), CheckInputsHooks())
+HOOKS = (DeterminismHooks(), CheckInputsHooks(), NodeTimingHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
