@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from coldstart.cores import available_cores
+from coldstart.logsafe import plain, quoted
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
 SPLITS = ("train", "val", "test")
 _MAX_DEFAULT_THREADS = 8
 _SHOWN_PER_REASON = 3  # offending lines quoted in the log per reason; the rest are counted
+_BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark: some editors start a text file with it
 
 
 class IngestionError(RuntimeError):
@@ -38,24 +40,92 @@ def _warn_line(
     path: Path, line_no: int | None, reason: str, text: str, seen: Counter, detail: str = ""
 ) -> None:
     """Count a dropped or repaired line under ``reason``; quote the first few in the log."""
-    from rich.markup import escape  # Kedro's rich log handler reads [...] as markup
-
     seen[reason] += 1
     if seen[reason] <= _SHOWN_PER_REASON:
         where = f"{path}:{line_no}" if line_no is not None else str(path)
         detail = f" ({detail})" if detail else ""
-        logger.warning(
-            "%s: %s%s: %s", escape(where), reason, escape(detail), escape(repr(text[:200]))
+        logger.warning("%s: %s%s: %s", plain(where), reason, plain(detail), quoted(text))
+
+
+def _strip_bom(raw: bytes, line_no: int) -> bytes:
+    """The first line without a leading UTF-8 byte order mark (it is not part of the record)."""
+    return raw[len(_BOM) :] if line_no == 1 and raw.startswith(_BOM) else raw
+
+
+def _decoded(raw: bytes) -> str:
+    """Bytes as text; bytes that are not UTF-8 become lone surrogates (``surrogateescape``).
+
+    Nothing is lost or merged yet: a text field is then repaired with
+    :func:`_repaired`, ids with :func:`_repaired_ids`.
+    """
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` (from :func:`_decoded`) came from valid UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _repaired(text: str, errors: str = "replace") -> str:
+    """A text field with the bytes that were not UTF-8 replaced by U+FFFD (or ``errors``)."""
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate written as a JSON escape (\\ud800)
+        data = text.encode("utf-8", "surrogatepass")
+    return data.decode("utf-8", errors)
+
+
+def _repaired_ids(ids: pd.Series, path: Path, what: str) -> tuple[pd.Series, int]:
+    """Ids from :func:`_decoded` -> valid text, two different ids never becoming one.
+
+    The bytes of an id that are not UTF-8 are replaced by U+FFFD, as in text,
+    unless that makes it equal to another id (two users that differ only in their
+    bad bytes, or a valid id that spells the repair): then every such id keeps its
+    bytes as backslash escapes (``b"caf\\xe9"`` -> ``"caf\\\\xe9"``) instead.
+
+    Returns the ids and how many distinct ids were not UTF-8.
+    """
+    # object dtype throughout: pandas' default string dtype refuses the surrogates
+    distinct = pd.Series(list(ids.dropna().unique()), dtype=object)
+    bad = pd.Series([isinstance(v, str) and not _is_utf8(v) for v in distinct], dtype=bool)
+    if not bad.any():
+        return ids, 0
+    repaired = pd.Series([_repaired(v) if b else v for v, b in zip(distinct, bad, strict=True)])
+    clash = repaired.duplicated(keep=False) & bad
+    for i in np.flatnonzero(clash.to_numpy()):
+        repaired.iat[i] = _repaired(distinct.iat[i], "backslashreplace")
+    if repaired.duplicated().any():
+        raise IngestionError(
+            f"{path}: two {what} ids differ only in bytes that are not UTF-8, and escaping "
+            "those bytes spells another id; fix the file's encoding"
         )
+    logger.warning(
+        "%s: %d %s ids are not UTF-8 (their bad bytes are replaced; %d escaped to stay apart), "
+        "such as %s",
+        plain(path),
+        int(bad.sum()),
+        what,
+        int(clash.sum()),
+        quoted(repaired[bad].head(3).tolist()),
+    )
+    mapping = dict(zip(distinct[bad], repaired[bad], strict=True))
+    fixed = [mapping.get(v, v) for v in ids]
+    return pd.Series(fixed, index=ids.index, dtype=object), int(bad.sum())
 
 
 # --------------------------------------------------------------------------- triplets
 
 
-def _line_block_bounds(mapped: mmap.mmap, block_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(begin, end)`` of consecutive blocks of whole lines, about ``block_bytes`` each."""
+def _line_block_bounds(
+    mapped: mmap.mmap, block_bytes: int, start: int = 0
+) -> Iterator[tuple[int, int]]:
+    """``(begin, end)`` of consecutive blocks of whole lines from ``start``, about ``block_bytes`` each."""
     size = len(mapped)
-    begin = 0
+    begin = start
     while begin < size:
         end = min(begin + block_bytes, size)
         if end < size:
@@ -134,11 +204,17 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     n_lines = n_blank = 0
     with open(path, "rb") as stream:
         mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    # a byte order mark is not part of the first user id: the first block starts after it
+    start = len(_BOM) if mapped[: len(_BOM)] == _BOM else 0
+    if start == size:
+        mapped.close()
+        raise IngestionError(f"{path}: the file holds nothing but a byte order mark")
     data = np.frombuffer(mapped, np.uint8)
     try:
         with tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=None) as bar:
+            bar.update(start)
             for begin, end, parsed in _parsed_blocks(
-                encoder.parse, data, _line_block_bounds(mapped, block_bytes), threads
+                encoder.parse, data, _line_block_bounds(mapped, block_bytes, start), threads
             ):
                 block_users, block_songs, block_plays, *line_counts = encoder.merge(data, parsed)
                 block_lines, block_blank, block_counts, samples = line_counts
@@ -174,20 +250,24 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
         "users_only_in_invalid_lines": len(invalid_only),
     }
     logger.info("Triplets: %d lines read, %d kept, dropped %s", n_lines - n_blank, n_kept, dropped)
+    if start:
+        report["byte_order_mark"] = True
+        logger.info("%s starts with a UTF-8 byte order mark: skipped", plain(path))
     if len(invalid_only):
-        from rich.markup import escape
-
         shown = [value.decode("utf-8", "replace") for value in invalid_only[:3].to_pylist()]
         logger.info(
             "Triplets: %d users are named only by dropped lines, such as %s",
             len(invalid_only),
-            escape(repr(shown)),
+            quoted(shown),
         )
     if n_kept == 0:
         raise IngestionError(f"{path}: no valid `user<TAB>song<TAB>count` line was found")
+    user_ids, bad_users = _id_strings(encoder.users.ids(), path, "user")
+    song_ids, bad_songs = _id_strings(encoder.songs.ids(), path, "song")
+    report["non_utf8_ids"] = {"users": bad_users, "songs": bad_songs}
     triplets = {
-        "user_ids": _id_strings(encoder.users.ids()),
-        "song_ids": _id_strings(encoder.songs.ids()),
+        "user_ids": user_ids,
+        "song_ids": song_ids,
         "user": np.concatenate(users),
         "song": np.concatenate(songs),
         "plays": np.concatenate(plays),
@@ -195,15 +275,21 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     return triplets, report
 
 
-def _id_strings(ids: Any) -> np.ndarray:
-    """Arrow binary ids -> object array of ``str`` (invalid UTF-8 repaired, not dropped)."""
+def _id_strings(ids: Any, path: Path, what: str) -> tuple[np.ndarray, int]:
+    """Arrow binary ids -> object array of ``str``, and how many were not UTF-8.
+
+    Ids that are not UTF-8 are repaired by :func:`_repaired_ids`, so distinct
+    byte strings stay distinct ids.
+    """
     import pyarrow as pa
 
     try:
-        return ids.cast(pa.large_string()).to_numpy(zero_copy_only=False)
+        return ids.cast(pa.large_string()).to_numpy(zero_copy_only=False), 0
     except pa.ArrowInvalid:
-        repaired = [value.decode("utf-8", "replace") for value in ids.to_pylist()]
-        return np.asarray(repaired, dtype=object)
+        pass
+    decoded = pd.Series([_decoded(value) for value in ids.to_pylist()], dtype=object)
+    repaired, n_bad = _repaired_ids(decoded, path, what)
+    return repaired.to_numpy(dtype=object), n_bad
 
 
 # --------------------------------------------------------------------------- metadata
@@ -216,22 +302,19 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
     audio_path`` (relative to the dataset folder, ``""`` when the track has no audio).
     """
     path = Path(raw_track_metadata)
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-            tracks = pd.read_sql_query(
-                "SELECT track_id, song_id, artist_id, artist_name FROM songs", connection
-            )
-    except sqlite3.DatabaseError as error:
-        raise IngestionError(
-            f"{path}: cannot read table `songs(track_id, song_id, artist_id, artist_name, ...)`: {error}"
-        ) from error
+    tracks = _read_songs_table(path)
     dropped: Counter = Counter()
     n_rows = len(tracks)
-    for column in ("track_id", "song_id", "artist_id"):
+    ids = ["track_id", "song_id", "artist_id"]
+    non_utf8 = {}
+    for column in ids:
+        decoded = _text_column(tracks[column])
+        tracks[column], non_utf8[column] = _repaired_ids(decoded, path, column)
         tracks[column] = tracks[column].astype("string").str.strip()
-    missing = tracks[["track_id", "song_id", "artist_id"]].isna().any(axis=1) | (
-        tracks[["track_id", "song_id", "artist_id"]] == ""
-    ).any(axis=1)
+    names = _text_column(tracks["artist_name"])
+    bad_names = np.array([isinstance(v, str) and not _is_utf8(v) for v in names], dtype=bool)
+    tracks["artist_name"] = [_repaired(v) if isinstance(v, str) else v for v in names]
+    missing = tracks[ids].isna().any(axis=1) | (tracks[ids] == "").any(axis=1)
     dropped["missing_ids"] = int(missing.sum())
     named = {column: _named_ids(tracks[column]) for column in ("artist_id", "song_id")}
     tracks = tracks[~missing]
@@ -247,9 +330,10 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
     audio_dir = Path(raw_audio_dir)
     found = _scan_audio(audio_dir)
     relative = audio_dir.name
-    tracks["audio_path"] = (
-        tracks["track_id"].map(found).map(lambda name: f"{relative}/{name}", na_action="ignore")
-    ).fillna("")
+    # a plain loop: mapping through an empty dict gives an untyped column pandas cannot fill
+    tracks["audio_path"] = [
+        f"{relative}/{found[track]}" if track in found else "" for track in tracks["track_id"]
+    ]
     n_audio = int((tracks["audio_path"] != "").sum())
     report = {
         "file": str(path),
@@ -257,13 +341,56 @@ def read_track_metadata(raw_track_metadata: Path, raw_audio_dir: Path) -> tuple[
         "tracks_with_audio": n_audio,
         "audio_files_found": len(found),
         "dropped": {k: v for k, v in dropped.items() if v},
+        "non_utf8_ids": {column: n for column, n in non_utf8.items() if n},
+        "repaired_non_utf8_artist_names": int(bad_names.sum()),
         "artists_only_in_dropped_rows": only_in_dropped["artist_id"],
         "songs_only_in_dropped_rows": only_in_dropped["song_id"],
     }
     logger.info(
-        "Track metadata: %d tracks, %d with an audio file in %s", n_rows, n_audio, audio_dir
+        "Track metadata: %d tracks, %d with an audio file in %s, dropped %s",
+        n_rows,
+        n_audio,
+        plain(audio_dir),
+        report["dropped"],
     )
     return tracks.reset_index(drop=True), report
+
+
+_SONGS_QUERY = "SELECT track_id, song_id, artist_id, artist_name FROM songs"
+
+
+def _read_songs_table(path: Path) -> pd.DataFrame:
+    """The ``songs`` columns ingestion uses, text as ``bytes`` (decoded by :func:`_text_column`).
+
+    The file is opened read-only through a percent-encoded ``file:`` URI, so a
+    path holding ``#``, ``?`` or ``%`` opens that file and a missing one is never
+    created. Whatever SQLite or pandas raise (not a database, truncated, no
+    ``songs`` table or column) becomes an :class:`IngestionError` naming the file.
+    """
+    database_errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    if hasattr(pd.errors, "DatabaseError"):  # pandas wraps the driver's error in its own
+        database_errors += (pd.errors.DatabaseError,)
+    expected = "table `songs(track_id, song_id, artist_id, artist_name, ...)`"
+    if not path.is_file():
+        raise IngestionError(f"{path}: no such file (expected an SQLite database with {expected})")
+    if path.stat().st_size == 0:
+        raise IngestionError(f"{path}: the file is empty (expected an SQLite database)")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            # bytes: one value that is not UTF-8 is repaired and counted, not a failed read
+            connection.text_factory = bytes
+            return pd.read_sql_query(_SONGS_QUERY, connection)
+        finally:
+            connection.close()
+    except database_errors as error:
+        raise IngestionError(f"{path}: cannot read {expected}: {error}") from None
+
+
+def _text_column(column: pd.Series) -> pd.Series:
+    """SQLite text read as ``bytes`` -> ``str`` (see :func:`_decoded`); numbers and NULLs pass."""
+    values = [_decoded(v) if isinstance(v, bytes) else v for v in column]
+    return pd.Series(values, index=column.index, dtype=object)
 
 
 def _named_ids(column: pd.Series) -> pd.Index:
@@ -274,7 +401,7 @@ def _named_ids(column: pd.Series) -> pd.Index:
 def _scan_audio(audio_dir: Path) -> dict[str, str]:
     """``track_id -> file name`` for the accepted audio files (mp3 preferred)."""
     if not audio_dir.is_dir():
-        logger.warning("No audio folder at %s: every song will be dropped", audio_dir)
+        logger.warning("No audio folder at %s: every song will be dropped", plain(audio_dir))
         return {}
     rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
     best: dict[str, tuple[int, str]] = {}
@@ -292,48 +419,77 @@ def _scan_audio(audio_dir: Path) -> dict[str, str]:
 def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFrame, dict]:
     """Read ``{"artist_id", "artist_name", "biography"}`` JSON lines, robustly.
 
-    Invalid UTF-8 is repaired (replacement character) and counted; lines that are
-    not JSON objects with an ``artist_id`` are dropped and counted; biographies
-    longer than ``max_biography_chars`` are truncated and counted.
+    Lines that are not JSON objects with an ``artist_id`` are dropped and counted,
+    as are lines whose ``biography`` is neither a string nor null/absent (no
+    biography). Bytes that are not UTF-8 are repaired in text (replacement
+    character) and counted; in ids they are kept apart (:func:`_repaired_ids`).
+    A leading byte order mark is skipped. Biographies longer than
+    ``max_biography_chars`` are truncated and counted.
+
+    When several lines name one artist, the one with the longest biography is
+    kept (the first of equally long ones), so a later line without a biography
+    never replaces a good one; the others are counted as ``duplicate_artist_id``.
+
+    Raises
+    ------
+    IngestionError
+        No usable line is left and biographies are required (``require_biography``).
     """
     path = Path(raw_biographies)
     max_chars = int(ingestion.get("max_biography_chars", 100_000))
     counts: Counter = Counter()
     records: dict[str, dict[str, str]] = {}
+    bom = False
     with open(path, "rb") as stream:
         for line_no, raw in enumerate(stream, start=1):
-            if not raw.strip():
+            stripped = _strip_bom(raw, line_no)
+            bom |= stripped is not raw
+            if not stripped.strip():
                 continue
             counts["lines"] += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("utf-8", errors="replace")
-                _warn_line(path, line_no, "repaired_non_utf8", text, counts)
+            text = _decoded(stripped)
+            if not _is_utf8(text):
+                _warn_line(path, line_no, "repaired_non_utf8", _repaired(text), counts)
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as error:
-                _warn_line(path, line_no, "malformed_json", text, counts, detail=error.msg)
+                _warn_line(path, line_no, "malformed_json", _repaired(text), counts, error.msg)
                 continue
             if not isinstance(record, dict) or not str(record.get("artist_id") or "").strip():
-                _warn_line(path, line_no, "missing_artist_id", text, counts)
+                _warn_line(path, line_no, "missing_artist_id", _repaired(text), counts)
                 continue
-            artist_id = str(record["artist_id"]).strip()
             biography = record.get("biography")
-            biography = biography.strip() if isinstance(biography, str) else ""
+            if biography is not None and not isinstance(biography, str):
+                detail = f"a JSON {type(biography).__name__}"
+                _warn_line(path, line_no, "non_string_biography", _repaired(text), counts, detail)
+                continue
+            artist_id = str(record["artist_id"]).strip()  # its bad bytes are handled below
+            biography = _repaired(biography or "").strip()
             if len(biography) > max_chars:
                 biography = biography[:max_chars]
                 counts["truncated"] += 1
             if artist_id in records:
-                counts["duplicate_artist_id"] += 1
+                better = len(biography) > len(records[artist_id]["biography"])
+                detail = "replaces a shorter one" if better else "an earlier line is kept"
+                _warn_line(path, line_no, "duplicate_artist_id", _repaired(text), counts, detail)
+                if not better:
+                    continue
+            name = record.get("artist_name")
             records[artist_id] = {
                 "artist_id": artist_id,
-                "artist_name": str(record.get("artist_name") or ""),
+                "artist_name": _repaired(str(name)) if name is not None else "",
                 "biography": biography,
             }
-    frame = pd.DataFrame.from_records(
-        list(records.values()), columns=["artist_id", "artist_name", "biography"]
+    columns = ["artist_id", "artist_name", "biography"]
+    # object columns: pandas' string dtype refuses an id's undecoded bytes (fixed below)
+    frame = pd.DataFrame(
+        {c: pd.Series([r[c] for r in records.values()], dtype=object) for c in columns}
     )
+    if len(frame):
+        frame["artist_id"], n_bad_ids = _repaired_ids(frame["artist_id"], path, "artist")
+        frame = frame.astype(str)
+    else:
+        frame, n_bad_ids = frame.astype(str), 0
     reasons = {k: int(v) for k, v in counts.items() if k != "lines"}
     report = {
         "file": str(path),
@@ -341,55 +497,133 @@ def read_biographies(raw_biographies: Path, ingestion: dict) -> tuple[pd.DataFra
         "artists": len(frame),
         "issues": reasons,
     }
+    if n_bad_ids:
+        report["non_utf8_ids"] = n_bad_ids
+    if bom:
+        report["byte_order_mark"] = True
     logger.info(
         "Biographies: %d artists from %d lines, issues %s", len(frame), counts["lines"], reasons
     )
+    if frame.empty:
+        message = (
+            f"{path}: no usable line (a JSON object with an `artist_id` and a string "
+            f"`biography`) among {counts['lines']} lines; issues {reasons}"
+        )
+        if ingestion.get("require_biography", True):
+            raise IngestionError(message)
+        logger.warning("%s", plain(message))
     return frame, report
 
 
-def read_tags(raw_tags: Path) -> tuple[pd.DataFrame, dict]:
-    """Read ``artist_id<TAB>tag<TAB>weight`` (with header), dropping unusable lines."""
-    import pyarrow as pa
-    from pyarrow import csv
+_TAG_COLUMNS = ("artist_id", "tag", "weight")
 
+
+def read_tags(raw_tags: Path, ingestion: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Read ``artist_id<TAB>tag<TAB>weight`` lines (with header), dropping unusable lines.
+
+    The header names the columns (in any order; other columns are ignored). A
+    file whose first line is not such a header is read as those three columns in
+    that order, and the report says so (``header: false``). A line is kept when
+    it has as many tab-separated fields as the header, a weight in [0, 100] and
+    a non-empty id and tag; an artist's repeated tag keeps its highest weight.
+    Bytes that are not UTF-8 are repaired in tags and counted, kept apart in ids
+    (:func:`_repaired_ids`); a leading byte order mark is skipped. Every dropped
+    line is counted by reason, the first few quoted with their line number.
+
+    Raises
+    ------
+    IngestionError
+        No usable line is left and tags are required (``require_tags``).
+    """
+    ingestion = ingestion or {}
     path = Path(raw_tags)
     counts: Counter = Counter()
-
-    def on_invalid_row(row: Any) -> str:
-        _warn_line(path, row.number, "malformed_line", row.text or "", counts)
-        return "skip"
-
-    table = csv.read_csv(
-        path,
-        parse_options=csv.ParseOptions(
-            delimiter="\t", quote_char=False, invalid_row_handler=on_invalid_row
-        ),
-        convert_options=csv.ConvertOptions(
-            column_types={"artist_id": pa.string(), "tag": pa.string(), "weight": pa.string()},
-            include_columns=["artist_id", "tag", "weight"],
-            check_utf8=False,
-        ),
+    repaired: Counter = Counter()
+    columns: tuple[int, int, int] | None = None
+    n_fields = len(_TAG_COLUMNS)
+    has_header = bom = False
+    n_lines = 0
+    ids: list[str] = []
+    tags: list[str] = []
+    weights: list[float] = []
+    with open(path, "rb") as stream:
+        for line_no, raw in enumerate(stream, start=1):
+            stripped = _strip_bom(raw, line_no)
+            bom |= stripped is not raw
+            text = _decoded(stripped.rstrip(b"\r\n"))
+            if not text.strip():
+                continue
+            fields = text.split("\t")
+            if columns is None:  # the first line: the header, or already a record
+                names = [field.strip().lower() for field in fields]
+                has_header = set(_TAG_COLUMNS) <= set(names)
+                if has_header:
+                    columns = tuple(names.index(name) for name in _TAG_COLUMNS)
+                    n_fields = len(names)
+                    continue
+                columns = (0, 1, 2)
+            n_lines += 1
+            if len(fields) != n_fields:
+                _warn_line(path, line_no, "malformed_line", _repaired(text), counts)
+                continue
+            artist_id, tag, weight = (fields[i].strip() for i in columns)
+            try:
+                value = float(weight)
+            except ValueError:
+                value = float("nan")
+            if not 0 <= value <= 100:  # NaN too
+                _warn_line(path, line_no, "invalid_weight", _repaired(text), counts)
+                continue
+            if not artist_id or not tag:
+                _warn_line(path, line_no, "empty_field", _repaired(text), counts)
+                continue
+            if not _is_utf8(tag):
+                _warn_line(path, line_no, "repaired_non_utf8", _repaired(text), repaired)
+                tag = _repaired(tag)
+            ids.append(artist_id)
+            tags.append(tag.lower())
+            weights.append(value)
+    frame = pd.DataFrame(
+        {
+            "artist_id": pd.Series(ids, dtype=object),
+            "tag": pd.Series(tags, dtype=object),
+            "weight": np.asarray(weights, dtype=np.float64),
+        }
     )
-    frame = table.to_pandas()
-    n_rows = len(frame) + counts["malformed_line"]
-    frame["artist_id"] = frame["artist_id"].astype(str).str.strip()
-    frame["tag"] = frame["tag"].astype(str).str.strip().str.lower()
-    frame["weight"] = pd.to_numeric(frame["weight"], errors="coerce")
-    bad_weight = frame["weight"].isna() | (frame["weight"] < 0) | (frame["weight"] > 100)
-    counts["invalid_weight"] += int(bad_weight.sum())
-    empty = (frame["tag"] == "") | (frame["artist_id"] == "")
-    counts["empty_field"] += int((empty & ~bad_weight).sum())
-    frame = frame[~bad_weight & ~empty]
+    frame["artist_id"], n_bad_ids = _repaired_ids(frame["artist_id"], path, "artist")
+    frame = frame.astype({"artist_id": str, "tag": str})
     before = len(frame)
     frame = frame.groupby(["artist_id", "tag"], as_index=False, sort=True)["weight"].max()
     counts["duplicate_tag"] += before - len(frame)
     report = {
         "file": str(path),
-        "lines": int(n_rows),
+        "lines": int(n_lines),
         "kept": len(frame),
         "dropped": {k: int(v) for k, v in counts.items() if v},
     }
-    logger.info("Tags: %d kept of %d lines, dropped %s", len(frame), n_rows, report["dropped"])
+    if not has_header:
+        report["header"] = False
+    if repaired:
+        report["repaired"] = dict(repaired)
+    if n_bad_ids:
+        report["non_utf8_ids"] = n_bad_ids
+    if bom:
+        report["byte_order_mark"] = True
+    if columns is not None and not has_header:
+        logger.warning(
+            "%s: the first line is not the header `artist_id<TAB>tag<TAB>weight`; read as a "
+            "record, the columns in that order",
+            plain(path),
+        )
+    logger.info("Tags: %d kept of %d lines, dropped %s", len(frame), n_lines, report["dropped"])
+    if frame.empty:
+        message = (
+            f"{path}: no usable `artist_id<TAB>tag<TAB>weight` line among {n_lines} lines "
+            f"(dropped {report['dropped']}); is the file empty, or not tab-separated?"
+        )
+        if ingestion.get("require_tags", True):
+            raise IngestionError(message)
+        logger.warning("%s", plain(message))
     return frame.reset_index(drop=True), report
 
 

@@ -34,7 +34,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["biographies", "biographies_report"],
                 name="read_biographies",
             ),
-            Node(read_tags, "raw_tags", ["tags", "tags_report"], name="read_tags"),
+            Node(
+                read_tags,
+                ["raw_tags", "params:ingestion"],
+                ["tags", "tags_report"],
+                name="read_tags",
+            ),
             Node(
                 select_items,
                 [
