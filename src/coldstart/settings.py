@@ -3,11 +3,19 @@
 from kedro.config import OmegaConfigLoader
 
 from coldstart.determinism import DeterminismHooks
-from coldstart.hooks import CheckInputsHooks
+from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
 from coldstart.timing import NodeTimingHooks
 
-# kedro-mlflow's hooks register themselves through its plugin entry point
-HOOKS = (DeterminismHooks(), CheckInputsHooks(), NodeTimingHooks())
+# kedro-mlflow's hooks register themselves through its plugin entry point, after these:
+# pluggy calls the last registered first, so a plain hook here runs after kedro-mlflow's;
+# RunGuardHooks wraps before_pipeline_run to act before it (see coldstart.hooks).
+HOOKS = (
+    RunGuardHooks(),
+    RunVersionsHooks(),
+    DeterminismHooks(),
+    CheckInputsHooks(),
+    NodeTimingHooks(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
