@@ -92,9 +92,10 @@ class EnrichmentConfig:
             )
         babelfy = dict(linker.get("babelfy") or {})
         if "key" in babelfy or "key" in dict(babelfy.get("params") or {}):
+            from .credentials import credentials_hint
+
             raise EnrichmentConfigError(
-                "Never put the Babelfy key into parameters (MLflow logs them): "
-                "put it into conf/local/credentials.yml (see conf/local/credentials.yml.example)"
+                f"Never put the Babelfy key into parameters (MLflow logs them): {credentials_hint()}"
             )
         classes = tuple(str(c) for c in params.get("classes", PAPER_CLASSES))
         if not classes:

@@ -20,6 +20,31 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+#: The Kedro environment of the current run (set by ``coldstart.hooks.RunGuardHooks``):
+#: Kedro reads credentials from ``conf/base`` and ``conf/<env>`` only, so the hint
+#: must name the folder that is actually read.
+_RUN_ENV: str | None = None
+
+
+def set_run_env(env: str | None) -> None:
+    """Record the Kedro environment in use (``None``: the default, ``local``)."""
+    global _RUN_ENV
+    _RUN_ENV = env
+
+
+def credentials_hint() -> str:
+    """Where to put the Babelfy key for the environment in use (read by Kedro)."""
+    env = _RUN_ENV or "local"
+    where = f"conf/{env}"
+    hint = (
+        f"put `babelfy: {{key: ...}}` into {where}/credentials.yml and point the "
+        f"`babelfy_credentials` catalog entry at it with `credentials: babelfy` "
+        f"(in {where}/catalog.yml; see conf/local/credentials.yml.example)"
+    )
+    if env != "local":
+        hint += f"; conf/local is not read under --env={env}"
+    return hint
+
 
 class Secret:
     """A secret string that does not show itself in reprs, logs or tracebacks."""
@@ -77,9 +102,7 @@ class SecretDataset(AbstractDataset[None, Secret]):
         return self._secret
 
     def save(self, data: Any) -> None:
-        raise DatasetError(
-            "SecretDataset is read-only: secrets belong in conf/local/credentials.yml"
-        )
+        raise DatasetError(f"SecretDataset is read-only: {credentials_hint()}")
 
     def _exists(self) -> bool:
         return True

@@ -346,16 +346,14 @@ class BabelfyLinker(EntityLinker):
         super().__init__()
         secret = key if isinstance(key, Secret) else Secret(key)
         if not secret:
-            raise ValueError(
-                "The Babelfy linker needs an API key: put `babelfy: {key: ...}` into "
-                "conf/local/credentials.yml and point the `babelfy_credentials` catalog entry "
-                "at it (see conf/local/credentials.yml.example)."
-            )
+            from .credentials import credentials_hint
+
+            raise ValueError(f"The Babelfy linker needs an API key: {credentials_hint()}.")
         extra = dict(params or {})
         if any(str(k).lower() == "key" for k in extra):
-            raise ValueError(
-                "Never put the Babelfy key into parameters: use conf/local/credentials.yml"
-            )
+            from .credentials import credentials_hint
+
+            raise ValueError(f"Never put the Babelfy key into parameters: {credentials_hint()}")
         self._key = secret
         self.endpoint = str(endpoint)
         self.lang = str(lang)
