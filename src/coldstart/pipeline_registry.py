@@ -9,7 +9,6 @@ re-scores every row from the predictions in the catalog.
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
@@ -38,6 +37,26 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
     )
 
 
+def _stage_pipelines() -> dict[str, Pipeline]:
+    """``{name: create_pipeline()}`` of every package under ``coldstart.pipelines``.
+
+    Not Kedro's ``find_pipelines``: under ``--pipeline=<name>`` it imports only
+    the package of that name, and the composite pipelines (``tables``,
+    ``__default__``) need them all.
+    """
+    import importlib
+    import pkgutil
+
+    import coldstart.pipelines as package
+
+    found = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if hasattr(module, "create_pipeline"):
+            found[info.name] = module.create_pipeline()
+    return found
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
@@ -53,7 +72,7 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
 
-    pipelines = find_pipelines(raise_errors=True)
+    pipelines = _stage_pipelines()
     for name in MODELLING:
         if name in pipelines:
             pipelines[name] = _with_row_evaluation(pipelines[name])
