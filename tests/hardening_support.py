@@ -1,0 +1,81 @@
+"""Helpers of the hardening tests: a tiny world in a temporary root, real Kedro runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+TINY_WORLD = PROJECT / "data" / "01_raw" / "synthetic_tiny"
+KEDRO = Path(sys.executable).with_name("kedro")
+
+
+def tiny_root(root: Path) -> dict[str, str]:
+    """Runtime parameters of a run in ``root``, whose raw folder holds the tiny world.
+
+    The project's tiny world is copied when it exists (the world pipeline reuses a
+    folder whose configuration matches); otherwise the run generates it (minutes).
+    """
+    raw = root / "raw"
+    if TINY_WORLD.is_dir() and not raw.exists():
+        shutil.copytree(TINY_WORLD, raw)
+    return {
+        "dataset_dir": str(raw),
+        "data_root": str(root / "data"),
+        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "mlflow_artifact_location": str(root / "mlartifacts"),
+    }
+
+
+def run_in_process(params: dict, **run_args) -> None:
+    """One ``kedro run --env=test`` through a real session in this process."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(PROJECT)
+    with KedroSession.create(project_path=PROJECT, env="test", runtime_params=params) as session:
+        session.run(**run_args)
+
+
+def cli_args(params: dict, *extra: str) -> list[str]:
+    """``kedro run --env=test --params=...`` as an argument list."""
+    joined = ",".join(f"{key}={value}" for key, value in params.items())
+    return [str(KEDRO), "run", "--env=test", f"--params={joined}", *extra]
+
+
+def start_cli(params: dict, log: Path, *extra: str) -> subprocess.Popen:
+    """Start the CLI in the project folder, stdout and stderr into ``log``."""
+    env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
+    with open(log, "wb") as stream:
+        return subprocess.Popen(
+            cli_args(params, *extra), cwd=PROJECT, stdout=stream, stderr=subprocess.STDOUT, env=env
+        )
+
+
+def mlflow_runs(params: dict) -> list:
+    """Every run of the project's experiment in the run's store (none before it exists)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=params["mlflow_tracking_uri"])
+    experiment = client.get_experiment_by_name("coldstart")
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id])
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
+    """Poll ``condition()`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception:  # the store may not exist yet, or be mid-migration
+            value = None
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
