@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from coldstart.logsafe import plain
+
 logger = logging.getLogger(__name__)
 
 
@@ -72,7 +74,7 @@ class DiskCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            logger.warning("Ignoring unreadable cache file %s (%s)", path, exc)
+            logger.warning("Ignoring unreadable cache file %s (%s)", plain(path), plain(exc))
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
@@ -81,6 +83,10 @@ class DiskCache:
     def put(self, key: str, value: Any) -> None:
         """Store ``value`` (JSON-able) for ``key`` atomically."""
         atomic_write_json(self._path(key), {"key": key, "value": value})
+
+    def child(self, name: str) -> DiskCache:
+        """A cache in a sub-folder (not counted by ``len`` of this one)."""
+        return DiskCache(self.directory, name)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.directory.glob("??/*.json"))
@@ -103,6 +109,9 @@ class NullCache:
 
     def put(self, key: str, value: Any) -> None:
         return None
+
+    def child(self, name: str) -> NullCache:
+        return self
 
     def __len__(self) -> int:
         return 0

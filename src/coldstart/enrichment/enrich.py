@@ -3,8 +3,8 @@
 Plain functions over pandas tables, used by the Kedro nodes of the
 ``semantic_enrichment`` pipeline and callable on their own.
 
-Resilience: results of remote backends are cached per artist and per entity
-as soon as they arrive (atomically). When a service becomes unusable (quota,
+Resilience: results of remote backends are cached per request, per artist and
+per entity as soon as they arrive (atomically). When a service becomes unusable (quota,
 outage) the loop stops calling it, still collects what the cache holds, and
 then either raises :class:`~coldstart.enrichment.remote.EnrichmentIncompleteError`
 saying how many are left (default) or, with ``allow_partial``, carries on with
@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
+
+from coldstart.logsafe import plain, quoted
 
 from .cache import DiskCache, NullCache
 from .iri import InvalidIRIError, validate_iri
@@ -101,6 +103,8 @@ def link_artists(
     total = len(artists)
     ids = artists["artist_id"].astype(str).tolist()
     texts = artists["biography"].fillna("").astype(str).tolist()
+    # the pieces of a long text are separate requests: each answer is kept as it arrives
+    linker.request_cache = cache.child("requests")
     for artist_id, text in _progress(
         zip(ids, texts, strict=True), total, f"Linking ({linker.name})", progress
     ):
@@ -117,12 +121,12 @@ def link_artists(
                 mentions = linker.link(text)
             except RemoteRequestError as exc:
                 failed[artist_id] = str(exc)
-                logger.warning("Linking artist %s failed: %s", artist_id, exc)
+                logger.warning("Linking artist %s failed: %s", quoted(artist_id), plain(exc))
                 continue
             except RemoteUnavailableError as exc:
                 stopped = exc
                 counts["pending"] += 1
-                logger.error("%s is unusable: %s", linker.name, exc)
+                logger.error("%s is unusable: %s", linker.name, plain(exc))
                 continue
             cache.put(artist_id, {"text_sha1": digest, "mentions": [m.to_dict() for m in mentions]})
             counts["linked_now"] += 1
@@ -155,10 +159,12 @@ def link_artists(
             f"Entity linking ({linker.name})", stopped, done, total, counts["pending"], cache
         )
         log["stopped"] = message
-        if not allow_partial:
-            raise EnrichmentIncompleteError(message)
+        if not allow_partial:  # Kedro logs the error through its rich handler
+            raise EnrichmentIncompleteError(plain(message))
         logger.warning(
-            "%s Going on with %d artists un-enriched (allow_partial).", message, counts["pending"]
+            "%s Going on with %d artists un-enriched (allow_partial).",
+            plain(message),
+            counts["pending"],
         )
     mentions_df = pd.DataFrame(rows, columns=MENTION_COLUMNS)
     mentions_df = mentions_df.astype(
@@ -212,7 +218,7 @@ def lookup_entities(
             valid.append(validate_iri(entity))
         except InvalidIRIError as exc:
             rejected.append(entity)
-            logger.warning("Not looking up entity: %s", exc)
+            logger.warning("Not looking up entity: %s", plain(exc))
 
     found: dict[str, list[list[str]]] = {}
     todo = []
@@ -232,7 +238,7 @@ def lookup_entities(
             result = knowledge_base.select(query)
         except RemoteUnavailableError as exc:
             stopped = exc
-            logger.error("%s is unusable: %s", knowledge_base.name, exc)
+            logger.error("%s is unusable: %s", knowledge_base.name, plain(exc))
             break
         per_entity: dict[str, list[list[str]]] = {entity: [] for entity in batch}
         for row in result:
@@ -275,8 +281,8 @@ def lookup_entities(
         )
         log["stopped"] = message
         if not allow_partial:
-            raise EnrichmentIncompleteError(message)
-        logger.warning("%s Going on without them (allow_partial).", message)
+            raise EnrichmentIncompleteError(plain(message))
+        logger.warning("%s Going on without them (allow_partial).", plain(message))
     rows = [
         {"entity": entity, "predicate": p, "object": o, "object_kind": kind}
         for entity in valid

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coldstart.logsafe import plain
+
 from .iri import sparql_iri, validate_iri
 from .remote import RemoteUnavailableError, TransientError, call_with_retries
 from .terms import DBO, DCT_SUBJECT, RDF_TYPE, RDFS_LABEL
@@ -188,7 +190,9 @@ class EmbeddedKnowledgeBase(KnowledgeBase):
         self._store = pyoxigraph.Store()
         self._store.load(path=str(self.path), format=formats[rdf_format])
         self.n_triples = len(self._store)
-        logger.info("Loaded %d triples from %s into an embedded store", self.n_triples, self.path)
+        logger.info(
+            "Loaded %d triples from %s into an embedded store", self.n_triples, plain(self.path)
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         stat = self.path.stat()
@@ -305,7 +309,11 @@ class SparqlEndpointKnowledgeBase(KnowledgeBase):
         try:
             answer = self._wrapper(query).queryAndConvert()
         except QueryBadFormed as exc:
-            raise ValueError(f"{self.endpoint} rejected the query as malformed: {exc}") from None
+            # HTTP 400. Every IRI in our queries is validated, so the endpoint refuses what
+            # it cannot run (a size limit, a dialect): stop cleanly like any other fault
+            raise RemoteUnavailableError(
+                f"{self.endpoint} refused the query (HTTP 400 bad request): {str(exc)[:200]}"
+            ) from None
         except (Unauthorized, EndPointNotFound, URITooLong) as exc:
             raise RemoteUnavailableError(f"{self.endpoint}: {type(exc).__name__}") from None
         except EndPointInternalError as exc:

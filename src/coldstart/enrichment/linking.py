@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from coldstart.logsafe import plain
+
+from .cache import DiskCache, NullCache
 from .credentials import Secret
 from .iri import InvalidIRIError, validate_iri
 from .remote import (
@@ -105,6 +108,8 @@ class EntityLinker(ABC):
 
     def __init__(self) -> None:
         self.stats: Counter = Counter()
+        #: where a remote linker keeps each request's answer as it arrives (set by the caller)
+        self.request_cache: DiskCache | NullCache = NullCache()
 
     @abstractmethod
     def link(self, text: str) -> list[Mention]:
@@ -174,7 +179,7 @@ class LabelLinker(EntityLinker):
                 validate_iri(entity)
             except InvalidIRIError as exc:
                 self.stats["rejected_iris"] += 1
-                logger.warning("Offline linker: skipping entity (%s)", exc)
+                logger.warning("Offline linker: skipping entity (%s)", plain(exc))
                 continue
             for label in entity_labels:
                 key = label_key(str(label))
@@ -446,7 +451,19 @@ class BabelfyLinker(EntityLinker):
         raise TransientError("malformed answer (not a JSON list of annotations)")
 
     def _request(self, text: str) -> list[dict[str, Any]]:
-        return call_with_retries(
+        """Babelfy's annotations of one piece of text: from the request cache, else asked.
+
+        Each answer is cached (atomically) as it arrives, so a run killed in the middle
+        of a long biography does not ask again for the pieces already answered.
+        """
+        import hashlib
+
+        key = "request:" + hashlib.sha1(text.encode("utf-8")).hexdigest()
+        cached = self.request_cache.get(key)
+        if isinstance(cached, dict) and isinstance(cached.get("annotations"), list):
+            self.stats["requests_from_cache"] += 1
+            return cached["annotations"]
+        annotations = call_with_retries(
             lambda: self._request_once(text),
             what="Babelfy",
             max_retries=self.max_retries,
@@ -454,6 +471,8 @@ class BabelfyLinker(EntityLinker):
             max_backoff_s=self.max_backoff_s,
             sleep=self._sleep,
         )
+        self.request_cache.put(key, {"annotations": annotations})
+        return annotations
 
     # ---- parsing
 
@@ -483,7 +502,7 @@ class BabelfyLinker(EntityLinker):
                 entity = validate_iri(url)
             except InvalidIRIError as exc:
                 self.stats["rejected_iris"] += 1
-                logger.warning("Babelfy: rejected DBpedia URL (%s)", exc)
+                logger.warning("Babelfy: rejected DBpedia URL (%s)", plain(exc))
                 continue
             mentions.append(
                 Mention(

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from coldstart.logsafe import plain
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -78,7 +80,12 @@ def call_with_retries(
                 ) from None
             wait = min(max_backoff_s, backoff_s * (2**attempt))
             logger.warning(
-                "%s: %s; retry %d/%d in %.1f s", what, exc, attempt + 1, max_retries, wait
+                "%s: %s; retry %d/%d in %.1f s",
+                plain(what),
+                plain(exc),
+                attempt + 1,
+                max_retries,
+                wait,
             )
             sleep(wait)
             attempt += 1
