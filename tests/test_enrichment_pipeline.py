@@ -59,7 +59,9 @@ def _artists() -> pd.DataFrame:
 def _catalog(params: dict, kb_path: Path, data_root: Path) -> DataCatalog:
     """Inputs in memory; outputs as the project's catalog declares them, under ``data_root``."""
     entries = _config(PROJECT / "conf", data_root)["catalog"]
-    catalog = DataCatalog.from_config({name: entries[name] for name in OUTPUTS})
+    catalog = DataCatalog.from_config(
+        {name: entries[name] for name in (*OUTPUTS, "enrichment_cache")}
+    )
     catalog["artists"] = MemoryDataset(_artists())
     catalog["raw_knowledge_base"] = RawPathDataset(str(kb_path), optional=True)
     catalog["babelfy_credentials"] = SecretDataset()

@@ -46,12 +46,81 @@ PAPER_PROPERTIES: dict[str, tuple[str, ...]] = {
     "RecordLabel": ("location", "genre"),
 }
 
+#: The ``semantic_enrichment`` parameters of ``conf/base`` (a test keeps the two equal), but
+#: ``cache.dir``: the cache folder comes from the catalog (``enrichment_cache``, under
+#: ``data_root``). Given parameters are merged into these key by key, so a one-key override
+#: (``--params=semantic_enrichment.allow_partial=true``, a one-key
+#: ``conf/local/parameters_semantic_enrichment.yml``, which Kedro lets replace the whole
+#: block) changes that key only.
+DEFAULTS: dict[str, Any] = {
+    "linker": {
+        "type": "offline",
+        "offline": {"min_label_chars": 3, "label_lang": "en"},
+        "babelfy": {
+            "endpoint": "https://babelfy.io/v1/disambiguate",
+            "lang": "EN",
+            "method": "POST",
+            "timeout_s": 30,
+            "max_retries": 4,
+            "backoff_s": 2.0,
+            "max_backoff_s": 60.0,
+            "max_chars": 3000,
+            "min_score": 0.0,
+            "keep_overlapping": False,
+            "params": {},
+        },
+    },
+    "knowledge_base": {
+        "type": "embedded",
+        "batch_size": 50,
+        "sparql": {
+            "endpoint": "https://dbpedia.org/sparql",
+            "default_graph": "http://dbpedia.org",
+            "method": "POST",
+            "timeout_s": 60,
+            "max_retries": 4,
+            "backoff_s": 2.0,
+            "max_backoff_s": 60.0,
+        },
+    },
+    "classes": list(PAPER_CLASSES),
+    "properties": {c: list(ps) for c, ps in PAPER_PROPERTIES.items()},
+    "categories": True,
+    "object_terms": False,
+    "cache": {"offline": False},
+    "allow_partial": False,
+    "progress_bar": True,
+}
+
 LINKERS = ("offline", "babelfy")
 KNOWLEDGE_BASES = ("embedded", "sparql")
 
 
 class EnrichmentConfigError(ValueError):
     """The ``semantic_enrichment`` parameters are inconsistent."""
+
+
+def merged_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``params`` merged into :data:`DEFAULTS`: mappings key by key, other values replaced.
+
+    ``properties`` is the exception: when ``params`` names ``classes`` but no
+    ``properties``, the default properties of the kept classes are used.
+    """
+
+    def merge(base: Any, override: Any) -> Any:
+        if isinstance(base, Mapping) and isinstance(override, Mapping):
+            out = dict(base)
+            for key, value in override.items():
+                out[key] = merge(base.get(key), value) if key in base else value
+            return out
+        return override
+
+    params = dict(params or {})
+    merged = merge(DEFAULTS, params)
+    if "properties" not in params:
+        classes = set(merged.get("classes") or ())
+        merged["properties"] = {c: ps for c, ps in DEFAULTS["properties"].items() if c in classes}
+    return merged
 
 
 @dataclass(frozen=True)
@@ -68,15 +137,15 @@ class EnrichmentConfig:
     properties: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PAPER_PROPERTIES))
     categories: bool = True
     object_terms: bool = False
-    cache_dir: Path = Path("data/02_intermediate/enrichment_cache")
+    cache_dir: Path | None = None  # None: the catalog's folder (see :func:`make_cache`)
     cache_offline: bool = False
     allow_partial: bool = False
     progress_bar: bool = True
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> EnrichmentConfig:
-        """Build from the ``semantic_enrichment`` parameters dict (missing keys: defaults)."""
-        params = dict(params or {})
+        """Build from the ``semantic_enrichment`` parameters, merged into :data:`DEFAULTS`."""
+        params = merged_params(params)
         linker = dict(params.get("linker") or {})
         kb = dict(params.get("knowledge_base") or {})
         cache = dict(params.get("cache") or {})
@@ -126,7 +195,7 @@ class EnrichmentConfig:
             properties=properties,
             categories=bool(params.get("categories", True)),
             object_terms=bool(params.get("object_terms", False)),
-            cache_dir=Path(str(cache.get("dir", "data/02_intermediate/enrichment_cache"))),
+            cache_dir=Path(str(cache["dir"])) if cache.get("dir") else None,
             cache_offline=bool(cache.get("offline", False)),
             allow_partial=bool(params.get("allow_partial", False)),
             progress_bar=bool(params.get("progress_bar", True)),
@@ -189,10 +258,23 @@ def make_cache(
     kind: str,
     backend: EntityLinker | KnowledgeBase,
     extra: dict[str, Any] | None = None,
+    root: Path | str | None = None,
 ) -> DiskCache | NullCache:
-    """The on-disk cache of one backend (remote ones always; local ones if asked)."""
+    """The on-disk cache of one backend (remote ones always; local ones if asked).
+
+    It lives in ``cache.dir`` when the parameters set it, else in ``root`` (the
+    catalog's ``enrichment_cache``, under ``data_root``); never in a folder
+    relative to the current directory.
+    """
     if not (backend.remote or config.cache_offline):
         return NullCache()
+    directory = config.cache_dir or (Path(root) if root is not None else None)
+    if directory is None:
+        raise EnrichmentConfigError(
+            f"{backend.name} answers are cached on disk, but no folder is given: set "
+            "`semantic_enrichment.cache.dir`, or run the pipeline (the catalog's "
+            "`enrichment_cache` entry, under data_root)"
+        )
     description = {"kind": kind, **backend.fingerprint(), **(extra or {})}
     namespace = f"{kind}/{backend.name}-{config_digest(description)}"
-    return DiskCache(config.cache_dir, namespace, description)
+    return DiskCache(directory, namespace, description)

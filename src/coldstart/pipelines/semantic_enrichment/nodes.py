@@ -27,6 +27,7 @@ from coldstart.enrichment import (
     open_knowledge_base,
     select_facts,
 )
+from coldstart.logsafe import plain
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def link_entities(
     raw_knowledge_base: Path,
     babelfy_credentials: Secret | None,
     semantic_enrichment: dict[str, Any],
+    enrichment_cache: Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Find the knowledge-base entities each biography mentions.
 
@@ -49,7 +51,10 @@ def link_entities(
     babelfy_credentials
         The Babelfy key (``SecretDataset``); unused by the offline linker.
     semantic_enrichment
-        The pipeline's parameters.
+        The pipeline's parameters (merged into the defaults key by key).
+    enrichment_cache
+        The cache folder of remote answers (the catalog's, under ``data_root``),
+        unless ``cache.dir`` is set.
 
     Returns
     -------
@@ -64,8 +69,13 @@ def link_entities(
     else:
         linker = make_linker(config, None, babelfy_credentials)
     try:
-        cache = make_cache(config, "linking", linker)
-        logger.info("Linking %d biographies with %s (cache: %r)", len(artists), linker.name, cache)
+        cache = make_cache(config, "linking", linker, root=enrichment_cache)
+        logger.info(
+            "Linking %d biographies with %s (cache: %s)",
+            len(artists),
+            linker.name,
+            plain(repr(cache)),
+        )
         return link_artists(
             artists,
             linker,
@@ -81,6 +91,7 @@ def lookup_entity_facts(
     mentions: pd.DataFrame,
     raw_knowledge_base: Path,
     semantic_enrichment: dict[str, Any],
+    enrichment_cache: Path | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fetch classes, the configured properties and categories of every linked entity.
 
@@ -97,7 +108,7 @@ def lookup_entity_facts(
         "categories": config.categories,
     }
     with open_knowledge_base(config, raw_knowledge_base) as kb:
-        cache = make_cache(config, "knowledge_base", kb, query_config)
+        cache = make_cache(config, "knowledge_base", kb, query_config, root=enrichment_cache)
         rows, log = lookup_entities(
             mentions["entity"].tolist(),
             kb,
