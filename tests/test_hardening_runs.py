@@ -1,0 +1,142 @@
+"""Runs that don't cross, MLflow records that tell the truth, secrets that never land.
+
+Real ``kedro run`` subprocesses on the tiny world in a temporary root, a real
+MLflow SQLite store (issue 13, "Runs that don't cross" and "Secrets").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from hardening_support import PROJECT, cli_args, mlflow_runs, start_cli, tiny_root, wait_for
+
+pytestmark = pytest.mark.slow
+
+SECRET = "s3cr3t-babelfy-key-4242"
+
+
+def _running_parent(params: dict, pid: int):
+    """The MLflow run of process ``pid`` once it is RUNNING and tagged with its pid."""
+    return next(
+        (
+            run
+            for run in mlflow_runs(params)
+            if run.info.status == "RUNNING" and run.data.tags.get("coldstart.pid") == str(pid)
+        ),
+        None,
+    )
+
+
+def _finish(process: subprocess.Popen, timeout_s: float = 120) -> int:
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+def test_a_concurrent_run_is_refused_and_a_terminated_run_ends_killed(tmp_path: Path) -> None:
+    """Run A holds the data_root; run B on the same data_root is refused, naming A;
+    SIGTERM to A ends its MLflow run KILLED (not RUNNING forever) and frees the lock."""
+    params = tiny_root(tmp_path)
+    first = start_cli(params, tmp_path / "a.log")
+    try:
+        run = wait_for(lambda: _running_parent(params, first.pid), 240, "run A's MLflow run")
+        second = subprocess.run(
+            cli_args(params, "--pipeline=ingestion"),
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        output = second.stdout + second.stderr
+        assert second.returncode != 0, output[-3000:]
+        assert "Another `kedro run` is using data_root" in output, output[-3000:]
+        assert f"pid {first.pid}" in output, output[-3000:]
+        first.send_signal(signal.SIGTERM)
+        _finish(first)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    runs = {r.info.run_id: r for r in mlflow_runs(params)}
+    assert runs[run.info.run_id].info.status == "KILLED"
+    assert not [r for r in runs.values() if r.info.status == "RUNNING"]
+    # the lock went with A: the refused run B left no MLflow run behind
+    assert len([r for r in runs.values() if "mlflow.parentRunId" not in r.data.tags]) == 1
+    assert (Path(params["data_root"]) / ".kedro_run.lock").read_text() == ""
+
+
+def test_a_killed_run_is_marked_killed_and_a_stopped_run_ends_failed(tmp_path: Path) -> None:
+    """``kill -9`` leaves a RUNNING run and a lock naming a dead process: the next run
+    takes the lock over with a warning, marks the dead run KILLED, and -- stopped by
+    the missing-inputs check -- ends its own run FAILED, not FINISHED."""
+    params = tiny_root(tmp_path)
+    victim = start_cli(params, tmp_path / "victim.log")
+    try:
+        run = wait_for(lambda: _running_parent(params, victim.pid), 240, "the victim's run")
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+    assert {r.info.run_id: r for r in mlflow_runs(params)}[run.info.run_id].info.status == (
+        "RUNNING"
+    )
+    # fusion's inputs (embeddings, audio features) were never made: the check stops it
+    rerun = subprocess.run(
+        cli_args(params, "--pipeline=fusion"),
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode != 0, output[-3000:]
+    assert "input(s) that are not in the catalog yet" in output, output[-3000:]
+    assert "left by a run that is gone" in output, output[-3000:]
+    runs = mlflow_runs(params)
+    by_id = {r.info.run_id: r for r in runs}
+    assert by_id[run.info.run_id].info.status == "KILLED"
+    stopped = [r for r in runs if r.info.run_id != run.info.run_id and r.info.run_name == "fusion"]
+    assert [r.info.status for r in stopped] == ["FAILED"]
+    assert not [r for r in runs if r.info.status in ("RUNNING", "FINISHED")]
+
+
+def _store_text(root: Path) -> str:
+    """Everything the MLflow store holds, as text: the database and every artifact."""
+    chunks = []
+    for path in [root / "mlruns.db", *sorted((root / "mlartifacts").rglob("*"))]:
+        if path.is_file():
+            chunks.append(path.read_bytes().decode("latin-1"))
+    return "\n".join(chunks)
+
+
+def test_a_key_given_as_a_parameter_is_refused_before_anything_is_logged(
+    tmp_path: Path,
+) -> None:
+    """``--params=semantic_enrichment.linker.babelfy.key=...`` stops the run before
+    kedro-mlflow logs parameters or the ``runtime_params`` tag: the key is nowhere in
+    the store; the hint names the credentials file of the environment in use."""
+    params = tiny_root(tmp_path)
+    result = subprocess.run(
+        cli_args({**params, "semantic_enrichment.linker.babelfy.key": SECRET}),
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "semantic_enrichment.linker.babelfy.key" in output, output[-3000:]
+    assert "conf/test/credentials.yml" in output, output[-3000:]
+    assert SECRET not in output
+    assert SECRET not in _store_text(tmp_path)
+    for run in mlflow_runs(params):
+        assert SECRET not in repr(run.data.params) + repr(run.data.tags)
