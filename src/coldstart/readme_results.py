@@ -3,6 +3,9 @@
 The README's results section is the generated Markdown of ``data/08_reporting``
 (the two tables and the release quality), pasted between the markers
 ``<!-- results:begin -->`` and ``<!-- results:end -->``, never typed by hand.
+The multi-seed study's report (``make study``: ``data/09_study/default``) goes
+between ``<!-- study:begin -->`` and ``<!-- study:end -->``, its forest plot copied
+to ``docs/figures/study_forest.png`` so the README can show it.
 ``--check`` exits 1 when the README differs from the reports (for CI or review).
 """
 
@@ -13,6 +16,8 @@ import sys
 from pathlib import Path
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+STUDY_BEGIN, STUDY_END = "<!-- study:begin -->", "<!-- study:end -->"
+FIGURE = Path("docs/figures/study_forest.png")
 SECTIONS = (
     ("Table 1 (artist level)", "table1_artist.md"),
     ("Table 2 (song level)", "table2_song.md"),
@@ -36,28 +41,53 @@ def results_block(reporting: Path) -> str:
     return "\n".join(parts)
 
 
-def with_results(readme: str, block: str) -> str:
+def study_block(study: Path) -> str:
+    """The study's report with its figure at :data:`FIGURE`, or how to make one."""
+    report = study / "study_report.md"
+    if not report.is_file():
+        return (
+            f"No multi-seed study in `{study.as_posix()}` yet: `make study` runs it "
+            "(docs/study.md), then `make results` pastes it here.\n"
+        )
+    text = report.read_text(encoding="utf-8").strip()
+    return text.replace("](study_forest.png)", f"]({FIGURE.as_posix()})") + "\n"
+
+
+def with_results(readme: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     """``readme`` with the text between the markers replaced by ``block``."""
-    if BEGIN not in readme or END not in readme:
-        raise ValueError(f"README has no {BEGIN} ... {END} markers")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block}{END}{tail}"
+    if begin not in readme or end not in readme:
+        raise ValueError(f"README has no {begin} ... {end} markers")
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"))
+    parser.add_argument("--study", type=Path, default=Path("data/09_study/default"))
     parser.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
     args = parser.parse_args(argv)
     readme = args.readme.read_text(encoding="utf-8")
     updated = with_results(readme, results_block(args.reporting))
+    if STUDY_BEGIN in readme:
+        updated = with_results(updated, study_block(args.study), STUDY_BEGIN, STUDY_END)
+    figure_source = args.study / "study_forest.png"
+    figure = args.readme.parent / FIGURE
     if args.check:
-        if updated != readme:
+        stale_figure = figure_source.is_file() and (
+            not figure.is_file() or figure.read_bytes() != figure_source.read_bytes()
+        )
+        if updated != readme or stale_figure:
             print(f"{args.readme} does not show the results in {args.reporting}", file=sys.stderr)
             return 1
         return 0
+    if figure_source.is_file():
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        tmp_figure = figure.with_suffix(".png.tmp")
+        tmp_figure.write_bytes(figure_source.read_bytes())
+        tmp_figure.replace(figure)
     tmp = args.readme.with_suffix(".md.tmp")
     tmp.write_text(updated, encoding="utf-8")
     tmp.replace(args.readme)

@@ -153,6 +153,10 @@ def extract_to_store(
         with bar:
             for i, (status, n_frames, duration, message) in outputs:
                 result = results[i]
+                # an ok track's duration counts its frames, as a cached one's must (the
+                # store keeps no decoded duration): the index does not depend on the cache
+                if status == "ok":
+                    duration = n_frames * store.config.hop_length / store.config.sample_rate
                 result.status, result.n_frames, result.duration_s = status, n_frames, duration
                 result.message = message
                 bar.update(1)

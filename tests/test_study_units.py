@@ -1,0 +1,134 @@
+"""The multi-seed study's aggregation, on hand-made per-seed tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from coldstart.study.aggregate import (
+    PAPER_CLAIMS,
+    Claim,
+    claims_markdown,
+    map_column,
+    seed_table,
+    study_metrics,
+    summarise_claims,
+    summarise_rows,
+    t_interval,
+    verdict,
+)
+from coldstart.study.run import encode_params, parse_params, stage_timings
+
+
+def _per_seed(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    records = []
+    for order, ((level, approach), maps) in enumerate(values.items()):
+        for seed, value in enumerate(maps, start=10):
+            records.append(
+                {"seed": seed, "table": level, "approach": approach, "map": value, "order": order}
+            )
+    return pd.DataFrame(records)
+
+
+def test_t_interval_is_students_t_across_seeds():
+    rng = np.random.default_rng(3)
+    values = rng.normal(0.2, 0.03, size=5)
+    mean, low, high = t_interval(values, 0.95)
+    expected = stats.t.interval(0.95, 4, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(values.mean())
+    assert (low, high) == pytest.approx(expected)
+    assert math.isnan(t_interval([0.3])[1])
+
+
+def test_claim_difference_interval_test_and_count_on_a_hand_case():
+    per_seed = _per_seed(
+        {
+            ("song", "mm-lf-lin"): [0.30, 0.32, 0.29, 0.35],
+            ("song", "audio"): [0.20, 0.33, 0.19, 0.25],
+        }
+    )
+    claim = Claim("song", "mm-lf-lin", "audio")
+    row = summarise_claims(per_seed, [claim]).iloc[0]
+    diff = np.array([0.10, -0.01, 0.10, 0.10])
+    assert row["n_seeds"] == 4
+    assert row["holds"] == 3
+    assert row["diff_mean"] == pytest.approx(diff.mean())
+    assert row["p_ttest"] == pytest.approx(stats.ttest_1samp(diff, 0).pvalue)
+    assert row["p_sign"] == pytest.approx(stats.binomtest(3, 4).pvalue)
+    low, high = stats.t.interval(0.95, 3, loc=diff.mean(), scale=stats.sem(diff))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert row["verdict"] == "not resolved"  # one seed against: the interval covers 0
+
+
+def test_verdicts_read_the_interval():
+    assert verdict(0.01, 0.05, 5, 5) == "holds"
+    assert verdict(-0.05, -0.01, 0, 5) == "reversed"
+    assert verdict(-0.01, 0.02, 3, 5) == "not resolved"
+    assert verdict(math.nan, math.nan, 1, 1) == "holds"
+    assert verdict(math.nan, math.nan, 0, 0) == "not run"
+
+
+def test_a_claim_whose_rows_were_not_run_is_listed_not_dropped():
+    per_seed = _per_seed({("artist", "a-sem"): [0.2, 0.3]})
+    claims = summarise_claims(per_seed, PAPER_CLAIMS)
+    assert len(claims) == len(PAPER_CLAIMS)
+    assert (claims["n_seeds"] == 0).all()
+    assert "not run" in claims_markdown(claims, 0.95, "MAP@500")
+
+
+def test_rows_keep_table_order_and_levels():
+    per_seed = _per_seed(
+        {
+            ("song", "audio"): [0.1, 0.2],
+            ("artist", "random"): [0.05, 0.06],
+            ("artist", "a-sem"): [0.2, 0.22],
+            ("song", "random"): [0.03, 0.02],
+        }
+    )
+    rows = summarise_rows(per_seed)
+    assert list(zip(rows["table"], rows["approach"], strict=True)) == [
+        ("artist", "random"),
+        ("artist", "a-sem"),
+        ("song", "audio"),
+        ("song", "random"),
+    ]
+    assert rows.loc[1, "map_mean"] == pytest.approx(0.21)
+    assert rows.loc[1, "n_seeds"] == 2
+    metrics = study_metrics(rows, summarise_claims(per_seed, PAPER_CLAIMS))
+    assert metrics["artist.a-sem.map_mean"] == pytest.approx(0.21)
+
+
+def test_seed_table_reads_the_map_column_of_whatever_cut_off():
+    table = pd.DataFrame(
+        {"approach": ["a", "b"], "map_at_100": [0.1, 0.2], "map_at_100_active": [0.3, 0.4]}
+    )
+    assert map_column(table.columns) == "map_at_100"
+    long = seed_table(table, seed=7, level="artist")
+    assert long["map"].tolist() == [0.1, 0.2] and set(long["seed"]) == {7}
+    with pytest.raises(ValueError, match="repeat"):
+        seed_table(pd.concat([table, table]), seed=7, level="artist")
+    with pytest.raises(ValueError, match="one map_at_"):
+        map_column(["approach", "recall_at_50"])
+
+
+def test_params_round_trip_and_refuse_commas():
+    params = parse_params("dataset_dir=/data/x, mlflow_tracking_uri=sqlite:///a.db")
+    assert params == {"dataset_dir": "/data/x", "mlflow_tracking_uri": "sqlite:///a.db"}
+    assert parse_params(encode_params(params)) == params
+    with pytest.raises(ValueError, match="comma"):
+        encode_params({"releases_dir": "/a,b"})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_params("novalue")
+
+
+def test_stage_timings_sum_nodes_per_stage_and_seed():
+    timings = {1: {"a": 2.0, "b": 3.0, "x": 1.0}, 2: {"a": 4.0, "b": 1.0}}
+    stages = stage_timings(timings, {"a": "text", "b": "text"})
+    by_stage = stages.set_index("stage")
+    assert by_stage.loc["text", "mean_seconds"] == pytest.approx(5.0)
+    assert by_stage.loc["text", "total_seconds"] == pytest.approx(10.0)
+    assert by_stage.loc["other", "total_seconds"] == pytest.approx(1.0)
