@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui serve results bench clean-data
+.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui serve results study bench clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,10 @@ viz-build: setup  ## static lineage site in ./build
 mlflow-ui: setup  ## browse the runs of the project's store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns.db --port 5000
 
-results: setup  ## copy the last run's tables (data/08_reporting) into the README
+study: setup  ## both tables over 5 seeds, read across seeds (docs/study.md); resumes if stopped
+	$(BIN)/python -m coldstart.study --k 5
+
+results: setup  ## copy the last run's tables (data/08_reporting) and the study into the README
 	$(BIN)/python -m coldstart.readme_results
 
 serve: setup  ## the registered release model on http://127.0.0.1:5001 (docs/releases.md)
