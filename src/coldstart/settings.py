@@ -4,7 +4,10 @@ from kedro.config import OmegaConfigLoader
 
 from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
+from coldstart.quiet import silence_known_noise
 from coldstart.timing import NodeTimingHooks
+
+silence_known_noise()
 
 # kedro-mlflow's hooks register themselves through its plugin entry point, after these:
 # pluggy calls the last registered first, so a plain hook here runs after kedro-mlflow's;

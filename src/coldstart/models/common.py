@@ -69,19 +69,49 @@ def compile_for_factors(model: Any, learning_rate: float = 1e-3) -> Any:
 
 
 class _EpochLogger:
-    """Keras callback factory that logs one line per epoch (progress in plain logs)."""
+    """Keras callback factory: one log line per epoch, ``epoch i/N``, elapsed and a bound.
+
+    Early stopping usually ends training before ``N``, so the estimate is what is
+    left *at most*, from the mean epoch time so far.
+    """
 
     @staticmethod
-    def make(model_name: str) -> Any:
+    def make(model_name: str, epochs: int) -> Any:
+        import time
+
         import keras
 
         class EpochLogger(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.started = time.perf_counter()
+
             def on_epoch_end(self, epoch, logs=None):
                 logs = logs or {}
+                done = epoch + 1
+                elapsed = time.perf_counter() - self.started
+                left = elapsed / done * max(epochs - done, 0)
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
-                logger.info("%s epoch %d: %s", model_name, epoch + 1, shown)
+                logger.info(
+                    "%s epoch %d/%d (%s elapsed, at most %s left): %s",
+                    model_name,
+                    done,
+                    epochs,
+                    _duration(elapsed),
+                    _duration(left),
+                    shown,
+                )
 
         return EpochLogger()
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s`` or ``1 h 02 min``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def fit_to_factors(
@@ -118,7 +148,7 @@ def fit_to_factors(
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
-        _EpochLogger.make(model_name),
+        _EpochLogger.make(model_name, epochs),
     ]
     if isinstance(train, tuple):
         x, y = train
