@@ -171,6 +171,14 @@ def timings_markdown(stages: pd.DataFrame, n_seeds: int, wall_seconds: float) ->
     return "\n".join(lines) + "\n"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the project when it lies inside it (as the README shows it)."""
+    try:
+        return path.resolve().relative_to(PROJECT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def _write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -401,7 +409,7 @@ def write_report(
     paths.append(study_root / "study_forest.png")
     report = (
         f"**The paper's claims across {len(seeds)} seeds** "
-        f"(`{(study_root / 'study_claims.md').as_posix()}`)\n\n"
+        f"(`{_shown(study_root / 'study_claims.md')}`)\n\n"
         f"{files['study_claims.md']}\n"
         f"![forest plot](study_forest.png)\n\n"
         f"**Rows across seeds**\n\n{files['study_rows.md']}\n"
