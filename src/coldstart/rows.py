@@ -25,10 +25,26 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from kedro.framework.hooks import hook_impl
+
 logger = logging.getLogger(__name__)
 
 TABLES = {"artist": "table1_artist", "song": "table2_song"}
 REQUIRED_KEYS = ("table", "template", "approach")
+
+# The parameters of the running Kedro session (RowsHooks): set, rows come from the
+# session's own config loader -- whatever --env and --conf-source (a packaged
+# project's conf tarball included) it reads. Unset (kedro registry, plain imports),
+# from the project's conf/base beside this package.
+_session_parameters: dict[str, Any] | None = None
+
+
+def use_session_parameters(parameters: dict[str, Any] | None) -> None:
+    """Wire pipelines from ``parameters`` (a session's ``context.params``) from now on."""
+    global _session_parameters
+    _session_parameters = None if parameters is None else dict(parameters)
+    load_base_parameters.cache_clear()
+    load_rows.cache_clear()
 
 
 def _project_conf() -> Path:
@@ -48,9 +64,12 @@ def _parameter_files(base: Path) -> list[Path]:
 
 @cache
 def load_base_parameters(conf_source: str | None = None) -> dict[str, Any]:
-    """Every top-level parameter of ``conf/base``, as written (interpolations unresolved).
+    """Every top-level parameter: the running session's, else ``conf/base``'s as written.
 
-    Pipelines are wired from these before a session picks an environment. The files
+    In a session (:class:`RowsHooks`) these are the session's resolved parameters,
+    from whatever ``--env`` and ``--conf-source`` it reads. Outside one (``kedro
+    registry``, imports in tests) ``conf/base`` is read with interpolations left
+    unresolved. The files
     are read as plain YAML on purpose: building a second ``OmegaConfigLoader`` here
     would re-register OmegaConf's process-wide ``globals`` and ``runtime_params``
     resolvers with this loader's (base-only, empty) values, and every later
@@ -59,6 +78,8 @@ def load_base_parameters(conf_source: str | None = None) -> dict[str, Any]:
     """
     import yaml
 
+    if conf_source is None and _session_parameters is not None:
+        return _session_parameters
     source = Path(conf_source) if conf_source else _project_conf()
     parameters: dict[str, Any] = {}
     origin: dict[str, Path] = {}
@@ -82,14 +103,18 @@ def load_rows(conf_source: str | None = None) -> dict[str, dict[str, Any]]:
     rows exist, so the pipelines (built before any environment is chosen) are
     the same everywhere.
     """
-    source = Path(conf_source) if conf_source else _project_conf()
+    source = (
+        Path(conf_source)
+        if conf_source
+        else ("the session's parameters" if _session_parameters is not None else _project_conf())
+    )
     rows: dict[str, dict[str, Any]] = {}
     for namespace, value in load_base_parameters(conf_source).items():
         if isinstance(value, dict) and isinstance(value.get("row"), dict):
             row = dict(value["row"])
             missing = [key for key in REQUIRED_KEYS if key not in row]
             if missing:
-                raise ValueError(f"Row '{namespace}' in {source}/base lacks {missing}")
+                raise ValueError(f"Row '{namespace}' in {source} lacks {missing}")
             if row["table"] not in TABLES:
                 raise ValueError(
                     f"Row '{namespace}': table must be one of {sorted(TABLES)}, got {row['table']!r}"
@@ -106,3 +131,11 @@ def rows_for(template: str, conf_source: str | None = None) -> list[str]:
 def rows_of_table(table: str, conf_source: str | None = None) -> list[str]:
     """Namespaces of the rows of one table (``artist`` or ``song``)."""
     return [ns for ns, row in load_rows(conf_source).items() if row["table"] == table]
+
+
+class RowsHooks:
+    """Hand the session's parameters to :func:`load_rows` before pipelines are built."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        use_session_parameters(context.params)

@@ -5,6 +5,7 @@ from kedro.config import OmegaConfigLoader
 from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
 from coldstart.quiet import silence_known_noise
+from coldstart.rows import RowsHooks
 from coldstart.timing import NodeTimingHooks
 
 silence_known_noise()
@@ -14,6 +15,7 @@ silence_known_noise()
 # RunGuardHooks wraps before_pipeline_run to act before it (see coldstart.hooks).
 HOOKS = (
     RunGuardHooks(),
+    RowsHooks(),
     RunVersionsHooks(),
     DeterminismHooks(),
     CheckInputsHooks(),
