@@ -26,15 +26,15 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
     levels = sorted({rows[ns]["table"] for ns in produced})
     if not produced:
         return modelling
-    return sum(
+    evaluation = sum(
         [
-            modelling,
             shared_inputs(),
             *(row_evaluation(ns) for ns in produced),
             *(table(level) for level in levels),
         ],
         Pipeline([]),
     )
+    return modelling + evaluation.tag("evaluation")
 
 
 def _stage_pipelines() -> dict[str, Pipeline]:
@@ -53,8 +53,40 @@ def _stage_pipelines() -> dict[str, Pipeline]:
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         if hasattr(module, "create_pipeline"):
-            found[info.name] = module.create_pipeline()
+            # every node carries its stage as a tag: `kedro run --tags=fusion`
+            found[info.name] = module.create_pipeline().tag(info.name)
     return found
+
+
+def _release_training(training: Pipeline, inference: Pipeline) -> Pipeline:
+    """``training`` as a kedro-mlflow ``PipelineML`` that logs the release model.
+
+    kedro-mlflow turns every filtered run of a ``PipelineML`` (``--namespaces``,
+    ``--tags``, ``--to-nodes``...) into another ``PipelineML`` and refuses it when
+    the filtered nodes no longer make the release model. Such a partial run makes
+    no release model to log, so here it is simply the filtered training pipeline.
+    """
+    from kedro_mlflow.pipeline.pipeline_ml import KedroMlflowPipelineMLError, PipelineML
+
+    class ReleaseTraining(PipelineML):
+        def _turn_pipeline_to_ml(self, pipeline: Pipeline) -> Pipeline:
+            try:
+                return super()._turn_pipeline_to_ml(pipeline)
+            except KedroMlflowPipelineMLError:
+                return Pipeline(pipeline.nodes)
+
+    return ReleaseTraining(
+        nodes=training.nodes,
+        inference=inference,
+        input_name="release_items",
+        log_model_kwargs={
+            "name": "release_model",
+            "registered_model_name": RELEASE_MODEL_NAME,
+            # the inference node checks every field itself and names the one at fault;
+            # a schema would drop unknown fields silently instead
+            "signature": None,
+        },
+    )
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -63,13 +95,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``__default__`` goes from the raw files (the synthetic world is generated when
     absent) to both results tables and one MLflow run per table row, bundles the
     release model, places the world's new releases, and -- through kedro-mlflow's
-    ``pipeline_ml_factory`` -- logs the release model as an MLflow pyfunc model
+    a kedro-mlflow ``PipelineML`` (what ``pipeline_ml_factory`` builds) -- logs the release model as an MLflow pyfunc model
     registered as ``coldstart-releases`` (its inference pipeline:
     :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`). ``tables``
     is the same without the releases: what each seed of the multi-seed study runs.
     """
-    from kedro_mlflow.pipeline import pipeline_ml_factory
-
     from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
 
     pipelines = _stage_pipelines()
@@ -81,18 +111,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         (pipe for name, pipe in pipelines.items() if name != "releases"), Pipeline([])
     )
     training = sum(
-        (pipe for name, pipe in pipelines.items() if name != "tables"), release_model_pipeline()
+        (pipe for name, pipe in pipelines.items() if name != "tables"),
+        release_model_pipeline().tag("releases"),
     )
-    pipelines["__default__"] = pipeline_ml_factory(
-        training=training,
-        inference=inference_pipeline(),
-        input_name="release_items",
-        log_model_kwargs={
-            "name": "release_model",
-            "registered_model_name": RELEASE_MODEL_NAME,
-            # the inference node checks every field itself and names the one at fault;
-            # a schema would drop unknown fields silently instead
-            "signature": None,
-        },
-    )
+    pipelines["__default__"] = _release_training(training, inference_pipeline())
     return pipelines
