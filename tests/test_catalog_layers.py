@@ -36,7 +36,8 @@ def test_every_catalog_entry_has_a_layer_matching_its_folder():
     for name, (path, entry) in entries.items():
         layer = (entry.get("metadata") or {}).get("kedro-viz", {}).get("layer")
         assert layer in LAYERS, f"{path}: {name} declares no kedro-viz layer (or {layer!r})"
-        where = str(entry.get("filepath") or entry.get("path") or "")
+        inner = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
+        where = str(entry.get("filepath") or entry.get("path") or inner.get("filepath") or "")
         if "/0" in where and layer != "raw":
             assert f"/{FOLDER_OF[layer]}" in where, f"{name}: layer {layer} but stored at {where}"
         layers[name] = layer

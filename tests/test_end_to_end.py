@@ -63,6 +63,25 @@ def test_one_nested_mlflow_run_per_row(tiny_run: dict) -> None:
         )
         assert run.data.params["dataset"] == tiny_run["params"]["dataset_dir"]
         assert run.data.tags["git_commit"]
+    # comparable side by side: one parameter key set, one scalar metric key set, unique names
+    assert len({frozenset(r.data.params) for r in children}) == 1
+    assert (
+        len(
+            {
+                frozenset(k for k in r.data.metrics if not k.startswith("training."))
+                for r in children
+            }
+        )
+        == 1
+    )
+    names = [r.info.run_name for r in children]
+    assert len(set(names)) == len(names) and {"table1/random", "table2/random"} <= set(names)
+    trained = [r for r in children if r.data.params["epochs"] != "-"]
+    assert len(trained) >= 10
+    for run in trained:
+        assert "training.val_loss" in run.data.metrics and run.data.params["n_params"].isdigit()
+        seconds = (run.info.end_time - run.info.start_time) / 1000
+        assert seconds >= float(run.data.params["train_seconds"]), run.info.run_name
 
 
 def test_ingestion_report_counts_the_injected_dirt(tiny_run: dict) -> None:

@@ -129,10 +129,9 @@ def _check_outputs(catalog: DataCatalog, namespace: str, world: dict) -> np.ndar
     assert factors.shape == (len(_test_rows(world)), N_FACTORS) and factors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(factors, axis=1), 1.0, rtol=1e-5)
     history = catalog.load(f"{namespace}.training_history")
-    assert (
-        set(history) == {"loss", "val_loss"}
-        and 1 <= len(history["loss"]) == len(history["val_loss"]) <= 2
-    )
+    assert {"loss", "val_loss"} <= set(history) and 1 <= len(history["loss"]) == len(
+        history["val_loss"]
+    ) <= 2
     return factors
 
 
@@ -388,5 +387,6 @@ def test_same_seed_same_predictions(world):
             *args, world["song_item_factors"], fusion, {**TRAINING, "epochs": 1}, 5
         )
         runs.append((history, nodes.predict_late_fusion(model, *args)))
-    assert runs[0][0] == runs[1][0]
+    curves = [{k: h[k] for k in ("loss", "val_loss", "n_params")} for h, _ in runs]
+    assert curves[0] == curves[1]  # only the timing (train_seconds, started_at_ms) differs
     np.testing.assert_array_equal(runs[0][1], runs[1][1])

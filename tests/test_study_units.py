@@ -132,3 +132,16 @@ def test_stage_timings_sum_nodes_per_stage_and_seed():
     assert by_stage.loc["text", "mean_seconds"] == pytest.approx(5.0)
     assert by_stage.loc["text", "total_seconds"] == pytest.approx(10.0)
     assert by_stage.loc["other", "total_seconds"] == pytest.approx(1.0)
+
+
+def test_seed_table_uses_the_tables_own_k_among_several_cut_offs():
+    table = pd.DataFrame(
+        {
+            "approach": ["a"],
+            "map_at_500": [0.3],
+            "map_at_10": [0.1],
+            "map_at_500_active": [0.5],
+            "k": [500],
+        }
+    )
+    assert seed_table(table, seed=1, level="song")["map"].tolist() == [0.3]

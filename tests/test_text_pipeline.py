@@ -108,7 +108,7 @@ def _ff_run(world, source="enriched", seed=7):
 def test_text_ff_trains_predicts_and_embeds(world):
     artists = world[0]
     features, model, history = _ff_run(world)
-    assert set(history) == {"loss", "val_loss"}
+    assert {"loss", "val_loss", "train_seconds", "n_params", "started_at_ms"} == set(history)
     assert 1 <= len(history["loss"]) == len(history["val_loss"]) <= 3
     test = nodes.predict_test_factors(model, features, artists)
     assert test.shape == (6, N_FACTORS) and test.dtype == np.float32
@@ -126,7 +126,10 @@ def test_text_ff_same_seed_same_predictions(world):
     artists = world[0]
     f1, m1, h1 = _ff_run(world, source="tags", seed=3)
     f2, m2, h2 = _ff_run(world, source="tags", seed=3)
-    assert h1 == h2
+    timing = {"train_seconds", "started_at_ms"}  # when and how long: the only things that differ
+    assert {k: v for k, v in h1.items() if k not in timing} == {
+        k: v for k, v in h2.items() if k not in timing
+    }
     np.testing.assert_array_equal(
         nodes.predict_test_factors(m1, f1, artists), nodes.predict_test_factors(m2, f2, artists)
     )
@@ -186,7 +189,7 @@ def test_sliced_run_of_one_ff_row(world):
     test = catalog.load("a_sem.test_item_factors")
     assert test.shape == (6, N_FACTORS)
     assert catalog.load("a_sem.artist_embeddings").shape == (36, 16)
-    assert set(catalog.load("a_sem.training_history")) == {"loss", "val_loss"}
+    assert {"loss", "val_loss"} <= set(catalog.load("a_sem.training_history"))
     # the same as calling the nodes by hand with the row's parameters and the global seed
     artists, enriched, tags, factors, _, _ = world
     features, _ = nodes.build_text_features(artists, enriched, tags, params["features"])
@@ -237,7 +240,7 @@ def test_w2v_goo_row_with_a_vectors_file(world, tmp_path):
     catalog = _catalog(world, "a_w2v_goo", params)
     SequentialRunner().run(row_pipeline("a_w2v_goo", "text_cnn"), catalog)
     assert catalog.load("a_w2v_goo.test_item_factors").shape == (6, N_FACTORS)
-    assert set(catalog.load("a_w2v_goo.training_history")) == {"loss", "val_loss"}
+    assert {"loss", "val_loss"} <= set(catalog.load("a_w2v_goo.training_history"))
     # the embedding layer starts from the file's vectors
     vocabulary, vectors = nodes.build_word_vectors(world[0], params["embeddings"], CNN_FEATURES, 0)
     np.testing.assert_allclose(vectors[vocabulary.index("guitar")], kv["guitar"])

@@ -47,8 +47,11 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def map_column(columns: Iterable[str]) -> str:
-    """The table's MAP@k column (``map_at_<k>``, not the active-users variant)."""
+def map_column(columns: Iterable[str], k: int | None = None) -> str:
+    """The table's MAP@k column: ``map_at_<k>`` for the table's ``k``, or its only one."""
+    columns = list(columns)
+    if k is not None and f"map_at_{k}" in columns:
+        return f"map_at_{k}"
     found = [c for c in columns if c.startswith("map_at_") and not c.endswith("_active")]
     if len(found) != 1:
         raise ValueError(f"expected one map_at_<k> column, found {found or 'none'}")
@@ -57,7 +60,7 @@ def map_column(columns: Iterable[str]) -> str:
 
 def seed_table(table: pd.DataFrame, *, seed: int, level: str) -> pd.DataFrame:
     """One seed's results table as long rows ``seed, table, approach, map``."""
-    column = map_column(table.columns)
+    column = map_column(table.columns, int(table["k"].iloc[0]) if "k" in table else None)
     if table["approach"].duplicated().any():
         dupes = sorted(table.loc[table["approach"].duplicated(), "approach"])
         raise ValueError(f"seed {seed}, {level} table: approaches repeat: {dupes}")

@@ -319,7 +319,11 @@ def run_study(
                 _write_text(marker, json.dumps(record, indent=2))
                 logger.info("seed %d: finished in %.0f s", seed, seconds)
             table = read_seed_tables(seed_root / "08_reporting", seed)
-            k_label = map_column(pd.read_csv(seed_root / "08_reporting" / TABLE_FILES["artist"]))
+            artist_table = pd.read_csv(seed_root / "08_reporting" / TABLE_FILES["artist"])
+            k_label = map_column(
+                artist_table.columns,
+                int(artist_table["k"].iloc[0]) if "k" in artist_table else None,
+            )
             now = int(time.time() * 1000)
             client.log_batch(
                 record["run_id"],

@@ -72,26 +72,46 @@ def evaluate_row(
             f"Row '{row['approach']}': {test_item_factors.shape[0]} predicted test items but the "
             f"test play matrix has {test_plays.shape[1]} test items"
         )
-    result = evaluate_factors(
-        user_factors,
-        test_item_factors,
-        test_plays,
-        k=int(evaluation["k"]),
-        normalize_items=bool(row.get("normalize_items", True)),
-        users=evaluated_users,
-        batch_size=int(evaluation.get("batch_size", 4096)),
-    )
+    k = int(evaluation["k"])
+
+    def at(cutoff: int) -> Any:
+        return evaluate_factors(
+            user_factors,
+            test_item_factors,
+            test_plays,
+            k=cutoff,
+            normalize_items=bool(row.get("normalize_items", True)),
+            users=evaluated_users,
+            batch_size=int(evaluation.get("batch_size", 4096)),
+        )
+
+    result = at(k)
     metrics = {key: _plain(value) for key, value in result.summary().items()}
+    # the same metrics at the other cut-offs; the per-user AP (tests, intervals) stays at k
+    for cutoff in cutoffs(evaluation):
+        if cutoff != k:
+            extra = at(cutoff).summary()
+            metrics.update({key: _plain(v) for key, v in extra.items() if key not in metrics})
+    metrics["n_candidates"] = int(test_plays.shape[1])
     logger.info(
-        "%s (%s): MAP@%d %.4f (active users %.4f), %d users",
+        "%s (%s): MAP@%d %.4f (active users %.4f), %d users, %d candidates",
         row["approach"],
         row["table"],
-        int(evaluation["k"]),
-        metrics[f"map_at_{evaluation['k']}"],
-        metrics[f"map_at_{evaluation['k']}_active"],
+        k,
+        metrics[f"map_at_{k}"],
+        metrics[f"map_at_{k}_active"],
         metrics["n_users"],
+        metrics["n_candidates"],
     )
     return {"row": dict(row), "metrics": metrics}, np.asarray(result.user_ap, dtype=np.float64)
+
+
+def cutoffs(evaluation: dict) -> list[int]:
+    """The cut-offs reported besides ``k`` (``evaluation.cutoffs``), ascending, ``k`` included."""
+    values = {int(evaluation["k"]), *(int(c) for c in evaluation.get("cutoffs", []) or [])}
+    if min(values) < 1:
+        raise ValueError(f"evaluation cut-offs must be >= 1, got {sorted(values)}")
+    return sorted(values)
 
 
 def _plain(value: Any) -> Any:
@@ -134,14 +154,97 @@ def learning_curve_figure(history: dict, title: str) -> Any:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for key in sorted(history):
-        axis.plot(np.arange(1, len(history[key]) + 1), history[key], marker="o", label=key)
+    for key in sorted(_curves(history)):
+        values = history[key]
+        axis.plot(np.arange(1, len(values) + 1), values, marker="o", label=key)
     axis.set_xlabel("epoch")
     axis.set_ylabel("cosine proximity loss")
     axis.set_title(title)
     axis.legend()
     figure.tight_layout()
     return figure
+
+
+def _curves(history: dict | None) -> dict[str, list[float]]:
+    """The per-epoch series of a training history (its scalars left out)."""
+    return {k: v for k, v in (history or {}).items() if isinstance(v, list)}
+
+
+#: Parameters every row run carries, whatever the row (``-``: not applicable).
+COMMON_PARAMETERS = (
+    "table",
+    "level",
+    "approach",
+    "template",
+    "input",
+    "data_model",
+    "arch",
+    "artist_input",
+    "track_input",
+    "dataset",
+    "seed",
+    "n_params",
+    "epochs",
+    "best_epoch",
+    "train_seconds",
+)
+
+
+def row_run_name(row: dict) -> str:
+    """``table1/random``, ``table2/random``: unique across both tables."""
+    from coldstart.rows import TABLES
+
+    return f"{TABLES[row['table']].split('_')[0]}/{row['approach']}"
+
+
+def hyperparameter_keys(row_params: list[dict]) -> tuple[str, ...]:
+    """Sorted union of the flattened hyper-parameter keys of ``row_params`` (``row`` left out)."""
+    keys: set[str] = set()
+    for params in row_params:
+        keys |= set(_flatten("", {k: v for k, v in params.items() if k != "row"}, {}))
+    return tuple(sorted(keys - set(COMMON_PARAMETERS)))
+
+
+def row_run_parameters(
+    row: dict,
+    row_params: dict,
+    dataset_dir: str,
+    seed: int,
+    history: dict | None,
+    all_hyperparameter_keys: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """The row run's parameters: :data:`COMMON_PARAMETERS`, then every row's hyper-parameters.
+
+    ``all_hyperparameter_keys`` is the union over the rows (:func:`hyperparameter_keys`),
+    so every row run has the same key set and rows line up in MLflow's compare view;
+    a key the row does not have reads ``-``.
+    """
+    history = history or {}
+    curves = _curves(history)
+    val_loss = curves.get("val_loss") or []
+    common = {
+        "table": row["table"],
+        "level": row["table"],
+        "approach": row["approach"],
+        "template": row.get("template", "-"),
+        "input": row.get("input", "-"),
+        "data_model": row.get("data_model", "-"),
+        "arch": row.get("arch", "-"),
+        "artist_input": row.get("artist_input", "-"),
+        "track_input": row.get("track_input", "-"),
+        "dataset": str(dataset_dir),
+        "seed": seed,
+        "n_params": history.get("n_params", "-"),
+        "epochs": len(curves.get("loss", [])) or "-",
+        "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else "-",
+        "train_seconds": history.get("train_seconds", "-"),
+    }
+    own = _flatten("", {k: v for k, v in row_params.items() if k != "row"}, {})
+    params = {key: str(value) for key, value in common.items()}
+    for key in all_hyperparameter_keys or tuple(sorted(own)):
+        if key not in params:
+            params[key] = str(own.get(key, "-"))[:500]
+    return params
 
 
 def log_row_run(
@@ -151,39 +254,49 @@ def log_row_run(
     dataset_dir: str,
     seed: int,
     history: dict | None = None,
+    *,
+    all_hyperparameter_keys: tuple[str, ...] = (),
 ) -> dict:
     """Log one results-table row as an MLflow run nested under the ``kedro run``'s run.
 
-    Returns a small record of what was logged (run id, or why nothing was).
-    When no MLflow run is active (kedro-mlflow off, or a bare runner in tests)
+    The run is named ``table1/<approach>`` or ``table2/<approach>``, carries the same
+    parameter keys as every other row (:func:`row_run_parameters`), the row's metrics
+    and its losses per epoch (``training.loss``, ``training.val_loss``); a trained
+    row's run starts when its training started, so its duration covers training and
+    evaluation. Returns a small record of what was logged (run id, or why nothing
+    was). With no active MLflow run (kedro-mlflow off, or a bare runner in tests)
     nothing is logged and the record says so.
     """
+    import time
+
     import mlflow
+    from mlflow.entities import Metric
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     row = row_result["row"]
     parent = mlflow.active_run()
     if parent is None:
         logger.info("No active MLflow run: row '%s' is not logged", row["approach"])
         return {"logged": False, "reason": "no active MLflow run"}
-    params = {
-        "table": row["table"],
-        "approach": row["approach"],
-        "input": row.get("input", "-"),
-        "data_model": row.get("data_model", "-"),
-        "arch": row.get("arch", "-"),
-        "artist_input": row.get("artist_input", "-"),
-        "track_input": row.get("track_input", "-"),
-        "dataset": str(dataset_dir),
-        "seed": seed,
-    }
-    extra = _flatten("", {k: v for k, v in row_params.items() if k != "row"}, {})
-    params.update({key: value for key, value in extra.items() if key not in params})
-    with mlflow.start_run(
-        run_name=row["approach"],
-        nested=True,
-        tags={"git_commit": git_commit(), "results_table": row["table"], "row": row["approach"]},
-    ) as run:
-        mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
+    params = row_run_parameters(
+        row, row_params, dataset_dir, seed, history, all_hyperparameter_keys
+    )
+    name = row_run_name(row)
+    started_ms = int((history or {}).get("started_at_ms") or time.time() * 1000)
+    client = mlflow.MlflowClient()
+    created = client.create_run(
+        parent.info.experiment_id,
+        start_time=started_ms,
+        run_name=name,
+        tags={
+            MLFLOW_PARENT_RUN_ID: parent.info.run_id,
+            "git_commit": git_commit(),
+            "results_table": row["table"],
+            "row": row["approach"],
+        },
+    )
+    with mlflow.start_run(run_id=created.info.run_id, nested=True) as run:
+        mlflow.log_params(params)
         mlflow.log_metrics(
             {k: float(v) for k, v in row_result["metrics"].items() if isinstance(v, int | float)}
         )
@@ -191,16 +304,25 @@ def log_row_run(
         mlflow.log_text(
             "\n".join(f"{value:.10g}" for value in user_ap), "per_user_average_precision.txt"
         )
-        if history:
-            for key, values in history.items():
-                for step, value in enumerate(values, start=1):
-                    mlflow.log_metric(f"curve_{key}", float(value), step=step)
-            figure = learning_curve_figure(history, row["approach"])
+        curves = _curves(history)
+        if curves:
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run.info.run_id,
+                metrics=[
+                    Metric(f"training.{key}", float(value), now, step)
+                    for key, values in curves.items()
+                    for step, value in enumerate(values, start=1)
+                ],
+            )
+            figure = learning_curve_figure(curves, row["approach"])
             mlflow.log_figure(figure, "learning_curves.png")
             import matplotlib.pyplot as plt
 
             plt.close(figure)
-        logger.info("MLflow: row '%s' logged as run %s", row["approach"], run.info.run_id)
+        logger.info(
+            "MLflow: row '%s' logged as run %s (%s)", row["approach"], run.info.run_id, name
+        )
         return {"logged": True, "run_id": run.info.run_id, "parent_run_id": parent.info.run_id}
 
 
@@ -216,9 +338,11 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     Returns
     -------
     table
-        CSV frame: ``approach, input, data_model, arch, map_at_500,
-        map_at_500_active, recall_at_500, ndcg_at_500, n_users`` and, after
-        them, the song table's artist and track inputs and the bootstrap interval.
+        CSV frame: ``approach, input, data_model, arch, map_at_<k>,
+        map_at_<k>_active, recall_at_<k>, ndcg_at_<k>, n_users``, the song table's
+        artist and track inputs, the bootstrap interval, MAP, NDCG and recall at
+        every other cut-off of ``evaluation.cutoffs``, then ``k`` and
+        ``n_candidates`` (the test items every user's list is drawn from).
     markdown
         The paper's layout; a row not significantly different from some other row
         (Holm-adjusted paired t-test over all pairs of the table, p >= alpha) is
@@ -260,15 +384,23 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
                 "input": row.get("input", "-"),
                 "data_model": row.get("data_model", "-"),
                 "arch": row.get("arch", "-"),
-                "map_at_500": metrics[f"map_at_{k}"],
-                "map_at_500_active": metrics[f"map_at_{k}_active"],
-                "recall_at_500": metrics[f"recall_at_{k}"],
-                "ndcg_at_500": metrics[f"ndcg_at_{k}"],
+                f"map_at_{k}": metrics[f"map_at_{k}"],
+                f"map_at_{k}_active": metrics[f"map_at_{k}_active"],
+                f"recall_at_{k}": metrics[f"recall_at_{k}"],
+                f"ndcg_at_{k}": metrics[f"ndcg_at_{k}"],
                 "n_users": int(metrics["n_users"]),
                 "artist_input": row.get("artist_input", "-"),
                 "track_input": row.get("track_input", "-"),
                 "map_ci_low": low,
                 "map_ci_high": high,
+                **{
+                    f"{name}_at_{c}": metrics.get(f"{name}_at_{c}", float("nan"))
+                    for c in cutoffs(evaluation)
+                    if c != k
+                    for name in ("map", "ndcg", "recall")
+                },
+                "k": k,
+                "n_candidates": int(metrics.get("n_candidates", 0)),
             }
         )
     frame = pd.DataFrame.from_records(records)
@@ -278,7 +410,7 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     ties = not_significant_from(tests, alpha, column="p_ttest_holm")
     markdown = _markdown(frame, ties, alpha, level, k, n_pairs=len(tests))
     figure = _map_figure(frame, level, k)
-    _log_table_to_mlflow(level, frame, markdown, tests, figure, runs, results, significance)
+    _log_key_p_values(tests, runs, results, significance)
     return frame, markdown, tests, figure
 
 
@@ -304,9 +436,10 @@ def _markdown(
         lines.append(
             "| "
             + " | ".join(str(record[c]) for c in cells)
-            + f" | {record['map_at_500']:.4f}{mark} | [{record['map_ci_low']:.4f}, {record['map_ci_high']:.4f}] |"
+            + f" | {record[f'map_at_{k}']:.4f}{mark} | [{record['map_ci_low']:.4f}, {record['map_ci_high']:.4f}] |"
         )
     notes = [f"{a} ~ {', '.join(sorted(b))}" for a, b in ties.items() if b]
+    n_candidates = int(frame["n_candidates"].iloc[0]) if "n_candidates" in frame else 0
     lines.append("")
     lines.append(
         f"MAP@{k} over {int(frame['n_users'].iloc[0])} users; 95 % bootstrap interval over users. "
@@ -314,7 +447,27 @@ def _markdown(
         f"Holm-adjusted over the {n_pairs} pairs of this table) "
         + ("except those marked °: " + "; ".join(notes) + "." if notes else "— none is marked °.")
     )
+    shown = [c for c in _frame_cutoffs(frame) if c != k]
+    if shown:
+        lines.append(
+            f"MAP, NDCG and recall at {', '.join(map(str, shown))} are in the CSV beside this table."
+        )
+    full = [c for c in [*shown, k] if n_candidates and c >= n_candidates]
+    if full:
+        lines.append(
+            f"Each user's list is drawn from the {n_candidates} test items, so at "
+            f"{', '.join(f'@{c}' for c in sorted(full))} every item is ranked and recall is 1 "
+            "by construction."
+        )
     return "\n".join(lines) + "\n"
+
+
+def _frame_cutoffs(frame: pd.DataFrame) -> list[int]:
+    """The cut-offs a table frame has columns for (``map_at_<c>``)."""
+    import re
+
+    found = {int(m.group(1)) for c in frame.columns if (m := re.fullmatch(r"map_at_(\d+)", c))}
+    return sorted(found)
 
 
 def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
@@ -325,7 +478,7 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
 
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(frame) + 1.5))
     positions = np.arange(len(frame))[::-1]
-    values = frame["map_at_500"].to_numpy()
+    values = frame[f"map_at_{k}"].to_numpy()
     errors = np.vstack(
         [values - frame["map_ci_low"].to_numpy(), frame["map_ci_high"].to_numpy() - values]
     )
@@ -342,10 +495,9 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
     return figure
 
 
-def _log_table_to_mlflow(
-    level, frame, markdown, tests, figure, runs, results, significance
-) -> None:
-    """Table, matrix and figure on the parent run; key p-values on the rows' runs."""
+def _log_key_p_values(tests, runs, results, significance) -> None:
+    """Key p-values on the rows' runs (the table, matrix and figure reach the parent
+    run through the catalog: ``MlflowArtifactDataset`` entries)."""
     import mlflow
 
     from coldstart.significance import p_value
@@ -353,11 +505,6 @@ def _log_table_to_mlflow(
     parent = mlflow.active_run()
     if parent is None:
         return
-    name = f"table_{level}"
-    mlflow.log_text(frame.to_csv(index=False), f"{name}/table.csv")
-    mlflow.log_text(markdown, f"{name}/table.md")
-    mlflow.log_text(tests.to_csv(index=False), f"{name}/significance.csv")
-    mlflow.log_figure(figure, f"{name}/map_at_500.png")
     run_of = {r["row"]["approach"]: run.get("run_id") for r, run in zip(results, runs, strict=True)}
     client = mlflow.MlflowClient()
     for a, b in significance.get("key_comparisons", []):

@@ -8,13 +8,16 @@ MLflow run. Rows whose template trains a Keras model also hand over
 
 from __future__ import annotations
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from coldstart.rows import TABLES, load_rows, rows_for, rows_of_table
+from coldstart.rows import TABLES, load_base_parameters, load_rows, rows_for, rows_of_table
 
 from .nodes import (
     assemble_table,
     evaluate_row,
+    hyperparameter_keys,
     log_row_run,
     random_test_factors,
     split_test_plays,
@@ -83,11 +86,20 @@ def _instance(template: Pipeline, namespace: str, level: str) -> Pipeline:
     )
 
 
+def _all_hyperparameter_keys() -> tuple[str, ...]:
+    """The union of every enabled row's hyper-parameter keys (one key set for all row runs)."""
+    parameters = load_base_parameters()
+    return hyperparameter_keys([parameters[ns] for ns in enabled_rows() if ns in parameters])
+
+
 def evaluation_template(with_history: bool) -> Pipeline:
     """Evaluate one row's predicted test factors and log the row to MLflow."""
     log_inputs = ["row_result", "user_ap", "params:row_params", "params:dataset_dir", "params:seed"]
     if with_history:
         log_inputs.append("training_history")
+    log = update_wrapper(
+        partial(log_row_run, all_hyperparameter_keys=_all_hyperparameter_keys()), log_row_run
+    )
     return Pipeline(
         [
             Node(
@@ -103,7 +115,7 @@ def evaluation_template(with_history: bool) -> Pipeline:
                 ["row_result", "user_ap"],
                 name="evaluate",
             ),
-            Node(log_row_run, log_inputs, "mlflow_run", name="log_to_mlflow"),
+            Node(log, log_inputs, "mlflow_run", name="log_to_mlflow"),
         ]
     )
 

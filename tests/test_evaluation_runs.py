@@ -1,0 +1,96 @@
+"""Row metrics at several cut-offs, and row runs that compare side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from coldstart.metrics import evaluate_factors
+from coldstart.pipelines.evaluation.nodes import (
+    COMMON_PARAMETERS,
+    assemble_table,
+    evaluate_row,
+    hyperparameter_keys,
+    row_run_name,
+    row_run_parameters,
+)
+
+
+def _world(seed: int = 0, n_users: int = 60, n_items: int = 12):
+    rng = np.random.default_rng(seed)
+    users = rng.standard_normal((n_users, 8)).astype(np.float32)
+    items = rng.standard_normal((n_items, 8)).astype(np.float32)
+    plays = sp.random(n_users, n_items, density=0.2, random_state=seed, format="csr")
+    plays.data[:] = 1.0
+    return users, items, plays
+
+
+def test_every_cut_off_is_the_evaluator_at_that_cut_off():
+    users, items, plays = _world()
+    evaluated = np.arange(users.shape[0])
+    params = {"row": {"approach": "x", "table": "song"}}
+    result, ap = evaluate_row(
+        users, items, plays, evaluated, params, {"k": 10, "cutoffs": [2, 5, 10]}
+    )
+    metrics = result["metrics"]
+    for cutoff in (2, 5, 10):
+        direct = evaluate_factors(users, items, plays, k=cutoff, users=evaluated).summary()
+        for name in ("map", "ndcg", "recall"):
+            key = f"{name}_at_{cutoff}"
+            assert metrics[key] == pytest.approx(direct[key]), key
+    assert metrics["n_candidates"] == 12
+    # the per-user AP (tests, intervals) is the one at k
+    assert np.mean(ap) == pytest.approx(metrics["map_at_10"])
+
+
+def test_table_columns_follow_k_and_say_when_a_cut_off_covers_every_candidate():
+    users, items, plays = _world()
+    evaluated = np.arange(users.shape[0])
+    evaluation = {"k": 20, "cutoffs": [5, 20]}
+    results, aps = [], []
+    for i, approach in enumerate(("a", "b")):
+        params = {"row": {"approach": approach, "table": "artist", "order": i}}
+        rng = np.random.default_rng(i)
+        scored = items + rng.standard_normal(items.shape).astype(np.float32)
+        result, ap = evaluate_row(users, scored, plays, evaluated, params, evaluation)
+        results.append(result)
+        aps.append(ap)
+    significance = {"alpha": 0.01, "bootstrap": {"samples": 50, "seed": 0}}
+    frame, markdown, _, figure = assemble_table(evaluation, significance, *results, *aps, {}, {})
+    assert {"map_at_20", "map_at_20_active", "recall_at_20", "map_at_5", "ndcg_at_5"} <= set(
+        frame.columns
+    )
+    assert "map_at_500" not in frame.columns and frame["k"].tolist() == [20, 20]
+    assert "| MAP@20 |" in markdown
+    assert "drawn from the 12 test items" in markdown and "@20" in markdown
+    assert "@5 " not in markdown.split("drawn from")[1]  # 5 < 12 candidates: not complete
+
+
+def test_row_runs_share_one_key_set_and_unique_names():
+    trained = {
+        "row": {"table": "song", "approach": "mm", "template": "multimodal"},
+        "training": {"epochs": 100, "patience": 4},
+        "model": {"n_factors": 200},
+    }
+    baseline = {"row": {"table": "song", "approach": "random", "template": "random_factors"}}
+    keys = hyperparameter_keys([trained, baseline])
+    history = {
+        "loss": [0.3, 0.2, 0.25],
+        "val_loss": [0.4, 0.3, 0.35],
+        "train_seconds": 12.5,
+        "started_at_ms": 1,
+        "n_params": 1234,
+    }
+    a = row_run_parameters(trained["row"], trained, "/data", 7, history, keys)
+    b = row_run_parameters(baseline["row"], baseline, "/data", 7, None, keys)
+    assert set(a) == set(b) and set(COMMON_PARAMETERS) <= set(a)
+    assert (a["epochs"], a["best_epoch"], a["n_params"], a["train_seconds"]) == (
+        "3",
+        "2",
+        "1234",
+        "12.5",
+    )
+    assert b["epochs"] == b["training.epochs"] == "-" and a["training.epochs"] == "100"
+    assert row_run_name({"table": "artist", "approach": "random"}) == "table1/random"
+    assert row_run_name({"table": "song", "approach": "random"}) == "table2/random"
