@@ -19,14 +19,22 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import click
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
 logger = logging.getLogger(__name__)
 
 
-class MissingInputsError(RuntimeError):
-    """A partial run (``--pipeline=...``) lacks inputs that another pipeline makes."""
+class MissingInputsError(RuntimeError, click.ClickException):
+    """A partial run (``--pipeline=...``) lacks inputs that another pipeline makes.
+
+    A ``ClickException``: the ``kedro`` command prints the list alone, not a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        RuntimeError.__init__(self, message)
+        click.ClickException.__init__(self, message)
 
 
 def _producers() -> dict[str, list[str]]:
@@ -82,19 +90,30 @@ class CheckInputsHooks:
             makers = sorted(producers.get(name, []))
             commands.update(makers)
             lines.append(f"  - {name}" + (f"  (made by: {', '.join(makers)})" if makers else ""))
-        hint = (
-            "Make them first, e.g. `kedro run --pipeline="
-            + "` / `kedro run --pipeline=".join(sorted(commands))
-            + "`, "
-            "or run everything with `kedro run`."
-            if commands
-            else "Run everything with `kedro run`."
-        )
+        requested = set(run_params.get("pipeline_names") or [run_params.get("pipeline_name")])
+        hint = _missing_inputs_hint(commands, requested)
         raise MissingInputsError(
             f"This run needs {len(missing)} input(s) that are not in the catalog yet:\n"
             + "\n".join(lines)
             + f"\n{hint}"
         )
+
+
+def _missing_inputs_hint(makers: set[str], requested: set[str]) -> str:
+    """One command that makes the missing inputs, never a circular one.
+
+    A single upstream stage makes them: run that stage. Otherwise (several stages,
+    or ``evaluation``, whose row results need the requested pipeline's own outputs)
+    the one command that makes everything is ``kedro run``.
+    """
+    rerun = " / ".join(f"`kedro run --pipeline={name}`" for name in sorted(requested - {None}))
+    if len(makers) == 1 and not makers & (requested | {"evaluation"}):
+        (maker,) = makers
+        return f"Make them with `kedro run --pipeline={maker}`, then rerun {rerun or 'this'}."
+    return (
+        "Make them with `kedro run` (every stage, once); afterwards "
+        f"{rerun or 'a partial run'} reruns only its own part."
+    )
 
 
 class RunVersionsHooks:
