@@ -94,3 +94,17 @@ def test_row_runs_share_one_key_set_and_unique_names():
     assert b["epochs"] == b["training.epochs"] == "-" and a["training.epochs"] == "100"
     assert row_run_name({"table": "artist", "approach": "random"}) == "table1/random"
     assert row_run_name({"table": "song", "approach": "random"}) == "table2/random"
+
+
+def test_every_row_run_records_the_split_it_was_scored_on():
+    users, items, plays = _world()
+    evaluated = np.arange(users.shape[0])
+    params = {"row": {"approach": "x", "table": "song"}}
+    evaluation = {"k": 10}
+    first, _ = evaluate_row(users, items, plays, evaluated, params, evaluation)
+    again, _ = evaluate_row(users, items * 2, plays, evaluated, params, evaluation)
+    other, _ = evaluate_row(users, items, plays, evaluated[1:], params, evaluation)
+    assert first["split_sha256"] == again["split_sha256"]  # same split, other predictions
+    assert first["split_sha256"] != other["split_sha256"]
+    run = row_run_parameters(params["row"], params, "/d", 1, None, (), first["split_sha256"])
+    assert run["split_sha256"] == first["split_sha256"]

@@ -93,6 +93,7 @@ def evaluate_row(
             extra = at(cutoff).summary()
             metrics.update({key: _plain(v) for key, v in extra.items() if key not in metrics})
     metrics["n_candidates"] = int(test_plays.shape[1])
+    split = split_fingerprint(test_plays, evaluated_users)
     logger.info(
         "%s (%s): MAP@%d %.4f (active users %.4f), %d users, %d candidates",
         row["approach"],
@@ -103,7 +104,26 @@ def evaluate_row(
         metrics["n_users"],
         metrics["n_candidates"],
     )
-    return {"row": dict(row), "metrics": metrics}, np.asarray(result.user_ap, dtype=np.float64)
+    return {"row": dict(row), "metrics": metrics, "split_sha256": split}, np.asarray(
+        result.user_ap, dtype=np.float64
+    )
+
+
+def split_fingerprint(test_plays: Any, evaluated_users: np.ndarray) -> str:
+    """SHA-256 of the test split a row was scored on: which users, which items, which plays.
+
+    Logged with every row run, so a run says which split it belongs to even when the
+    split tables have since been rewritten by another run.
+    """
+    import hashlib
+
+    import scipy.sparse as sp
+
+    plays = sp.csr_matrix(test_plays)
+    digest = hashlib.sha256(repr(plays.shape).encode())
+    for part in (plays.indptr, plays.indices, plays.data, evaluated_users):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()
 
 
 def cutoffs(evaluation: dict) -> list[int]:
@@ -187,6 +207,7 @@ COMMON_PARAMETERS = (
     "epochs",
     "best_epoch",
     "train_seconds",
+    "split_sha256",
 )
 
 
@@ -212,6 +233,7 @@ def row_run_parameters(
     seed: int,
     history: dict | None,
     all_hyperparameter_keys: tuple[str, ...] = (),
+    split_sha256: str = "-",
 ) -> dict[str, str]:
     """The row run's parameters: :data:`COMMON_PARAMETERS`, then every row's hyper-parameters.
 
@@ -238,6 +260,7 @@ def row_run_parameters(
         "epochs": len(curves.get("loss", [])) or "-",
         "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else "-",
         "train_seconds": history.get("train_seconds", "-"),
+        "split_sha256": split_sha256,
     }
     own = _flatten("", {k: v for k, v in row_params.items() if k != "row"}, {})
     params = {key: str(value) for key, value in common.items()}
@@ -279,7 +302,13 @@ def log_row_run(
         logger.info("No active MLflow run: row '%s' is not logged", row["approach"])
         return {"logged": False, "reason": "no active MLflow run"}
     params = row_run_parameters(
-        row, row_params, dataset_dir, seed, history, all_hyperparameter_keys
+        row,
+        row_params,
+        dataset_dir,
+        seed,
+        history,
+        all_hyperparameter_keys,
+        row_result.get("split_sha256", "-"),
     )
     name = row_run_name(row)
     started_ms = int((history or {}).get("started_at_ms") or time.time() * 1000)
