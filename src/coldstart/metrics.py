@@ -1,6 +1,6 @@
 """Ranking metrics: Kaggle ``apk`` / ``mapk`` and the batched MAP@k evaluator.
 
-The evaluation protocol is the one of ``shared/design.md`` section 3: the candidates
+The evaluation protocol (``docs/architecture.md``, Evaluation): the candidates
 are the test items only, an item's score for a user is the dot product of the
 L2-normalised predicted item factors with the user factors, and AP@k divides by
 ``min(|relevant|, k)`` (the common Kaggle ``apk``).

@@ -1,7 +1,7 @@
 """Exact top-N recommendation for new items, both ways, in one pass over the users.
 
-For cold-start items (design.md section 3: an item's score for a user is the dot
-product of its L2-normalised predicted factors with the user factors) two lists
+For cold-start items (docs/architecture.md, Evaluation: an item's score for a user is
+the dot product of its L2-normalised predicted factors with the user factors) two lists
 are useful: for every user the ``n`` best items (what to show the user), and for
 every item the ``m`` best users (its audience: whom to push a new track to).
 :func:`recommend` computes both exactly in a single pass: the users are scored in

@@ -1,7 +1,8 @@
 """Decoding audio files and computing the paper's log-compressed constant-Q spectrogram.
 
-design.md §3: librosa CQT at 22,050 Hz, hop 1024, 96 bins, 12 bins per octave
-(from C1, librosa's default, so 8 octaves: C1 to B8), Hann window, power to dB.
+The settings (docs/audio.md): librosa CQT at 22,050 Hz, hop 1024, 96 bins, 12 bins
+per octave (from C1, librosa's default, so 8 octaves: C1 to B8), Hann window, power
+to dB.
 The dB reference is the track's maximum (``ref=np.max``, ``top_db=80``) as in the
 paper's reference code (tartarus ``create_patches.py``:
 ``logamplitude(|C|**2, ref_power=np.max)``), so every track spans ``[-80, 0]`` dB.
@@ -22,7 +23,7 @@ import numpy as np
 #: Why a track has no features. ``ok`` tracks have a spectrogram in the store.
 REASONS = ("missing", "empty", "too_short", "silent", "undecodable")
 
-#: File types the raw data contract accepts (design.md §2).
+#: File types the raw data contract accepts (docs/architecture.md).
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".flac", ".ogg")
 
 
@@ -43,7 +44,7 @@ class CQTConfig:
     Parameters
     ----------
     sample_rate, hop_length, n_bins, bins_per_octave, fmin_note, window
-        librosa CQT arguments (design.md §3).
+        librosa CQT arguments (docs/audio.md).
     top_db
         Dynamic range kept below the track's maximum, in dB.
     dtype

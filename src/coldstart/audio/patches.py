@@ -1,6 +1,6 @@
 """Patches of stored spectrograms: per-bin standardisation, training and prediction windows.
 
-Conventions (design.md §3 and the paper's reference code):
+Conventions (those of the paper's reference code; docs/audio.md):
 
 * training: one patch of ``patch_frames`` (322 = 15 s) per track, anywhere in the
   track; shorter tracks are zero-padded at the end;

@@ -58,7 +58,7 @@ def factor_head(inputs: Any, n_factors: int, name: str = "factors") -> Any:
 
 
 def compile_for_factors(model: Any, learning_rate: float = 1e-3) -> Any:
-    """Compile with Adam and the cosine proximity loss (design.md §3)."""
+    """Compile with Adam and the cosine proximity loss (docs/architecture.md, protocol)."""
     import keras
 
     model.compile(
@@ -187,11 +187,11 @@ def train_factor_model(
     """Compile and fit a content model as every row of the paper does, and log it.
 
     ``training`` holds ``learning_rate``, ``epochs``, ``patience``, ``batch_size`` and
-    optionally ``verbose`` (defaults: design.md §3). ``train``/``validation`` are as in
-    :func:`fit_to_factors`. Each epoch's losses stream into the active MLflow run as
-    ``training.<name>.loss`` / ``.val_loss``. Returns the curves ``{"loss": [...],
-    "val_loss": [...]}`` with ``train_seconds``, ``started_at_ms`` (epoch milliseconds)
-    and ``n_params``.
+    optionally ``verbose`` (defaults: the protocol in docs/architecture.md).
+    ``train``/``validation`` are as in :func:`fit_to_factors`. Each epoch's losses
+    stream into the active MLflow run as ``training.<name>.loss`` / ``.val_loss``.
+    Returns the curves ``{"loss": [...], "val_loss": [...]}`` with ``train_seconds``,
+    ``started_at_ms`` (epoch milliseconds) and ``n_params``.
     """
     import time
 

@@ -1,7 +1,7 @@
 """Keras builders and input helpers for the song-level rows of Table 2 (paper §5, §6.3).
 
 * :func:`build_late_fusion` -- the multimodal late-fusion network on an artist
-  embedding A' and a track embedding T' (design.md §3):
+  embedding A' and a track embedding T' (docs/fusion.md):
 
   - ``kind="linear"`` (mm-lf-lin): ``L2(A') || L2(T') -> Dropout .7 -> Dense 200 -> L2``;
   - ``kind="hidden"`` (mm-lf-h1): per modality ``BatchNorm -> Dropout .7 -> Dense 512

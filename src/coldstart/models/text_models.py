@@ -1,4 +1,4 @@
-"""Keras builders for the artist text models (paper §3, design.md §3).
+"""Keras builders for the artist text models (paper §3; docs/text.md).
 
 * :func:`build_text_ff` -- the feed-forward network on a tf-idf VSM (rows a-text,
   a-sem, a-tags): Dropout .5 -> Dense 2048 ReLU -> Dropout .5 -> Dense 2048 ReLU

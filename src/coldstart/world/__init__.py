@@ -2,8 +2,8 @@
 
 The real inputs of the paper (Taste Profile, MSD-A biographies and tags, 7digital
 previews, DBpedia) cannot be downloaded here, so :func:`generate_world` writes a
-stand-in with the same file formats (design.md section 2) and real, learnable signal
-(design.md section 4).
+stand-in with the same file formats and real, learnable signal (docs/architecture.md:
+the raw data contract and the synthetic world).
 
 Generative story
 ----------------
@@ -43,10 +43,10 @@ Generative story
    :class:`~coldstart.world.genres.AudioProfile` shifted by the artist's and the
    track's style (the same ``z`` that moved the song in taste space): tempo,
    register, timbre (harmonic profile, distortion), brightness, percussion.
-9. **Dirt** (design.md section 2): malformed / non-positive / duplicate / orphan
-   triplet lines, missing, corrupt and empty audio files, an empty biography, an
-   invalid-JSON and an invalid-UTF-8 biography line, an artist without tags. The
-   manifest lists what was injected (``manifest["dirt"]``).
+9. **Dirt** (the flaws of real data; docs/ingestion.md): malformed / non-positive /
+   duplicate / orphan triplet lines, missing, corrupt and empty audio files, an empty
+   biography, an invalid-JSON and an invalid-UTF-8 biography line, an artist without
+   tags. The manifest lists what was injected (``manifest["dirt"]``).
 
 Besides the contract files the world writes ``truth/*.tsv`` (genres, artists,
 songs, users with their latent positions) for tests and diagnostics, and

@@ -50,7 +50,7 @@ class WorldConfig:
         ``short_audio_rate`` (share of 7-15 s previews), ``mp3_bitrate`` (kbps per
         22,050 Hz mono channel), ``alt_sample_rate_rate`` (share at 44,100 Hz),
         ``stereo_rate``, ``n_wav`` / ``n_flac`` / ``n_ogg`` (files in other formats).
-    Dirt (design.md section 2; every rate yields at least one case when > 0)
+    Dirt (the flaws of real data; every rate yields at least one case when > 0)
         ``malformed_line_rate``, ``nonpositive_count_rate``, ``duplicate_triplet_rate``,
         ``orphan_song_rate`` (per clean triplet), ``missing_audio_rate`` (per track),
         ``n_corrupt_audio``, ``n_empty_audio``, ``n_empty_bio``, ``n_no_tags``,

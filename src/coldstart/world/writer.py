@@ -86,7 +86,7 @@ def generate_world(out_dir: str | Path, config: Mapping[str, Any] | None) -> dic
     Parameters
     ----------
     out_dir
-        Folder that receives the raw files of design.md section 2.
+        Folder that receives the raw files of the data contract (docs/architecture.md).
     config
         The ``world`` parameters: ``preset`` (tiny | default | large), ``seed``,
         optional overrides of any :class:`WorldConfig` field and an optional

@@ -1,4 +1,4 @@
-"""Fusion pipeline: the song-level rows of Table 2 (paper §5, §6.3; design.md §3).
+"""Fusion pipeline: the song-level rows of Table 2 (paper §5, §6.3; docs/fusion.md).
 
 Templates (``row.template`` in ``conf/base/parameters_fusion.yml``):
 

@@ -929,7 +929,7 @@ def build_play_matrices(
     """Users × songs and users × artists play-count matrices over all splits.
 
     Duplicate triplets are summed. ``R_ua`` is the sum of the user's plays of
-    the artist's songs (design.md §3). Users with no remaining play are dropped.
+    the artist's songs (docs/architecture.md). Users with no remaining play are dropped.
     """
     import scipy.sparse as sp
 
