@@ -439,7 +439,7 @@ def assemble_table(evaluation: dict, significance: dict, *rows: Any) -> tuple:
     ties = not_significant_from(tests, alpha, column="p_ttest_holm")
     markdown = _markdown(frame, ties, alpha, level, k, n_pairs=len(tests))
     figure = _map_figure(frame, level, k)
-    _log_key_p_values(tests, runs, results, significance)
+    _log_key_p_values(tests, results, significance)
     return frame, markdown, tests, figure
 
 
@@ -524,26 +524,29 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
     return figure
 
 
-def _log_key_p_values(tests, runs, results, significance) -> None:
-    """Key p-values on the rows' runs (the table, matrix and figure reach the parent
-    run through the catalog: ``MlflowArtifactDataset`` entries)."""
+def _log_key_p_values(tests, results, significance) -> None:
+    """The key comparisons' p-values as metrics of the ``kedro run``'s run.
+
+    Named ``<table>.<a>_vs_<b>.<test>``. They sit on the parent run, not on the two
+    rows' runs, so every row run keeps the same metric keys; the whole matrix is an
+    artifact of the parent run too (the catalog's ``MlflowArtifactDataset`` entries).
+    """
     import mlflow
 
     from coldstart.significance import p_value
 
     parent = mlflow.active_run()
-    if parent is None:
-        return
-    run_of = {r["row"]["approach"]: run.get("run_id") for r, run in zip(results, runs, strict=True)}
-    client = mlflow.MlflowClient()
+    approaches = {r["row"]["approach"] for r in results}
+    level = results[0]["row"]["table"] if results else ""
     for a, b in significance.get("key_comparisons", []):
-        if a not in run_of or b not in run_of:
+        if a not in approaches or b not in approaches:
             continue
-        for column in ("p_ttest", "p_ttest_holm", "p_wilcoxon", "p_wilcoxon_holm"):
-            value = p_value(tests, a, b, column)
-            for mine, other in ((a, b), (b, a)):
-                if run_of[mine]:
-                    client.log_metric(run_of[mine], f"{column}_vs_{other}", value)
+        if parent is not None:
+            values = {
+                f"{level}.{a}_vs_{b}.{column}": p_value(tests, a, b, column)
+                for column in ("p_ttest", "p_ttest_holm", "p_wilcoxon", "p_wilcoxon_holm")
+            }
+            mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
         logger.info(
             "%s vs %s: paired t-test p = %.3g (Holm-adjusted over %d pairs: %.3g)",
             a,
