@@ -142,7 +142,7 @@ def test_catalog_entries_and_credentials_override(tmp_path: Path) -> None:
     entries = loader["catalog"]
     assert entries["enrichment_report"]["versioned"] is True
     assert entries["enrichment_report"]["filepath"].endswith("/08_reporting/enrichment_report.json")
-    assert entries["artists_enriched"]["type"] == "pandas.ParquetDataset"
+    assert entries["artists_enriched"]["type"] == "coldstart.datasets.AtomicParquetDataset"
     assert "key" not in str(loader["parameters"]["semantic_enrichment"]["linker"])
 
     # the default: no credentials file at all, the secret is unset

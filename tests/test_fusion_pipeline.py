@@ -371,8 +371,8 @@ def test_configuration_files_agree():
         assert set(test[ns]) == set(base[ns]), ns  # whole blocks (destructive merge)
     catalog = yaml.safe_load((CONF / "base" / "catalog_fusion.yml").read_text())
     for ns in base:
-        assert catalog[f"{ns}.model"]["type"] == "tensorflow.TensorFlowModelDataset"
-        assert catalog[f"{ns}.training_history"]["type"] == "json.JSONDataset"
+        assert catalog[f"{ns}.model"]["type"] == "coldstart.datasets.AtomicTensorFlowModelDataset"
+        assert catalog[f"{ns}.training_history"]["type"] == "coldstart.datasets.AtomicJSONDataset"
         assert f"{ns}.test_item_factors" not in catalog  # the evaluation's factory pattern
     for key in ("_raw", "_root"):
         assert catalog[key] == yaml.safe_load((CONF / "base" / "catalog.yml").read_text())[key]

@@ -6,6 +6,12 @@ from .raw import RawPathDataset
 from .release_model import ReleaseModelDataset
 
 __all__ = [
+    "AtomicCSVDataset",
+    "AtomicJSONDataset",
+    "AtomicMatplotlibDataset",
+    "AtomicParquetDataset",
+    "AtomicTensorFlowModelDataset",
+    "AtomicTextDataset",
     "NumpyDataset",
     "RawPathDataset",
     "ReleaseModelDataset",
@@ -13,3 +19,15 @@ __all__ = [
     "SparseMatrixDataset",
     "VectorizerDataset",
 ]
+
+
+def __getattr__(name: str):
+    """``Atomic*`` kedro-datasets classes, built on first use (coldstart.datasets.atomic)."""
+    import importlib
+
+    if not name.startswith("Atomic"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    atomic = importlib.import_module(f"{__name__}.atomic")
+    if name in atomic.BASES:
+        return atomic.atomic_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
