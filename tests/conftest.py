@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from kedro_runs import run_session
 
@@ -22,3 +24,19 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     run_session(params)
     return {"root": root, "params": params}
+
+
+@pytest.fixture
+def rich_log():
+    """Kedro's rich handler on the root logger, as in ``kedro run`` (markup on)."""
+    from kedro.logging import RichHandler
+
+    handler = RichHandler(rich_tracebacks=False)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(False)

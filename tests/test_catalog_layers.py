@@ -49,18 +49,9 @@ def test_every_node_is_tagged_with_its_stage():
 
     bootstrap_project(CONF.parent)
     from coldstart.pipeline_registry import register_pipelines
+    from coldstart.study.run import STAGES
 
-    stages = {
-        "world",
-        "ingestion",
-        "semantic_enrichment",
-        "factorization",
-        "audio",
-        "text",
-        "fusion",
-        "evaluation",
-        "releases",
-    }
+    stages = {*STAGES, "releases"}
     default = register_pipelines()["__default__"]
     for node in default.nodes:
         assert node.tags & stages, f"node {node.name} has no stage tag ({sorted(node.tags)})"

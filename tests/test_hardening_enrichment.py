@@ -39,22 +39,6 @@ HOSTILE = "[/x]"
 
 
 @pytest.fixture
-def rich_log():
-    """Kedro's rich handler on the root logger, as in ``kedro run`` (markup on)."""
-    from kedro.logging import RichHandler
-
-    handler = RichHandler(rich_tracebacks=False)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
-
-
-@pytest.fixture
 def babelfy():
     server = FakeBabelfy()
     yield server

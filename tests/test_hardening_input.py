@@ -9,7 +9,6 @@ a run.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from pathlib import Path
 
@@ -25,22 +24,6 @@ SONGS_TABLE = (
     "artist_mbid TEXT, artist_name TEXT, duration REAL, artist_familiarity REAL, "
     "artist_hotttnesss REAL, year INT, track_7digitalid INT, shs_perf INT, shs_work INT)"
 )
-
-
-@pytest.fixture
-def rich_log():
-    """Kedro's rich handler on the root logger, as in ``kedro run`` (markup on)."""
-    from kedro.logging import RichHandler
-
-    handler = RichHandler(rich_tracebacks=False)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield handler
-    root.removeHandler(handler)
-    root.setLevel(level)
-    logging.captureWarnings(False)
 
 
 def _songs_db(path: Path, rows: list[tuple]) -> Path:
