@@ -29,3 +29,29 @@ def test_env_test_keeps_the_tiny_world_after_the_pipelines_are_built() -> None:
         assert catalog.get("raw_triplets")._path.is_relative_to(
             PROJECT / "data/01_raw/synthetic_tiny"
         )
+
+
+def test_the_cli_run_with_env_test_uses_the_tiny_world_folder(tmp_path) -> None:
+    """``kedro run --env=test`` from the command line, whatever the default world holds.
+
+    With the old resolution bug this run read ``data/01_raw/synthetic_default``: it
+    stopped with ``WorldConfigMismatchError`` when a default world was there, and
+    wrote the tiny world into the default world's folder when none was.
+    """
+    import json
+    import subprocess
+    import sys
+
+    default = PROJECT / "data/01_raw/synthetic_default"
+    before = default.stat().st_mtime_ns if default.exists() else None
+    kedro = Path(sys.executable).with_name("kedro")
+    done = subprocess.run(
+        [str(kedro), "run", "--env=test", "--nodes=ensure_raw_dataset",
+         f"--params=mlflow_tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}"],
+        cwd=PROJECT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    manifest = json.loads((PROJECT / "data/01_raw/synthetic_tiny/world_manifest.json").read_text())
+    assert manifest["config"]["preset"] == "tiny"
+    after = default.stat().st_mtime_ns if default.exists() else None
+    assert after == before  # the default world's folder was neither written nor created
