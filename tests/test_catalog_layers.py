@@ -17,7 +17,6 @@ LAYERS = (
     "model_output",
     "reporting",
 )
-FOLDER_OF = dict(zip(LAYERS, [f"0{i}_" for i in range(1, 9)], strict=True))
 
 
 def _entries() -> dict[str, tuple[Path, dict]]:
@@ -29,19 +28,53 @@ def _entries() -> dict[str, tuple[Path, dict]]:
     return found
 
 
-def test_every_catalog_entry_has_a_layer_matching_its_folder():
+def test_every_catalog_entry_declares_a_layer():
     entries = _entries()
     assert len(entries) > 100
     layers = {}
     for name, (path, entry) in entries.items():
         layer = (entry.get("metadata") or {}).get("kedro-viz", {}).get("layer")
         assert layer in LAYERS, f"{path}: {name} declares no kedro-viz layer (or {layer!r})"
-        inner = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
-        where = str(entry.get("filepath") or entry.get("path") or inner.get("filepath") or "")
-        if "/0" in where and layer != "raw":
-            assert f"/{FOLDER_OF[layer]}" in where, f"{name}: layer {layer} but stored at {where}"
         layers[name] = layer
     print("\n".join(f"{layer:13s} {name}" for name, layer in sorted(layers.items())))
+
+
+def _layer_of(name: str, entries: dict[str, tuple[Path, dict]]) -> str | None:
+    """The layer of ``name`` as Kedro resolves it: its own entry, else a matching pattern."""
+    import re
+
+    by_name = {key.split("/", 1)[1]: entry for key, (_, entry) in entries.items()}
+    entry = by_name.get(name)
+    if entry is None:
+        for key, candidate in by_name.items():
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^.]+", re.escape(key)) + "$"
+            if "{" in key and re.match(pattern, name):
+                entry = candidate
+                break
+    return ((entry or {}).get("metadata") or {}).get("kedro-viz", {}).get("layer")
+
+
+def test_every_dataset_of_the_run_has_a_layer_and_layers_only_go_forward():
+    """kedro-viz draws layers only when they form a chain: no edge may point back."""
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(CONF.parent)
+    from coldstart.pipeline_registry import register_pipelines
+
+    entries = {k: v for k, v in _entries().items() if k.startswith("base/")}
+    default = register_pipelines()["__default__"]
+    datasets = {d for d in default.datasets() if not d.startswith("params:") and d != "parameters"}
+    layer = {d: _layer_of(d, entries) for d in datasets}
+    assert not [d for d, value in layer.items() if value is None]
+    backwards = [
+        (i, layer[i], o, layer[o], node.name)
+        for node in default.nodes
+        for i in node.inputs
+        if i in layer
+        for o in node.outputs
+        if LAYERS.index(layer[o]) < LAYERS.index(layer[i])
+    ]
+    assert not backwards
 
 
 def test_every_node_is_tagged_with_its_stage():
