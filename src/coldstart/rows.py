@@ -134,8 +134,12 @@ def rows_of_table(table: str, conf_source: str | None = None) -> list[str]:
 
 
 class RowsHooks:
-    """Hand the session's parameters to :func:`load_rows` before pipelines are built."""
+    """Hand the session's parameters to :func:`load_rows` before pipelines are built.
 
-    @hook_impl
+    ``tryfirst``: kedro-mlflow's ``after_context_created`` (called before the project's
+    hooks otherwise) already loads the pipelines.
+    """
+
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         use_session_parameters(context.params)
