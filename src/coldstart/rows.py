@@ -142,4 +142,6 @@ class RowsHooks:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
-        use_session_parameters(context.params)
+        # the config loader's parameters (runtime ones merged in), not ``context.params``:
+        # Kedro validates those against the pipelines, which would build them first
+        use_session_parameters(dict(context.config_loader["parameters"]))
