@@ -145,3 +145,18 @@ def test_seed_table_uses_the_tables_own_k_among_several_cut_offs():
         }
     )
     assert seed_table(table, seed=1, level="song")["map"].tolist() == [0.3]
+
+
+def test_a_seed_is_reused_only_with_the_code_it_ran_with(tmp_path):
+    import json
+
+    from coldstart.study.run import _reusable
+
+    marker = tmp_path / "study_seed.json"
+    assert _reusable(marker, "src:a conf:b") is None
+    marker.write_text(json.dumps({"seed": 1, "run_id": "r", "code_version": "src:a conf:b"}))
+    assert _reusable(marker, "src:a conf:b")["run_id"] == "r"
+    assert _reusable(marker, "src:a conf:c") is None  # the configuration changed
+    assert _reusable(marker, "dirty") is None
+    marker.write_text(json.dumps({"seed": 1, "run_id": "r"}))  # written before versions
+    assert _reusable(marker, "src:a conf:b") is None

@@ -12,7 +12,8 @@ MLflow: one run for the study, one run per seed nested under it (the seed's
 run the MAP of every row as metrics, so the seeds compare side by side in the UI.
 
 A seed that finished is not run again (its ``study_seed.json`` says so) unless
-``--rerun``; a failed seed stops the study with the log's last lines, and
+``--rerun`` or the code it ran with (git's tree of ``src/`` and ``conf/``) has
+changed since; a failed seed stops the study with the log's last lines, and
 rerunning the same command resumes from it.
 """
 
@@ -190,6 +191,46 @@ def _tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
+def code_version(project: Path = PROJECT) -> str:
+    """What a seed's figures depend on: git's tree hashes of ``src/`` and ``conf/``.
+
+    Commits that touch only docs, tests or the README keep it; uncommitted changes
+    under ``src/`` or ``conf/`` make it ``dirty`` (never reused), no git ``unknown``.
+    """
+    try:
+        trees = [
+            subprocess.run(
+                ["git", "rev-parse", f"HEAD:{folder}"],
+                cwd=project, capture_output=True, text=True, timeout=10, check=True,
+            ).stdout.strip()
+            for folder in ("src", "conf")
+        ]  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "conf"],
+            cwd=project, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return "dirty" if dirty else "src:{} conf:{}".format(*trees)
+
+
+def _reusable(marker: Path, code: str) -> dict | None:
+    """The record of a seed finished earlier with this code, else None (with why)."""
+    if not marker.is_file():
+        return None
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    earlier = record.get("code_version", "unknown")
+    if code in ("dirty", "unknown") or earlier != code:
+        logger.info(
+            "seed %s: finished earlier with other code (%s, now %s): run again",
+            record.get("seed"),
+            earlier,
+            code,
+        )
+        return None
+    return record
+
+
 def run_seed(
     seed: int,
     seed_root: Path,
@@ -287,13 +328,16 @@ def run_study(
     logger.info("Study '%s': %d seeds %s -> %s", name, len(seeds), list(seeds), study_root)
     started = time.perf_counter()
     status = "FAILED"
+    code = code_version(project)
+    client.set_tag(study_id, "coldstart.code_version", code)
     try:
         tables, timings, seed_runs = [], {}, {}
         for seed in tqdm(seeds, desc=f"study {name}", unit="seed"):
             seed_root = study_root / f"seed_{seed}"
             marker = seed_root / SEED_MARKER
-            if marker.is_file() and not rerun:
-                record = json.loads(marker.read_text(encoding="utf-8"))
+            earlier = _reusable(marker, code) if not rerun else None
+            if earlier is not None:
+                record = earlier
                 client.set_tag(record["run_id"], MLFLOW_PARENT_RUN_ID, study_id)
                 logger.info("seed %d: done earlier (run %s), reused", seed, record["run_id"])
             else:
@@ -315,7 +359,12 @@ def run_study(
                 except BaseException:
                     client.set_terminated(run_id, "FAILED")
                     raise
-                record = {"seed": seed, "run_id": run_id, "seconds": round(seconds, 1)}
+                record = {
+                    "seed": seed,
+                    "run_id": run_id,
+                    "seconds": round(seconds, 1),
+                    "code_version": code,
+                }
                 _write_text(marker, json.dumps(record, indent=2))
                 logger.info("seed %d: finished in %.0f s", seed, seconds)
             table = read_seed_tables(seed_root / "08_reporting", seed)
