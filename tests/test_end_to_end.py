@@ -27,6 +27,17 @@ def _enabled_rows(table: str) -> dict[str, dict]:
     }
 
 
+def test_the_session_leaves_no_mlflow_run_active(tiny_run: dict) -> None:
+    """A second session in the same process (a notebook, a test) must get its own run.
+
+    kedro-mlflow reopens the run before every node; with ``nested: True`` each reopening
+    stacked it once more and it stayed active after the session.
+    """
+    import mlflow
+
+    assert mlflow.active_run() is None
+
+
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_tables_have_every_row_and_content_beats_nothing(tiny_run: dict, table: str) -> None:
     reporting = Path(tiny_run["params"]["data_root"]) / "08_reporting"
