@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks notebooks
 
 viz: setup  ## lineage in the browser
 	$(BIN)/kedro viz run

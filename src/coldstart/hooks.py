@@ -43,18 +43,12 @@ def _producers() -> dict[str, list[str]]:
     Built from the pipeline modules themselves: during a run, Kedro's registry
     loads only the pipeline being run.
     """
-    import importlib
-    import pkgutil
-
-    import coldstart.pipelines as package
+    from coldstart.pipeline_registry import stage_pipelines
 
     makers: dict[str, list[str]] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        create = getattr(module, "create_pipeline", None)
-        if create is not None:
-            for dataset in create().all_outputs():
-                makers.setdefault(dataset, []).append(info.name)
+    for name, pipe in stage_pipelines().items():
+        for dataset in pipe.all_outputs():
+            makers.setdefault(dataset, []).append(name)
     return makers
 
 

@@ -37,7 +37,7 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
     return modelling + evaluation.tag("evaluation")
 
 
-def _stage_pipelines() -> dict[str, Pipeline]:
+def stage_pipelines() -> dict[str, Pipeline]:
     """``{name: create_pipeline()}`` of every package under ``coldstart.pipelines``.
 
     Not Kedro's ``find_pipelines``: under ``--pipeline=<name>`` it imports only
@@ -102,7 +102,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     """
     from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
 
-    pipelines = _stage_pipelines()
+    pipelines = stage_pipelines()
     for name in MODELLING:
         if name in pipelines:
             pipelines[name] = _with_row_evaluation(pipelines[name])

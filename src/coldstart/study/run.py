@@ -131,12 +131,12 @@ def read_seed_tables(reporting: Path, seed: int) -> pd.DataFrame:
 
 def stage_of_nodes() -> dict[str, str]:
     """``node name -> stage`` from the project's pipeline modules."""
-    import importlib
+    from coldstart.pipeline_registry import stage_pipelines
 
+    pipelines = stage_pipelines()
     stages: dict[str, str] = {}
     for stage in STAGES:
-        module = importlib.import_module(f"coldstart.pipelines.{stage}")
-        for node in module.create_pipeline().nodes:
+        for node in pipelines[stage].nodes:
             stages.setdefault(node.name, stage)
     return stages
 
