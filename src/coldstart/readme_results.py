@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from coldstart.world.audio import atomic_write_bytes
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 STUDY_BEGIN, STUDY_END = "<!-- study:begin -->", "<!-- study:end -->"
 FIGURE = Path("docs/figures/study_forest.png")
@@ -85,12 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if figure_source.is_file():
         figure.parent.mkdir(parents=True, exist_ok=True)
-        tmp_figure = figure.with_suffix(".png.tmp")
-        tmp_figure.write_bytes(figure_source.read_bytes())
-        tmp_figure.replace(figure)
-    tmp = args.readme.with_suffix(".md.tmp")
-    tmp.write_text(updated, encoding="utf-8")
-    tmp.replace(args.readme)
+        atomic_write_bytes(figure, figure_source.read_bytes())
+    atomic_write_bytes(args.readme, updated.encode("utf-8"))
     print(f"{args.readme}: results copied from {args.reporting}")
     return 0
 
