@@ -357,7 +357,9 @@ def run_study(
                 try:
                     seconds = run_seed(seed, seed_root, settings, params, run_id, run_name, project)
                 except BaseException:
-                    client.set_terminated(run_id, "FAILED")
+                    # the seed's own run guard may have ended it already (KILLED on SIGTERM)
+                    if client.get_run(run_id).info.status == "RUNNING":
+                        client.set_terminated(run_id, "FAILED")
                     raise
                 record = {
                     "seed": seed,
