@@ -95,6 +95,54 @@ def test_one_nested_mlflow_run_per_row(tiny_run: dict) -> None:
         assert seconds >= float(run.data.params["train_seconds"]), run.info.run_name
 
 
+def test_one_logged_model_per_trained_row_in_its_own_run(tiny_run: dict) -> None:
+    import mlflow
+    import numpy as np
+
+    from coldstart.pipelines.evaluation.pipeline import LOGGED_MODEL_TEMPLATES
+
+    mlflow.set_tracking_uri(tiny_run["params"]["mlflow_tracking_uri"])
+    try:
+        experiment = mlflow.get_experiment_by_name("coldstart")
+        rows = mlflow.search_runs(
+            [experiment.experiment_id], filter_string="tags.row != ''", output_format="list"
+        )
+        models = mlflow.search_logged_models(
+            experiment_ids=[experiment.experiment_id], output_format="list"
+        )
+        trained = {
+            run.info.run_id: run
+            for run in rows
+            if run.data.params["template"] in LOGGED_MODEL_TEMPLATES
+        }
+        expected = sum(
+            row["template"] in LOGGED_MODEL_TEMPLATES
+            for table in TABLES
+            for row in _enabled_rows(table).values()
+        )
+        assert len(trained) == expected >= 10
+        by_run = {}
+        for model in models:
+            if model.source_run_id in trained:
+                by_run.setdefault(model.source_run_id, []).append(model)
+        assert {run_id: len(found) for run_id, found in by_run.items()} == dict.fromkeys(trained, 1)
+        flavours = set()
+        for run_id, (model,) in by_run.items():
+            assert model.name == trained[run_id].info.run_name.replace("/", "-")
+            info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+            assert info.signature is not None and info.saved_input_example_info, model.name
+            flavours |= set(info.flavors) - {"python_function"}
+        assert flavours == {"tensorflow", "sklearn"}
+        # a logged Keras row serves its own input example
+        a_sem = next(m for m in models if m.name == "table1-a-sem")
+        loaded = mlflow.pyfunc.load_model(f"models:/{a_sem.model_id}")
+        spec = loaded.metadata.get_input_schema().inputs[0]
+        prediction = loaded.predict(np.zeros((2, spec.shape[1]), dtype=np.float32))
+        np.testing.assert_allclose(np.linalg.norm(prediction, axis=1), 1.0, rtol=1e-5)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
 def test_ingestion_report_counts_the_injected_dirt(tiny_run: dict) -> None:
     reporting = Path(tiny_run["params"]["data_root"]) / "08_reporting"
     versions = sorted((reporting / "ingestion_report.json").iterdir())

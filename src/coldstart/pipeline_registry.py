@@ -94,9 +94,9 @@ def register_pipelines() -> dict[str, Pipeline]:
 
     ``__default__`` goes from the raw files (the synthetic world is generated when
     absent) to both results tables and one MLflow run per table row, bundles the
-    release model, places the world's new releases, and -- through kedro-mlflow's
-    a kedro-mlflow ``PipelineML`` (what ``pipeline_ml_factory`` builds) -- logs the release model as an MLflow pyfunc model
-    registered as ``coldstart-releases`` (its inference pipeline:
+    release model, places the world's new releases, and -- as a kedro-mlflow
+    ``PipelineML`` (what ``pipeline_ml_factory`` builds) -- logs the release model as
+    an MLflow pyfunc model registered as ``coldstart-releases`` (its inference pipeline:
     :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`). ``tables``
     is the same without the releases: what each seed of the multi-seed study runs.
     """

@@ -12,6 +12,7 @@ __all__ = [
     "AtomicParquetDataset",
     "AtomicTensorFlowModelDataset",
     "AtomicTextDataset",
+    "MlflowRowModelDataset",
     "NumpyDataset",
     "RawPathDataset",
     "ReleaseModelDataset",
@@ -22,9 +23,14 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """``Atomic*`` kedro-datasets classes, built on first use (coldstart.datasets.atomic)."""
+    """``Atomic*`` kedro-datasets classes, built on first use (coldstart.datasets.atomic).
+
+    ``MlflowRowModelDataset`` too: importing it imports MLflow.
+    """
     import importlib
 
+    if name == "MlflowRowModelDataset":
+        return importlib.import_module(f"{__name__}.mlflow_models").MlflowRowModelDataset
     if not name.startswith("Atomic"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     atomic = importlib.import_module(f"{__name__}.atomic")

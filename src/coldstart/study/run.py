@@ -243,6 +243,8 @@ def run_seed(
     """One seed's ``kedro run --pipeline=tables``, logging into ``run_id``; returns seconds."""
     seed_root.mkdir(parents=True, exist_ok=True)
     seed_params = {
+        # the seeds are for the figures: their models are on disk, not each logged to MLflow
+        "mlflow_models.log_row_models": "false",
         **params,
         "seed": seed,
         "data_root": seed_root.as_posix(),

@@ -355,6 +355,68 @@ def log_row_run(
         return {"logged": True, "run_id": run.info.run_id, "parent_run_id": parent.info.run_id}
 
 
+def _model_input_example(model: Any) -> Any:
+    """One all-zero input in the model's own shape and dtype: its serving contract.
+
+    Keras models give one array per input (a dict when there are several), a
+    scikit-learn regressor a ``(1, n_features_in_)`` float32 row. A dimension the
+    model leaves open (a sequence length) gets 8, more than the widest text filter.
+    """
+    if hasattr(model, "n_features_in_"):
+        return np.zeros((1, int(model.n_features_in_)), dtype=np.float32)
+    arrays = {
+        tensor.name: np.zeros(
+            (1, *(8 if size is None else int(size) for size in tensor.shape[1:])),
+            dtype=str(tensor.dtype),
+        )
+        for tensor in model.inputs
+    }
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def _pinned_requirements(model: Any) -> tuple[str, ...]:
+    """The installed versions the model's flavour needs to load it again."""
+    from importlib.metadata import version
+
+    packages = (
+        ("scikit-learn", "skops") if hasattr(model, "n_features_in_") else ("keras", "tensorflow")
+    )
+    return tuple(f"{package}=={version(package)}" for package in ("mlflow", *packages))
+
+
+def row_model_for_mlflow(
+    model: Any, mlflow_run: dict, row_params: dict, mlflow_models: dict
+) -> Any:
+    """The row's trained model, addressed to the row's MLflow run (``{row}.logged_model``).
+
+    The catalog's :class:`~coldstart.datasets.mlflow_models.MlflowRowModelDataset`
+    logs it there in its MLflow flavour, with an input example from which MLflow
+    infers the signature. Nothing is logged when the row has no MLflow run or
+    ``mlflow_models.log_row_models`` is false (the multi-seed study turns it off).
+    """
+    from coldstart.datasets.mlflow_models import RowModel
+
+    row = row_params["row"]
+    name = row_run_name(row).replace("/", "-")  # MLflow model names may not hold "/"
+    if not mlflow_models.get("log_row_models", True):
+        return RowModel(None, None, name, reason="mlflow_models.log_row_models is false")
+    if not mlflow_run.get("logged"):
+        return RowModel(None, None, name, reason=mlflow_run.get("reason", "the row has no run"))
+    return RowModel(
+        model=model,
+        run_id=mlflow_run["run_id"],
+        name=name,
+        input_example=_model_input_example(model),
+        tags={
+            "results_table": row["table"],
+            "row": row["approach"],
+            "input": str(row.get("input", "-")),
+            "arch": str(row.get("arch", "-")),
+        },
+        pip_requirements=_pinned_requirements(model),
+    )
+
+
 # --------------------------------------------------------------------------- tables
 
 

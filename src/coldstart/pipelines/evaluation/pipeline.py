@@ -3,7 +3,8 @@
 Every row (see ``coldstart.rows``) provides ``<row>.test_item_factors``; the
 template below turns it into ``<row>.metrics``, ``<row>.user_ap`` and one nested
 MLflow run. Rows whose template trains a Keras model also hand over
-``<row>.training_history`` (learning curves in the run).
+``<row>.training_history`` (learning curves in the run); every row with a trained
+model (Keras or scikit-learn) logs it into its run as ``<row>.logged_model``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from .nodes import (
     hyperparameter_keys,
     log_row_run,
     random_test_factors,
+    row_model_for_mlflow,
     split_test_plays,
     upper_bound_test_factors,
 )
 
 LEVEL_ITEMS = {"artist": "artists", "song": "songs"}
 TRAINED_TEMPLATES = {"text_ff", "text_cnn", "audio_cnn", "song_ff", "late_fusion", "multimodal"}
+#: Templates whose ``<row>.model`` is logged to the row's MLflow run in its flavour.
+LOGGED_MODEL_TEMPLATES = TRAINED_TEMPLATES | {"text_sklearn"}
 
 
 def shared_inputs() -> Pipeline:
@@ -92,14 +96,22 @@ def _all_hyperparameter_keys() -> tuple[str, ...]:
     return hyperparameter_keys([parameters[ns] for ns in enabled_rows() if ns in parameters])
 
 
-def evaluation_template(with_history: bool) -> Pipeline:
-    """Evaluate one row's predicted test factors and log the row to MLflow."""
+def evaluation_template(with_history: bool, with_model: bool = False) -> Pipeline:
+    """Evaluate one row's predicted test factors and log the row (and its model) to MLflow."""
     log_inputs = ["row_result", "user_ap", "params:row_params", "params:dataset_dir", "params:seed"]
     if with_history:
         log_inputs.append("training_history")
     log = update_wrapper(
         partial(log_row_run, all_hyperparameter_keys=_all_hyperparameter_keys()), log_row_run
     )
+    logged_model = [
+        Node(
+            row_model_for_mlflow,
+            ["model", "mlflow_run", "params:row_params", "params:mlflow_models"],
+            "logged_model",
+            name="log_model_to_mlflow",
+        )
+    ]
     return Pipeline(
         [
             Node(
@@ -116,6 +128,7 @@ def evaluation_template(with_history: bool) -> Pipeline:
                 name="evaluate",
             ),
             Node(log, log_inputs, "mlflow_run", name="log_to_mlflow"),
+            *(logged_model if with_model else []),
         ]
     )
 
@@ -125,8 +138,11 @@ def row_evaluation(namespace: str) -> Pipeline:
     row = load_rows()[namespace]
     level = row["table"]
     own_users = row.get("user_factors") == "own"
+    with_model = row["template"] in LOGGED_MODEL_TEMPLATES
     return pipeline(
-        evaluation_template(with_history=row["template"] in TRAINED_TEMPLATES),
+        evaluation_template(
+            with_history=row["template"] in TRAINED_TEMPLATES, with_model=with_model
+        ),
         namespace=namespace,
         inputs={
             "test_plays": f"{level}_test_plays",
@@ -137,6 +153,7 @@ def row_evaluation(namespace: str) -> Pipeline:
             "params:evaluation": "params:evaluation",
             "params:dataset_dir": "params:dataset_dir",
             "params:seed": "params:seed",
+            **({"params:mlflow_models": "params:mlflow_models"} if with_model else {}),
             # the row's whole parameter block: its table labels and its hyper-parameters
             "params:row_params": f"params:{namespace}",
         },
