@@ -214,6 +214,25 @@ def test_rows_without_their_release_files_are_skipped_naming_the_file(release: P
     assert decided["a_text"]["row"].get("enabled", True) is True
 
 
+def test_a_release_without_its_song_level_builds_table_1_only(release: Path) -> None:
+    from coldstart.pipelines.msd_a.pipeline import create_release_pipeline
+    from coldstart.rows import use_session_parameters
+
+    for path in (release / "splits").glob("*MSD-A-songs*"):
+        path.unlink()
+    parameters = {**load_base_parameters(), "msd_a": MSD_A, "release_dir": str(release)}
+    decided = with_unavailable_rows_skipped(parameters)
+    for namespace in ("upper_bound_song", "random_song", "sem_emb", "audio"):
+        assert "items_index_train_MSD-A-songs.tsv" in decided[namespace]["row"]["skipped"]
+    use_session_parameters(decided)
+    try:
+        names = {node.name for node in create_release_pipeline().nodes}
+    finally:
+        use_session_parameters(None)
+    assert {"import_msd_a_artist_level", "assemble_table1_artist", "a_text.evaluate"} <= names
+    assert not {n for n in names if "song" in n or "table2" in n}
+
+
 def test_a_dataset_without_audio_skips_exactly_the_audio_rows(tmp_path: Path) -> None:
     (tmp_path / "train_triplets.txt").write_text("")
     (tmp_path / "audio").mkdir()

@@ -48,10 +48,29 @@ def missing_inputs(
     return None
 
 
+def missing_level(release_dir: str, msd_a: dict[str, Any], level: str) -> str | None:
+    """The first file a level cannot be imported without, as a reason; else ``None``."""
+    files = layout(release_dir, msd_a, level)
+    needed = [
+        files.index("train"),
+        files.index("test"),
+        files.item_factors("train"),
+        files.item_factors("test"),
+        files.user_factors(),
+        files.test_matrix(),
+    ]
+    if files.index("val").is_file():
+        needed.append(files.item_factors("val"))
+    missing = next((path for path in needed if not path.is_file()), None)
+    return None if missing is None else f"missing {missing}"
+
+
 def unavailable_release_rows(parameters: dict[str, Any]) -> dict[str, str]:
     """``{row: why it is skipped}`` in the MSD-A environment (``msd_a`` set); else ``{}``.
 
-    A row runs when it needs no file (baselines, random), or when every
+    A level whose splits, factors or test matrix are missing skips all its rows
+    (naming the first file missing). Otherwise a row runs when it needs no file
+    (baselines, random), or when every
     ``X_<split>_<suffix>_<ds>`` file named by ``msd_a.inputs.<row>`` exists. Rows
     listed in ``msd_a.not_in_release`` need what the release does not hold (audio
     previews, biography texts, train plays); other rows have no input declared.
@@ -63,11 +82,20 @@ def unavailable_release_rows(parameters: dict[str, Any]) -> dict[str, str]:
     inputs = msd_a.get("inputs") or {}
     not_in_release = msd_a.get("not_in_release") or {}
     reasons: dict[str, str] = {}
+    level_missing: dict[str, str | None] = {}
     for namespace, block in parameters.items():
         if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
             continue
         row = block["row"]
-        if not row.get("enabled", True) or "template" not in row or needs_no_file(row):
+        if not row.get("enabled", True) or "template" not in row:
+            continue
+        level = row.get("table")
+        if level not in level_missing:
+            level_missing[level] = missing_level(release_dir, msd_a, level)
+        if level_missing[level] is not None:
+            reasons[namespace] = str(level_missing[level])  # the whole level is absent
+            continue
+        if needs_no_file(row):
             continue
         if namespace in inputs:
             reason = missing_inputs(release_dir, msd_a, row, dict(inputs[namespace] or {}))

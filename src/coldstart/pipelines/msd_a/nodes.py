@@ -251,8 +251,11 @@ def release_features(
     return stacked
 
 
-def assemble_import_report(artist: dict, song: dict, parameters: dict[str, Any]) -> dict:
-    """What was imported, and which rows run or are skipped (with the missing file)."""
+def assemble_import_report(
+    parameters: dict[str, Any], artist: dict | None = None, song: dict | None = None
+) -> dict:
+    """What was imported (per level; ``None`` when absent), and which rows run or are
+    skipped (with the missing file)."""
     from coldstart.rows import skip_reason, with_unavailable_rows_skipped
 
     decided = with_unavailable_rows_skipped(parameters)

@@ -33,10 +33,12 @@ INPUT_NODES = {
 }
 
 
-def import_pipeline() -> Pipeline:
-    """Both levels of the release, and the import report."""
+def import_pipeline(levels: set[str]) -> Pipeline:
+    """The levels of the release that are there, and the import report."""
     nodes = []
     for level, function in (("artist", import_artist_level), ("song", import_song_level)):
+        if level not in levels:
+            continue
         nodes.append(
             Node(
                 function,
@@ -55,7 +57,7 @@ def import_pipeline() -> Pipeline:
     nodes.append(
         Node(
             assemble_import_report,
-            ["msd_a_artist_import", "msd_a_song_import", "parameters"],
+            {"parameters": "parameters", **{level: f"msd_a_{level}_import" for level in levels}},
             "msd_a_import_report",
             name="assemble_msd_a_import_report",
         )
@@ -63,13 +65,24 @@ def import_pipeline() -> Pipeline:
     return Pipeline(nodes)
 
 
-def _features_node(level: str, suffix: str, output: str) -> Node:
+def _release_input(namespace: str, level: str, suffix: str, output: str) -> Pipeline:
+    """One node of row ``namespace`` reading ``X_*_<suffix>_<ds>`` into ``<namespace>.<output>``."""
     reader = update_wrapper(partial(release_features, level=level, suffix=suffix), release_features)
-    return Node(
-        reader,
-        ["params:release_dir", "params:msd_a", LEVEL_ITEMS[level]],
-        output,
-        name=f"{output.replace('.', '_')}_from_release",
+    template = Pipeline(
+        [
+            Node(
+                reader,
+                ["params:release_dir", "params:msd_a", "items"],
+                output,
+                name=f"read_{output}_from_release",
+            )
+        ]
+    )
+    return pipeline(
+        template,
+        namespace=namespace,
+        inputs={"items": LEVEL_ITEMS[level]},
+        parameters={"params:release_dir": "params:release_dir", "params:msd_a": "params:msd_a"},
     )
 
 
@@ -101,24 +114,19 @@ def row_pipeline(namespace: str, row: dict[str, Any], spec: dict[str, Any]) -> P
             },
             parameters={"params:seed": "params:seed"},
         )
-        return built + Pipeline(
-            [
-                _features_node(
-                    level, spec["artist_embeddings"], f"{namespace}.release_artist_embeddings"
-                ),
-                _features_node(
-                    level, spec["track_embeddings"], f"{namespace}.release_track_embeddings"
-                ),
-            ]
+        return (
+            built
+            + _release_input(
+                namespace, level, spec["artist_embeddings"], "release_artist_embeddings"
+            )
+            + _release_input(namespace, level, spec["track_embeddings"], "release_track_embeddings")
         )
     else:
         raise ValueError(f"Row '{namespace}': the release pipeline cannot build {template} rows")
     if template in INPUT_NODES and spec.get("features"):
         node_name, output = INPUT_NODES[template]
         kept = [node for node in built.nodes if node.name != f"{namespace}.{node_name}"]
-        built = Pipeline(kept) + Pipeline(
-            [_features_node(level, spec["features"], f"{namespace}.{output}")]
-        )
+        built = Pipeline(kept) + _release_input(namespace, level, spec["features"], output)
     return built
 
 
@@ -128,7 +136,11 @@ def create_release_pipeline() -> Pipeline:
 
     rows = load_rows()
     inputs = (load_base_parameters().get("msd_a") or {}).get("inputs") or {}
-    built = [import_pipeline(), baseline_rows()]
+    enabled = {ns for ns, row in rows.items() if row.get("enabled", True)}
+    # a level of the release that is not there skipped all its rows
+    levels = {rows[ns]["table"] for ns in enabled}
+    baselines = Pipeline([n for n in baseline_rows().nodes if n.namespace in enabled])
+    built = [import_pipeline(levels), baselines]
     for namespace, row in rows.items():
         if not row.get("enabled", True):
             logger.info(
@@ -141,5 +153,5 @@ def create_release_pipeline() -> Pipeline:
         if row["template"] not in ("random_factors", "upper_bound"):
             built.append(row_pipeline(namespace, row, dict(inputs.get(namespace) or {})))
         built.append(row_evaluation(namespace))
-    built += [table("artist"), table("song")]
+    built += [table(level) for level in sorted(levels)]
     return sum(built, Pipeline([])).tag("msd_a")
