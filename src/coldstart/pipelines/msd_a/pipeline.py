@@ -131,7 +131,8 @@ def row_pipeline(namespace: str, row: dict[str, Any], spec: dict[str, Any]) -> P
 
 
 def create_release_pipeline() -> Pipeline:
-    """Import, every row the release can feed, their evaluation and both tables."""
+    """Import, every row the release can feed, their evaluation, and the table of each
+    level the release holds."""
     from coldstart.pipelines.evaluation.pipeline import baseline_rows, row_evaluation, table
 
     rows = load_rows()
