@@ -159,7 +159,7 @@ def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
     reasons = unavailable_release_rows(parameters)
     no_audio = audio_absence(parameters)
     parameters = dict(parameters)
-    for namespace, block in parameters.items():
+    for namespace, block in list(parameters.items()):
         if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
             continue
         row = block["row"]
