@@ -320,10 +320,27 @@ def test_the_report_says_how_much_of_the_patches_is_padding(tmp_path, mixed_file
 
 def test_a_run_where_most_files_fail_stops_with_a_clear_message(tmp_path, mixed_files):
     songs = songs_for(mixed_files, tmp_path, ["train"] * 9)
-    with pytest.raises(RuntimeError, match=r"6 of 9 songs have no usable audio.*dataset_dir"):
+    # TRNOPATH has no audio file at all (kept by songs_without_audio: keep): not a failure
+    with pytest.raises(RuntimeError, match=r"5 of 8 songs have no usable audio.*dataset_dir"):
         extract_audio_features(
             songs, tmp_path / "audio", tmp_path / "store", {"n_jobs": 1, "progress": False}
         )
+
+
+def test_songs_kept_without_audio_are_left_out_and_said_once(tmp_path, mixed_files, caplog):
+    good = mixed_files[:3]
+    without = [(f"TRNOAUDIO{i}", None) for i in range(5)]  # most songs: no audio file at all
+    songs = songs_for(good + without, tmp_path, ["train", "val", "test"] + ["train"] * 5)
+    params = {"n_jobs": 1, "progress": False, "max_failed_fraction": 0.5}
+    with caplog.at_level("INFO", logger="coldstart.pipelines.audio.nodes"):
+        index, report = extract_audio_features(
+            songs, tmp_path / "audio", tmp_path / "store", params
+        )
+    assert report["songs_without_audio_file"] == 5 and report["n_ok"] == 3
+    assert index["status"].tolist() == ["ok"] * 3 + ["missing"] * 5
+    lines = [r.getMessage() for r in caplog.records if "have no audio file" in r.getMessage()]
+    assert len(lines) == 1 and "5 of 8 songs" in lines[0] and "train on the 3 songs" in lines[0]
+    assert not [r for r in caplog.records if "TRNOAUDIO" in r.getMessage()]
 
 
 def test_standardisation_is_fitted_on_train_tracks_only(tmp_path, mixed_files):

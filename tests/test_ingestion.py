@@ -377,3 +377,69 @@ def test_the_balance_holds_without_the_biography_and_tag_requirements(
     }
     assert "without_biography" not in balance["artists"]["reasons_that_apply"]
     assert len(artists) == balance["artists"]["kept"] == 12
+
+
+# ---- songs without audio (ingestion.songs_without_audio)
+
+
+def _read_dirty(root: Path, audio_dir: Path) -> tuple:
+    triplets, _ = nodes.read_play_triplets(root / "train_triplets.txt", INGESTION)
+    tracks, _ = nodes.read_track_metadata(root / "track_metadata.db", audio_dir)
+    bios, _ = nodes.read_biographies(root / "artist_biographies.jsonl", INGESTION)
+    tags, _ = nodes.read_tags(root / "artist_tags.tsv")
+    return tracks, bios, tags, triplets
+
+
+def test_keep_leaves_songs_without_audio_in_the_catalogue(dirty_dataset: Path, caplog) -> None:
+    tracks, bios, tags, triplets = _read_dirty(dirty_dataset, dirty_dataset / "audio")
+    params = {**INGESTION, "require_tags": False}  # artist 9 (whose second song has no audio) stays
+    _, _, dropped_songs, _ = nodes.select_items(tracks, bios, tags, triplets, params, seed=3)
+    caplog.set_level("INFO")
+    keep = {**params, "songs_without_audio": "keep"}
+    artists, _, songs, report = nodes.select_items(tracks, bios, tags, triplets, keep, seed=3)
+    assert len(songs) == len(dropped_songs) + 1
+    silent = songs.set_index("song_id").loc[SONGS[19]]
+    assert silent["track_id"] == TRACKS[19] and silent["audio_path"] == ""
+    # a song with a track with audio keeps that track, not its audio-less second one
+    assert songs.loc[songs["song_id"] == SONGS[0], "track_id"].item() == TRACKS[0]
+    assert report["songs_kept_without_audio"] == 1
+    assert "songs_without_audio" not in report["dropped"]
+    for entity in ("tracks", "songs"):
+        counts = report["balance"][entity]
+        assert counts["read"] == counts["kept"] + sum(counts["dropped"].values())
+    assert "1 of 18 songs have no audio and are kept" in caplog.text
+    _, song_plays, artist_plays, _ = nodes.build_play_matrices(triplets, songs, artists)
+    assert song_plays.shape[1] == len(songs)  # the artist-level matrix counts its plays too
+    np.testing.assert_allclose(artist_plays.sum(), song_plays.sum())
+
+
+def test_drop_is_the_default_and_other_values_are_refused(dirty_dataset: Path) -> None:
+    tracks, bios, tags, triplets = _read_dirty(dirty_dataset, dirty_dataset / "audio")
+    default = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=3)
+    drop = nodes.select_items(
+        tracks, bios, tags, triplets, {**INGESTION, "songs_without_audio": "drop"}, seed=3
+    )
+    pd.testing.assert_frame_equal(default[2], drop[2])
+    assert default[3] == drop[3]
+    with pytest.raises(ValueError, match="songs_without_audio must be one of"):
+        nodes.select_items(
+            tracks, bios, tags, triplets, {**INGESTION, "songs_without_audio": "yes"}, seed=3
+        )
+
+
+@pytest.mark.parametrize("audio", ["missing", "empty"])
+def test_a_dataset_without_audio_keeps_its_songs_and_says_so(
+    dirty_dataset: Path, audio: str, caplog
+) -> None:
+    import shutil
+
+    shutil.rmtree(dirty_dataset / "audio")
+    if audio == "empty":
+        (dirty_dataset / "audio").mkdir()
+    caplog.set_level("INFO")
+    tracks, bios, tags, triplets = _read_dirty(dirty_dataset, dirty_dataset / "audio")
+    artists, _, songs, report = nodes.select_items(tracks, bios, tags, triplets, INGESTION, seed=3)
+    assert len(songs) == 16 and (songs["audio_path"] == "").all()
+    assert "no track has an audio file, so songs are kept without audio" in caplog.text
+    assert "synthetic" not in caplog.text and "world" not in caplog.text
+    nodes.build_play_matrices(triplets, songs, artists)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
-from coldstart.rows import load_rows
+from coldstart.rows import load_base_parameters, load_rows
 
 MODELLING = ("text", "audio", "fusion")
 #: The MLflow registry name of the release model a training run logs.
@@ -102,6 +102,13 @@ def register_pipelines() -> dict[str, Pipeline]:
     """
     from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
 
+    if isinstance(load_base_parameters().get("msd_a"), dict):
+        # `kedro run --env=msd_a`: the paper's release replaces world, ingestion,
+        # enrichment, factorization and audio (docs/msd_a.md)
+        from coldstart.pipelines.msd_a.pipeline import create_release_pipeline
+
+        release = create_release_pipeline()
+        return {"__default__": release, "msd_a": release}
     pipelines = stage_pipelines()
     for name in MODELLING:
         if name in pipelines:

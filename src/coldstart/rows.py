@@ -123,6 +123,56 @@ def load_rows(conf_source: str | None = None) -> dict[str, dict[str, Any]]:
     return rows
 
 
+#: Templates whose rows read the songs' audio (spectrograms or T'); late fusion too
+#: (``row.track_embeddings_from``).
+AUDIO_TEMPLATES = frozenset({"audio_cnn", "multimodal"})
+
+
+def needs_audio(row: dict[str, Any]) -> bool:
+    """Whether a row reads audio: the audio CNN, ``mm``, and every row fusing T'."""
+    return row["template"] in AUDIO_TEMPLATES or bool(row.get("track_embeddings_from"))
+
+
+def skipped(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """``row`` switched off (``enabled: false``), with why in ``skipped``."""
+    return {**row, "enabled": False, "skipped": reason}
+
+
+def skip_reason(row: dict[str, Any]) -> str:
+    """Why a disabled row does not run: its ``skipped`` reason, else its switch."""
+    return str(row.get("skipped") or "row.enabled is false")
+
+
+def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` with the rows whose inputs this run cannot have switched off.
+
+    A dataset without audio skips the rows that need audio
+    (:func:`coldstart.pipelines.ingestion.audio_presence.audio_absence`); the MSD-A
+    release environment skips the rows whose release files are missing
+    (:func:`coldstart.pipelines.msd_a.availability.unavailable_release_rows`). Each
+    skipped row keeps its block, with ``enabled: false`` and its reason in ``skipped``,
+    so the pipelines leave it out and say why, and the tables do not wait for it.
+    """
+    from coldstart.pipelines.ingestion.audio_presence import audio_absence
+    from coldstart.pipelines.msd_a.availability import unavailable_release_rows
+
+    reasons = unavailable_release_rows(parameters)
+    no_audio = audio_absence(parameters)
+    parameters = dict(parameters)
+    for namespace, block in list(parameters.items()):
+        if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
+            continue
+        row = block["row"]
+        if not row.get("enabled", True):
+            continue
+        reason = reasons.get(namespace)
+        if reason is None and no_audio and "template" in row and needs_audio(row):
+            reason = no_audio
+        if reason is not None:
+            parameters[namespace] = {**block, "row": skipped(row, reason)}
+    return parameters
+
+
 def rows_for(template: str, conf_source: str | None = None) -> list[str]:
     """Namespaces of the rows built by ``template``."""
     return [ns for ns, row in load_rows(conf_source).items() if row["template"] == template]
@@ -144,4 +194,8 @@ class RowsHooks:
     def after_context_created(self, context: Any) -> None:
         # the config loader's parameters (runtime ones merged in), not ``context.params``:
         # Kedro validates those against the pipelines, which would build them first
-        use_session_parameters(dict(context.config_loader["parameters"]))
+        # rows whose inputs this run cannot have (no audio, a file missing from the
+        # MSD-A release) are switched off here, before any pipeline is built
+        use_session_parameters(
+            with_unavailable_rows_skipped(dict(context.config_loader["parameters"]))
+        )

@@ -79,6 +79,12 @@ def row_spec(parameters: dict[str, Any], ns: str) -> dict[str, Any]:
     return spec
 
 
+def _skipped_by_this_run(parameters: dict[str, Any], ns: str) -> bool:
+    """Whether row ``ns`` was switched off for this run (:mod:`coldstart.rows`: ``skipped``)."""
+    block = parameters.get(ns)
+    return isinstance(block, dict) and bool((block.get("row") or {}).get("skipped"))
+
+
 def serving_rows(
     parameters: dict[str, Any], candidates: dict[str, list[str]]
 ) -> dict[str, dict[str, Any]]:
@@ -93,6 +99,8 @@ def serving_rows(
     rows: dict[str, dict[str, Any]] = {}
     for level in ("artist", "track"):
         for ns in candidates.get(level) or []:
+            if _skipped_by_this_run(parameters, ns):
+                continue  # switched off for this run (a dataset without audio, say)
             spec = row_spec(parameters, ns)
             if spec["level"] != level:
                 raise CandidateError(

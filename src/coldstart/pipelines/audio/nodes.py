@@ -135,10 +135,33 @@ def extract_audio_features(
     )
     patch_frames = int((patches or {}).get("patch_frames", config.frames_for(PATCH_SECONDS)))
     report = _features_report(index, results, timing, config, params, patch_frames)
-    _log_failures(results)
+    without_file = np.array([path is None for _, path in tracks], dtype=bool)
+    if without_file.any():
+        report["songs_without_audio_file"] = _restrict_to_songs_with_audio(index, without_file)
+    _log_failures([r for r, none in zip(results, without_file, strict=True) if not none])
     _warn_if_mostly_padded(report)
     _check_enough_audio(report, float(params.get("max_failed_fraction", 0.5)))
     return index, report
+
+
+def _restrict_to_songs_with_audio(index: pd.DataFrame, without_file: np.ndarray) -> int:
+    """Say that the audio rows use only the songs with audio; how many have none.
+
+    Songs kept without audio (``ingestion.songs_without_audio: keep``) are not
+    failures: they are left out of the failed fraction, and of training, as any
+    song without features (their test rows: zero factors for audio, the artist
+    alone for mm-lf-*, the mean patch for mm).
+    """
+    n_without = int(without_file.sum())
+    logger.info(
+        "Audio features: %d of %d songs have no audio file (kept by ingestion."
+        "songs_without_audio: keep); the rows that need audio (audio, mm-lf-*, mm) train "
+        "on the %d songs with audio and predict the others without it",
+        n_without,
+        len(index),
+        len(index) - n_without,
+    )
+    return n_without
 
 
 def _features_report(
@@ -254,7 +277,9 @@ def _log_failures(results: list) -> None:
 
 
 def _check_enough_audio(report: dict[str, Any], max_failed_fraction: float) -> None:
-    n_songs, n_failed = report["n_songs"], report["n_failed"]
+    # songs kept without an audio file are not failed extractions
+    without_file = int(report.get("songs_without_audio_file", 0))
+    n_songs, n_failed = report["n_songs"] - without_file, report["n_failed"] - without_file
     reasons = {k: v for k, v in report["failed_by_reason"].items() if v}
     if n_songs and n_failed / n_songs > max_failed_fraction:
         raise RuntimeError(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from coldstart.rows import rows_for
+from coldstart.rows import AUDIO_TEMPLATES, load_rows, rows_for, skip_reason
 
 from .nodes import (
     extract_audio_features,
@@ -13,6 +15,8 @@ from .nodes import (
     split_song_predictions,
     train_audio_cnn,
 )
+
+logger = logging.getLogger(__name__)
 
 #: Inputs of the template shared by every row (not namespaced).
 SHARED_INPUTS = {
@@ -91,13 +95,34 @@ def audio_cnn_template() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    rows = [
-        pipeline(
-            audio_cnn_template(),
-            namespace=namespace,
-            inputs=SHARED_INPUTS,
-            parameters={"params:seed": "params:seed"},  # the project seed, as in every row
+    """The shared features and every enabled ``audio_cnn`` row.
+
+    Without an enabled row that reads spectrograms (``audio_cnn``, ``multimodal``: a
+    dataset without audio) there is nothing to extract features for, and the pipeline
+    is empty.
+    """
+    rows = load_rows()
+    built = []
+    for namespace in rows_for("audio_cnn"):
+        if not rows[namespace].get("enabled", True):
+            logger.info(
+                "Row '%s' (%s) skipped: %s",
+                namespace,
+                rows[namespace].get("approach", namespace),
+                skip_reason(rows[namespace]),
+            )
+            continue
+        built.append(
+            pipeline(
+                audio_cnn_template(),
+                namespace=namespace,
+                inputs=SHARED_INPUTS,
+                parameters={"params:seed": "params:seed"},  # the project seed, as in every row
+            )
         )
-        for namespace in rows_for("audio_cnn")
-    ]
-    return features_pipeline() + sum(rows, Pipeline([]))
+    reads_spectrograms = any(
+        row.get("enabled", True) and row["template"] in AUDIO_TEMPLATES for row in rows.values()
+    )
+    if not reads_spectrograms:
+        return Pipeline([])
+    return features_pipeline() + sum(built, Pipeline([]))

@@ -26,7 +26,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from coldstart.rows import load_rows, rows_for
+from coldstart.rows import load_rows, rows_for, skip_reason
 
 from .nodes import (
     VSM_FEATURES,
@@ -242,7 +242,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             row = rows[namespace]
             if not row.get("enabled", True):
                 logger.info(
-                    "Row '%s' (%s) skipped: row.enabled is false", namespace, row["approach"]
+                    "Row '%s' (%s) skipped: %s", namespace, row["approach"], skip_reason(row)
                 )
                 continue
             pipes.append(row_pipeline(namespace, row))

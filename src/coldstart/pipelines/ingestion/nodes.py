@@ -401,7 +401,10 @@ def _named_ids(column: pd.Series) -> pd.Index:
 def _scan_audio(audio_dir: Path) -> dict[str, str]:
     """``track_id -> file name`` for the accepted audio files (mp3 preferred)."""
     if not audio_dir.is_dir():
-        logger.warning("No audio folder at %s: every song will be dropped", plain(audio_dir))
+        logger.warning(
+            "No audio folder at %s: the songs have no audio (the audio rows are skipped)",
+            plain(audio_dir),
+        )
         return {}
     rank = {ext: i for i, ext in enumerate(AUDIO_EXTENSIONS)}
     best: dict[str, tuple[int, str]] = {}
@@ -644,6 +647,11 @@ def select_items(
     when it has kept songs and, as in MSD-A, a biography (``min_biography_chars``)
     and at least one tag (both requirements are parameters). Every song follows its
     artist into the split, so no artist is in two sets.
+
+    With ``songs_without_audio: keep`` (and always when no track has audio at all) a
+    song needs no audio: its track is its first one with audio, else its first one,
+    and its ``audio_path`` is ``""`` when it has none. Only the rows that read audio
+    then restrict themselves to the songs with audio (``docs/ingestion.md``).
     """
     counts: Counter = Counter()
     dropped_songs: dict[str, pd.Index] = {}  # song ids by the (first) reason they were dropped
@@ -652,9 +660,16 @@ def select_items(
     dropped_songs["without_metadata"] = played[~played.isin(songs_meta)]
     counts["played_songs_without_metadata"] = len(dropped_songs["without_metadata"])
 
-    with_audio = tracks[tracks["audio_path"] != ""].sort_values(["song_id", "track_id"])
+    keep_without_audio = songs_without_audio_kept(tracks, ingestion)
+    if keep_without_audio:
+        # every track is eligible; a song's track with audio, if any, comes first
+        with_audio = tracks.assign(_no_audio=tracks["audio_path"] == "")
+        with_audio = with_audio.sort_values(["song_id", "_no_audio", "track_id"])
+        with_audio = with_audio.drop(columns="_no_audio")
+    else:
+        with_audio = tracks[tracks["audio_path"] != ""].sort_values(["song_id", "track_id"])
     song_table = with_audio.drop_duplicates("song_id")
-    n_chosen_tracks = len(song_table)  # one track with audio per song
+    n_chosen_tracks = len(song_table)  # one track (with audio, unless kept without) per song
     dropped_songs["without_audio"] = pd.Index(songs_meta).difference(song_table["song_id"])
     counts["songs_without_audio"] = len(dropped_songs["without_audio"])
     in_plays = song_table["song_id"].isin(played)
@@ -755,6 +770,15 @@ def select_items(
         report["songs_per_split"],
         report["dropped"],
     )
+    if keep_without_audio:
+        report["songs_kept_without_audio"] = int((songs["audio_path"] == "").sum())
+        logger.info(
+            "Catalogue: %d of %d songs have no audio and are kept (songs_without_audio: keep); "
+            "the rows that need audio (audio, mm-lf-*, mm) use the %d songs with audio",
+            report["songs_kept_without_audio"],
+            len(songs),
+            len(songs) - report["songs_kept_without_audio"],
+        )
     if without_song["no_audio"] or without_song["every_song_dropped"]:
         logger.info(
             "Catalogue: %d artists have no usable song (%d without any audio, %d whose every "
@@ -772,6 +796,31 @@ def select_items(
     _check_split_sizes(report, int(ingestion.get("min_items_per_split", 1)))
     columns = ["artist_id", "artist_name", "split", "biography", "item_idx"]
     return artists[columns], artist_tags, songs, report
+
+
+SONGS_WITHOUT_AUDIO = ("drop", "keep")
+
+
+def songs_without_audio_kept(tracks: pd.DataFrame, ingestion: dict) -> bool:
+    """Whether songs without audio stay in the catalogue (``ingestion.songs_without_audio``).
+
+    ``drop`` (the default) keeps only songs with audio, as the paper's MSD-A subset;
+    ``keep`` keeps them all. A dataset without any audio file keeps them whatever the
+    setting, and says so: dropping would leave nothing, and its text rows need none.
+    """
+    mode = str(ingestion.get("songs_without_audio", "drop"))
+    if mode not in SONGS_WITHOUT_AUDIO:
+        raise ValueError(
+            f"ingestion.songs_without_audio must be one of {SONGS_WITHOUT_AUDIO}, got {mode!r}"
+        )
+    if len(tracks) and not (tracks["audio_path"] != "").any():
+        logger.warning(
+            "Catalogue: no track has an audio file, so songs are kept without audio (as with "
+            "songs_without_audio: keep); the rows that need audio (audio, mm-lf-*, mm) are "
+            "skipped, the text rows and the baselines run"
+        )
+        return True
+    return mode == "keep"
 
 
 def _entity(read: int, kept: int, dropped: dict[str, int]) -> dict[str, Any]:

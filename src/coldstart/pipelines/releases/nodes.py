@@ -65,7 +65,7 @@ def build_release_model(
     song_user_factors: np.ndarray,
     artist_user_factors: np.ndarray,
     raw_knowledge_base: Path,
-    audio_feature_stats: dict[str, Any],
+    audio_feature_stats: dict[str, Any] | None = None,
     **artefacts: Any,
 ) -> ReleaseModel:
     """The release model of this training run: serving rows ranked by validation loss.
@@ -82,7 +82,12 @@ def build_release_model(
         for key, value in artefacts.items()
         if key.endswith("__parameters")
     }
-    candidates = dict(releases["candidates"])
+    # the rows the pipeline wired (it checked every candidate when it was built; a
+    # candidate switched off for this run, such as an audio row without audio, is not)
+    candidates = {
+        level: [ns for ns in names or [] if ns in parameters]
+        for level, names in dict(releases["candidates"]).items()
+    }
     specs = serving_rows(parameters, candidates)
     offline = _enrichment_offline(semantic_enrichment) and Path(raw_knowledge_base).is_file()
     unusable = set()

@@ -42,9 +42,11 @@ def release_model_pipeline() -> Pipeline:
         "song_user_factors": "song_user_factors",
         "artist_user_factors": "artist_user_factors",
         "raw_knowledge_base": "raw_knowledge_base",
-        "audio_feature_stats": "audio_feature_stats",
         **artefact_inputs(rows),
     }
+    if any("audio" in spec["requires"] for spec in rows.values()):
+        # without audio rows (a dataset without audio) there are no audio statistics
+        inputs["audio_feature_stats"] = "audio_feature_stats"
     return Pipeline(
         [
             Node(

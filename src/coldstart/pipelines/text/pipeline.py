@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from coldstart.rows import load_rows, rows_for
+from coldstart.rows import load_rows, rows_for, skip_reason
 
 from .nodes import (
     build_tag_features,
@@ -233,13 +233,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 hint = (
                     " (set embeddings.pretrained_vectors_path to a word2vec file and "
                     "row.enabled: true to run it)"
-                    if template == "text_cnn"
+                    if template == "text_cnn" and "skipped" not in row
                     else ""
                 )
                 logger.info(
-                    "Row '%s' (%s) skipped: row.enabled is false%s",
+                    "Row '%s' (%s) skipped: %s%s",
                     namespace,
                     row.get("approach", namespace),
+                    skip_reason(row),
                     hint,
                 )
                 continue
