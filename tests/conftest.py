@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from kedro_runs import run_session
+from kedro_runs import isolated_outputs, run_session
 
 
 @pytest.fixture(scope="session")
@@ -16,12 +16,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     model and its registered MLflow model all come from this run.
     """
     root = tmp_path_factory.mktemp("tiny_run")
-    params = {
-        "dataset_dir": str(root / "raw"),
-        "data_root": str(root / "data"),
-        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "mlflow_artifact_location": str(root / "mlartifacts"),
-    }
+    params = {"dataset_dir": str(root / "raw"), **isolated_outputs(root)}
     run_session(params)
     return {"root": root, "params": params}
 

@@ -7,13 +7,27 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def run_session(runtime_params: dict, pipeline_name: str | None = None, env: str = "test") -> None:
-    """``kedro run --env=<env> [--pipeline=<name>] --params=<runtime_params>``, in process."""
+def isolated_outputs(root: Path) -> dict[str, str]:
+    """Runtime params sending every output of a run (data, MLflow store) under ``root``."""
+    return {
+        "data_root": str(root / "data"),
+        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
+        "mlflow_artifact_location": str(root / "mlartifacts"),
+    }
+
+
+def run_session(
+    runtime_params: dict,
+    pipeline_name: str | None = None,
+    env: str = "test",
+    conf_source: str | None = None,
+) -> None:
+    """``kedro run --env=<env> [--pipeline=<name>] [--conf-source=...] --params=...``, in process."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(PROJECT)
     with KedroSession.create(
-        project_path=PROJECT, env=env, runtime_params=runtime_params
+        project_path=PROJECT, env=env, conf_source=conf_source, runtime_params=runtime_params
     ) as session:
         session.run(pipeline_name=pipeline_name)

@@ -294,21 +294,11 @@ def test_msd_a_environment_runs_the_release_end_to_end(miniature_release: Path) 
     import json
 
     import pandas as pd
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
+    from kedro_runs import isolated_outputs, run_session
 
     root = miniature_release
-    params = {
-        "release_dir": str(root / "MSD-A"),
-        "data_root": str(root / "data"),
-        "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
-        "mlflow_artifact_location": str(root / "mlartifacts"),
-    }
-    bootstrap_project(PROJECT)
-    with KedroSession.create(
-        project_path=PROJECT, env="msd_a", conf_source=str(_msd_a_conf(root)), runtime_params=params
-    ) as session:
-        session.run()
+    params = {"release_dir": str(root / "MSD-A"), **isolated_outputs(root)}
+    run_session(params, env="msd_a", conf_source=str(_msd_a_conf(root)))
     reporting = root / "data" / "08_reporting"
     table1 = pd.read_csv(reporting / "table1_artist.csv")
     table2 = pd.read_csv(reporting / "table2_song.csv")
@@ -340,17 +330,13 @@ def test_a_world_whose_audio_folder_is_emptied_runs_table_1_end_to_end(
 
     import pandas as pd
     from hardening_support import run_in_process
+    from kedro_runs import isolated_outputs
 
     raw = tmp_path / "raw"
     shutil.copytree(tiny_world, raw)
     shutil.rmtree(raw / "audio")
     (raw / "audio").mkdir()
-    params = {
-        "dataset_dir": str(raw),
-        "data_root": str(tmp_path / "data"),
-        "mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlruns.db'}",
-        "mlflow_artifact_location": str(tmp_path / "mlartifacts"),
-    }
+    params = {"dataset_dir": str(raw), **isolated_outputs(tmp_path)}
     run_in_process(params, pipeline_name="tables")
     reporting = tmp_path / "data" / "08_reporting"
     table1 = pd.read_csv(reporting / "table1_artist.csv")
