@@ -2,6 +2,7 @@
 
 from .arrays import NumpyDataset, SparseMatrixDataset
 from .models import SklearnModelDataset, VectorizerDataset
+from .partitioned import PartitionedParquetDataset
 from .raw import RawPathDataset
 from .release_model import ReleaseModelDataset
 
@@ -13,6 +14,7 @@ __all__ = [
     "AtomicTensorFlowModelDataset",
     "AtomicTextDataset",
     "NumpyDataset",
+    "PartitionedParquetDataset",
     "RawPathDataset",
     "ReleaseModelDataset",
     "SklearnModelDataset",
