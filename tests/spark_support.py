@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
@@ -110,4 +109,18 @@ def wmf_parameters() -> dict:
     return wmf
 
 
-__all__ = ["np", "spark", "tiny_ingested"]
+def world_tracks(tiny_ingested: dict, n_songs: int) -> list[tuple[str, Path]]:
+    """``(track_id, audio file)`` of the first ``n_songs`` songs of the ingested tiny world."""
+    raw = Path(tiny_ingested["params"]["dataset_dir"])
+    songs = tiny_ingested["songs"].head(n_songs)
+    return [(t, raw / p) for t, p in zip(songs["track_id"], songs["audio_path"], strict=True)]
+
+
+def cqt_config():
+    """The CQT settings of ``conf/base``."""
+    import yaml
+
+    from coldstart.audio.features import CQTConfig
+
+    params = yaml.safe_load((CONF / "base" / "parameters_audio.yml").read_text())
+    return CQTConfig.from_params(params["audio_features"])

@@ -65,6 +65,9 @@ def start_session(spark_yml: dict[str, Any] | None = None) -> Any:
     # PySpark starts its Python workers with $PYSPARK_PYTHON (default: `python3` on the
     # PATH, not this virtual environment) whatever spark.pyspark.python says
     os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
+    if settings.get("spark.driver.bindAddress") == "127.0.0.1":
+        # also the address Spark's helper servers pick (else the first interface's)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = SparkConf().setAll(list(settings.items()))
     spark = SparkSession.builder.config(conf=conf).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
