@@ -30,6 +30,8 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 TRIPLET_COLUMNS = ("user_idx", "item_idx", "plays")
+#: Up to this many users the fold-in broadcasts the user factor table.
+BROADCAST_USERS = 200_000
 
 
 def spark_reg_param(regularization: float, n_users: int, n_items: int, n_plays: int) -> float:
@@ -99,8 +101,11 @@ def fold_in_on_spark(
         x = fold_in_solve(gram.value, u, frame["confidence"].to_numpy(), lam)
         return pd.DataFrame({"item_idx": [int(frame["item_idx"].iloc[0])], "factors": [x]})
 
+    # a broadcast join ships the user table to every task (fine up to ~150 MB at
+    # k = 200); beyond that Spark shuffles the plays to the users instead
+    small = len(user_factors) < BROADCAST_USERS
     solved = (
-        held_out.join(F.broadcast(users) if len(user_factors) < 200_000 else users, "user_idx")
+        held_out.join(F.broadcast(users) if small else users, "user_idx")
         .groupBy("item_idx")
         .applyInPandas(solve_items, schema="item_idx int, factors array<float>")
         .toPandas()
