@@ -65,3 +65,33 @@ def test_local_runs_never_import_pyspark() -> None:
         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
         timeout=300,
     )
+
+
+def test_the_spark_backend_wires_the_parquet_triplets_into_factorization() -> None:
+    from coldstart import rows
+    from coldstart.pipelines.factorization.pipeline import create_pipeline as factorization
+    from coldstart.pipelines.ingestion.pipeline import create_pipeline as ingestion
+    from coldstart.rows import load_base_parameters, use_session_parameters
+
+    before = rows._session_parameters  # an earlier in-process session's, restored below
+    base = dict(load_base_parameters())
+    local_inputs = factorization().inputs()
+    try:
+        use_session_parameters(
+            {
+                **base,
+                "factorization": _block("spark", "parameters_factorization.yml", "factorization"),
+            }
+        )
+        spark_factorization, spark_ingestion = factorization(), ingestion()
+    finally:
+        use_session_parameters(before)
+    assert "song_plays" in local_inputs and "song_play_triplets@spark" not in local_inputs
+    assert {
+        "song_play_triplets@spark",
+        "artist_play_triplets@spark",
+    } <= spark_factorization.inputs()
+    assert spark_factorization.outputs() == factorization().outputs()
+    written = spark_ingestion.all_outputs()
+    assert {"song_play_triplets@pandas", "artist_play_triplets@pandas"} <= written
+    assert "song_play_triplets@pandas" not in ingestion().all_outputs()
