@@ -27,6 +27,7 @@ nightly window of ``--window-hours`` on workers of ``--worker-cores`` cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -159,7 +160,7 @@ def bench_cqt(args, spark, work: Path, label: str, results: dict) -> None:
     }
 
 
-def bench_evaluation(args, spark, label: str, results: dict) -> None:
+def bench_evaluation(args, spark, work: Path, label: str, results: dict) -> None:
     import scipy.sparse as sp
 
     from coldstart.metrics import evaluate_factors
@@ -187,6 +188,9 @@ def bench_evaluation(args, spark, label: str, results: dict) -> None:
         "map": on_spark.summary()["map_at_500"],
         "users_per_second": args.eval_users / wall,
     }
+
+
+STAGES = {"factorization": bench_factorization, "cqt": bench_cqt, "evaluation": bench_evaluation}
 
 
 def extrapolate(args, report: dict, cores: int) -> dict:
@@ -221,6 +225,14 @@ def extrapolate(args, report: dict, cores: int) -> dict:
     }
 
 
+def _print_stage(stage: str, rows: dict) -> None:
+    for name, row in rows.items():
+        cells = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+        )
+        print(f"{stage:13s} {name:14s} {cells}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--triplets", type=int, default=10_000_000)
@@ -249,51 +261,47 @@ def main(argv: list[str] | None = None) -> dict:
 
     report: dict = {"factorization": {}, "cqt": {}, "evaluation": {}}
     src = str(Path(__file__).resolve().parents[1] / "src")
-    with tempfile.TemporaryDirectory(prefix="bench_spark_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_spark_") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        settings = {
-            "spark.master": f"local[{args.local_cores}]",
-            "spark.driver.memory": "4g",
-            "spark.sql.shuffle.partitions": str(4 * args.local_cores),
+        targets = {
+            "spark_local": {
+                "spark.master": f"local[{args.local_cores}]",
+                "spark.driver.memory": "4g",
+                "spark.sql.shuffle.partitions": str(4 * args.local_cores),
+            }
         }
-        targets = [("spark_local", settings)]
         if args.cluster:
-            targets.append(("spark_cluster", None))
-        for label, conf in targets:
+            targets["spark_cluster"] = None  # started after the local runs, below
+        for label, conf in targets.items():
             if conf is None:
                 from coldstart.spark.loopback import loopback_cluster
 
-                context = loopback_cluster(work / "cluster", n_workers=2, python_path=src)
-                cluster = context.__enter__()
+                cluster = stack.enter_context(
+                    loopback_cluster(
+                        work / "cluster", n_workers=2, memory_per_worker="3g", python_path=src
+                    )
+                )
                 conf = {
                     "spark.master": cluster.master_url,
                     "spark.executor.cores": "1",
-                    "spark.executor.memory": "2g",
+                    "spark.executor.memory": "2g",  # must fit the workers' 3g
                     "spark.executorEnv.PYTHONPATH": src,
                     "spark.sql.shuffle.partitions": "8",
                 }
-            else:
-                context = None
             spark = start_session(conf)
             try:
-                if "factorization" in stages:
-                    bench_factorization(args, spark, work, label, report["factorization"])
-                if "cqt" in stages:
-                    bench_cqt(args, spark, work, label, report["cqt"])
-                if "evaluation" in stages:
-                    bench_evaluation(args, spark, label, report["evaluation"])
+                for stage, bench in STAGES.items():
+                    if stage in stages:
+                        bench(args, spark, work, label, report[stage])
+                        _print_stage(stage, report[stage])
+                        if args.json:
+                            args.json.write_text(json.dumps(report, indent=2, default=str))
             finally:
                 spark.stop()
-                if context is not None:
-                    context.__exit__(None, None, None)
     report["extrapolation"] = extrapolate(args, report, args.local_cores)
     report["arguments"] = vars(args) | {"json": str(args.json) if args.json else None}
     for stage in ("factorization", "cqt", "evaluation"):
-        for name, row in report[stage].items():
-            cells = ", ".join(
-                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-            )
-            print(f"{stage:13s} {name:14s} {cells}")
+        _print_stage(stage, report[stage])
     print(json.dumps(report["extrapolation"], indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
