@@ -292,8 +292,10 @@ def main(argv: list[str] | None = None) -> dict:
             try:
                 for stage, bench in STAGES.items():
                     if stage in stages:
+                        new = set(report[stage])
                         bench(args, spark, work, label, report[stage])
-                        _print_stage(stage, report[stage])
+                        new = set(report[stage]) - new
+                        _print_stage(stage, {k: v for k, v in report[stage].items() if k in new})
                         if args.json:
                             args.json.write_text(json.dumps(report, indent=2, default=str))
             finally:
