@@ -10,6 +10,9 @@ import pytest
 import yaml
 from spark_support import CONF, spark, tiny_ingested  # noqa: F401
 
+# they run the tiny world's generation and ingestion through a Kedro session
+pytestmark = pytest.mark.slow
+
 N_SONGS = 24
 SHARD_SIZE = 8
 

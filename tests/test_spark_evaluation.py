@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 from spark_support import spark, tiny_ingested, wmf_parameters  # noqa: F401
 
+# they run the tiny world's generation and ingestion through a Kedro session
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def song_case(tiny_ingested) -> dict:

@@ -22,6 +22,9 @@ from spark_support import (  # noqa: F401
     wmf_parameters,
 )
 
+# they run the tiny world's generation and ingestion through a Kedro session
+pytestmark = pytest.mark.slow
+
 MAP_TOLERANCE = 0.03
 FOLD_IN_TOLERANCE = 1e-4
 LEVELS = {"song": "songs", "artist": "artists"}
