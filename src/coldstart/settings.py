@@ -6,6 +6,7 @@ from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
 from coldstart.quiet import silence_known_noise
 from coldstart.rows import RowsHooks
+from coldstart.spark.session import SparkHooks
 from coldstart.timing import NodeTimingHooks
 
 silence_known_noise()
@@ -20,6 +21,8 @@ HOOKS = (
     DeterminismHooks(),
     CheckInputsHooks(),
     NodeTimingHooks(),
+    # starts Spark only when a backend parameter says `spark` (conf/spark/)
+    SparkHooks(),
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -27,5 +30,9 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # kedro-mlflow reads conf/<env>/mlflow.yml through the config loader
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    "config_patterns": {
+        "mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"],
+        # Kedro's PySpark convention: the session's settings in conf/<env>/spark.yml
+        "spark": ["spark*", "spark*/**"],
+    },
 }

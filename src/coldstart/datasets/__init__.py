@@ -2,6 +2,7 @@
 
 from .arrays import NumpyDataset, SparseMatrixDataset
 from .models import SklearnModelDataset, VectorizerDataset
+from .partitioned import PartitionedParquetDataset
 from .raw import RawPathDataset
 from .release_model import ReleaseModelDataset
 
@@ -14,6 +15,7 @@ __all__ = [
     "AtomicTextDataset",
     "MlflowRowModelDataset",
     "NumpyDataset",
+    "PartitionedParquetDataset",
     "RawPathDataset",
     "ReleaseModelDataset",
     "SklearnModelDataset",

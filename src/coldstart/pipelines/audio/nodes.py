@@ -113,13 +113,26 @@ def extract_audio_features(
         (track_id, _audio_file(dataset_dir, audio_path))
         for track_id, audio_path in zip(songs["track_id"], songs["audio_path"], strict=True)
     ]
-    results, timing = extract_to_store(
-        tracks,
-        store,
-        min_duration_s=float(params.get("min_duration_s", 3.0)),
-        n_jobs=params.get("n_jobs", -1),
-        progress=bool(params.get("progress", True)),
-    )
+    backend = params.get("backend", "local")
+    if backend == "spark":
+        from coldstart.spark.audio import extract_to_store_on_spark
+
+        results, timing = extract_to_store_on_spark(
+            tracks,
+            store,
+            min_duration_s=float(params.get("min_duration_s", 3.0)),
+            shard_size=int((params.get("spark") or {}).get("shard_size", 64)),
+        )
+    elif backend == "local":
+        results, timing = extract_to_store(
+            tracks,
+            store,
+            min_duration_s=float(params.get("min_duration_s", 3.0)),
+            n_jobs=params.get("n_jobs", -1),
+            progress=bool(params.get("progress", True)),
+        )
+    else:
+        raise ValueError(f"audio_features.backend must be 'local' or 'spark', got {backend!r}")
     index = pd.DataFrame(
         {
             "item_idx": songs["item_idx"].to_numpy(dtype=np.int64),

@@ -73,6 +73,11 @@ def evaluate_row(
             f"test play matrix has {test_plays.shape[1]} test items"
         )
     k = int(evaluation["k"])
+    backend = evaluation.get("backend", "local")
+    if backend == "spark":
+        from coldstart.spark.evaluation import evaluate_factors_on_spark as evaluate_factors
+    elif backend != "local":
+        raise ValueError(f"evaluation.backend must be 'local' or 'spark', got {backend!r}")
 
     def at(cutoff: int) -> Any:
         return evaluate_factors(

@@ -99,3 +99,22 @@ def factorize(
         float(np.linalg.norm(folded, axis=1).mean()) if len(folded) else 0.0,
     )
     return user_factors, item_factors
+
+
+def factorize_spark(
+    triplets: Any,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    wmf: dict,
+    spark_params: dict,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize` on Spark (``factorization.backend: spark``).
+
+    ``triplets`` is the Spark DataFrame of ``<level>_play_triplets@spark``
+    (``user_idx, item_idx, plays``, all splits); the outputs are those of
+    :func:`factorize`, in the same index order (``coldstart.spark.factorization``).
+    """
+    from coldstart.spark.factorization import factorize_on_spark
+
+    return factorize_on_spark(triplets, items, len(users), wmf, spark_params or {}, seed)

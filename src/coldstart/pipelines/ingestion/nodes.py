@@ -1143,3 +1143,19 @@ def _balance(partial: dict, triplets: dict, tracks: dict, matrices: dict) -> dic
             "" if counts["balanced"] else ": does not add up (an ingestion bug)",
         )
     return balance
+
+
+def play_triplets_table(plays: Any) -> pd.DataFrame:
+    """A play matrix as ``user_idx, item_idx, plays`` rows (row-major order): Spark's input.
+
+    Written only when ``factorization.backend`` is ``spark``; the Spark backend
+    reads it as partitioned Parquet instead of the ``.npz`` matrix.
+    """
+    coo = plays.tocsr().tocoo()
+    return pd.DataFrame(
+        {
+            "user_idx": coo.row.astype(np.int32),
+            "item_idx": coo.col.astype(np.int32),
+            "plays": coo.data.astype(np.float32),
+        }
+    )

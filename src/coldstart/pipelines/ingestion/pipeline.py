@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     assemble_report,
     build_play_matrices,
+    play_triplets_table,
     read_biographies,
     read_play_triplets,
     read_tags,
@@ -13,8 +14,27 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def spark_triplets() -> Pipeline:
+    """The play matrices as partitioned Parquet triplets, for the Spark factorization."""
     return Pipeline(
+        [
+            Node(
+                play_triplets_table,
+                f"{level}_plays",
+                f"{level}_play_triplets@pandas",
+                name=f"write_{level}_play_triplets",
+            )
+            for level in ("song", "artist")
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    from coldstart.rows import load_base_parameters
+
+    backend = load_base_parameters().get("factorization", {}).get("backend", "implicit")
+    triplets = spark_triplets() if backend == "spark" else Pipeline([])
+    return triplets + Pipeline(
         [
             Node(
                 read_play_triplets,
