@@ -48,13 +48,16 @@ class PeakRSS:
         self.base = 0
         self._stop = threading.Event()
 
+    def _rss(self) -> int:
+        return self.proc.memory_info().rss
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.peak = max(self.peak, self._rss())
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRSS:
-        self.base = self.peak = self.proc.memory_info().rss
+        self.base = self.peak = self._rss()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -62,7 +65,7 @@ class PeakRSS:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float, int, int]:

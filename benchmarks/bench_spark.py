@@ -31,7 +31,6 @@ import contextlib
 import json
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,39 +40,23 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_evaluation import PeakRSS  # noqa: E402
 
 
-class TreePeakRSS:
-    """Peak RSS of this process and all its descendants, sampled in a thread."""
+class TreePeakRSS(PeakRSS):
+    """Peak RSS of this process and all its descendants (Spark's JVMs, Python workers)."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval, self.peak = interval, 0
-        self._stop = threading.Event()
+        super().__init__(interval)
 
     def _rss(self) -> int:
-        me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        total = self.proc.memory_info().rss
+        for child in self.proc.children(recursive=True):
             try:
                 total += child.memory_info().rss
             except psutil.Error:
                 pass
         return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreePeakRSS:
-        self.peak = self._rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
