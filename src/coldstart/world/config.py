@@ -18,6 +18,12 @@ from typing import Any
 #: left out of :meth:`WorldConfig.identity` (and so out of the reuse check).
 EXECUTION_FIELDS = ("n_jobs", "chunk_size")
 
+#: Fields added after generator 1.0.0, with the value that reproduces the worlds made
+#: before them. They enter :meth:`WorldConfig.identity` only when set to something
+#: else, so a world made before they existed keeps its identity (and its manifest bytes).
+LATER_FIELDS = {"sampler": "exact", "audio_track_share": 1.0}
+SAMPLERS = ("exact", "clustered")
+
 
 @dataclass(frozen=True)
 class WorldConfig:
@@ -50,6 +56,16 @@ class WorldConfig:
         ``short_audio_rate`` (share of 7-15 s previews), ``mp3_bitrate`` (kbps per
         22,050 Hz mono channel), ``alt_sample_rate_rate`` (share at 44,100 Hz),
         ``stereo_rate``, ``n_wav`` / ``n_flac`` / ``n_ogg`` (files in other formats).
+        ``audio_track_share``: share of the songs that get a preview at all (the rest
+        have none, as 7digital lacks previews for some MSD tracks), for audio on a
+        subset of a large world.
+    Sampler
+        ``sampler``: how each user's distinct songs are drawn from the listening
+        model. ``exact`` scores every (user, song) pair (Gumbel top-k, cost users x
+        songs); ``clustered`` draws the same distribution by sequential sampling
+        without replacement, proposing an artist from an upper bound of its songs'
+        weights and accepting a song with its exact weight (cost users x artists
+        plus the picks): the only one that reaches MSD-A's size in minutes.
     Dirt (the flaws of real data; every rate yields at least one case when > 0)
         ``malformed_line_rate``, ``nonpositive_count_rate``, ``duplicate_triplet_rate``,
         ``orphan_song_rate`` (per clean triplet), ``missing_audio_rate`` (per track),
@@ -107,6 +123,9 @@ class WorldConfig:
     n_wav: int = 3
     n_flac: int = 3
     n_ogg: int = 3
+    audio_track_share: float = 1.0
+    # listening-model sampler
+    sampler: str = "exact"
     # dirt
     malformed_line_rate: float = 0.001
     nonpositive_count_rate: float = 0.001
@@ -183,6 +202,10 @@ class WorldConfig:
             problems.append("n_jobs must be >= 1 or null")
         if self.chunk_size < 1:
             problems.append("chunk_size must be >= 1")
+        if self.sampler not in SAMPLERS:
+            problems.append(f"sampler must be one of {list(SAMPLERS)}")
+        if not 0 < self.audio_track_share <= 1:
+            problems.append("audio_track_share must be in (0, 1]")
         if problems:
             raise ValueError("invalid world config: " + "; ".join(problems))
 
@@ -190,7 +213,10 @@ class WorldConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that determine the world's bytes (everything but execution knobs)."""
         return {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name not in EXECUTION_FIELDS
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in EXECUTION_FIELDS
+            and not (f.name in LATER_FIELDS and getattr(self, f.name) == LATER_FIELDS[f.name])
         }
 
 
@@ -247,6 +273,39 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_wav=5,
         n_flac=5,
         n_ogg=5,
+    ),
+    # MSD-A's size (paper section 6.1: 1 M users, 328,821 tracks, 24,043 artists, ~48 M
+    # triplets). The Taste Profile keeps users with >= 10 songs; ~48 distinct songs per user.
+    "msd_a": dict(
+        n_genres=14,
+        n_artists=24043,
+        n_songs=328821,
+        n_users=1_000_000,
+        songs_per_user_median=34.0,
+        songs_per_user_sigma=0.8,
+        min_songs_per_user=10,
+        legends_per_genre=8,
+        audio=False,
+        n_wav=5,
+        n_flac=5,
+        n_ogg=5,
+        sampler="clustered",
+    ),
+    # a quarter of msd_a in every size (users, songs, artists): the scale benchmark's step
+    "msd_a_quarter": dict(
+        n_genres=14,
+        n_artists=6011,
+        n_songs=82205,
+        n_users=250_000,
+        songs_per_user_median=34.0,
+        songs_per_user_sigma=0.8,
+        min_songs_per_user=10,
+        legends_per_genre=8,
+        audio=False,
+        n_wav=5,
+        n_flac=5,
+        n_ogg=5,
+        sampler="clustered",
     ),
 }
 
@@ -319,4 +378,6 @@ RELEASE_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(artists_per_case=3, songs_min=2, songs_max=3),
     "default": {},
     "large": dict(artists_per_case=30, songs_min=3, songs_max=6),
+    "msd_a": dict(artists_per_case=50, songs_min=3, songs_max=6),
+    "msd_a_quarter": dict(artists_per_case=30, songs_min=3, songs_max=6),
 }

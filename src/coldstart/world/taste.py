@@ -262,7 +262,13 @@ def sample_plays(
     ``softmax((u . s) / temperature + popularity_weight * log pop)`` (Gumbel top-k);
     play counts are geometric with a mean that grows with the affinity.
     Returns ``user_idx, song_idx, count`` sorted by user, in the users' own order.
+    With ``cfg.sampler == "clustered"`` the same model is drawn by
+    :mod:`coldstart.world.sampling` instead (users x artists, not users x songs).
     """
+    if cfg.sampler == "clustered":
+        from .sampling import clustered_plays
+
+        return clustered_plays(cfg, taste, seq)
     log_pop, _ = _centred_log_pop(cfg, taste.song_pop)
     S = taste.song_pos.shape[0]
     song_t = np.ascontiguousarray(taste.song_pos.T.astype(np.float32))
@@ -306,11 +312,17 @@ def sample_release_plays(
     and its play count follows its affinity among that user's picks.
 
     Returns ``user_idx, new_song_idx, count`` sorted by user, each user's picks by key.
+    With ``cfg.sampler == "clustered"``, :func:`coldstart.world.sampling.clustered_release_plays`
+    draws the union model (same marginals, not coupled to the catalogue's picks).
     """
     log_pop, centre = _centred_log_pop(cfg, taste.song_pop)
     # the same centring constant for the new songs: shifting every key alike leaves
     # the top-k of the union unchanged, so this is the union model
     new_log_pop = (cfg.popularity_weight * (np.log(new_pop) - centre)).astype(np.float32)
+    if cfg.sampler == "clustered":
+        from .sampling import clustered_release_plays
+
+        return clustered_release_plays(cfg, taste, log_pop, new_pos, new_log_pop, new_seq)
     S, R = taste.song_pos.shape[0], new_pos.shape[0]
     song_t = np.ascontiguousarray(taste.song_pos.T.astype(np.float32))
     new_t = np.ascontiguousarray(new_pos.T.astype(np.float32))

@@ -73,6 +73,7 @@ _STREAMS = (
     "audio_plan",
     "audio",
     "audio_artists",
+    "audio_subset",
 )
 
 
@@ -397,26 +398,34 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
     familiarity, rows = core.familiarity, core.rows
 
     # ---------------------------------------------------------------- plays + dirt
+    t_plays = time.perf_counter()
     uidx, sidx, cnt = sample_plays(cfg, taste, seqs["plays"])
     n_clean = len(uidx)
+    logger.info(
+        "Plays: %d clean triplets sampled in %.1f s", n_clean, time.perf_counter() - t_plays
+    )
     rd = rngs["dirt"]
-    lines = [f"{uids[u]}\t{song_ids[s]}\t{c}\n" for u, s, c in zip(uidx, sidx, cnt, strict=True)]
-    pair_set = set(zip(uidx.tolist(), sidx.tolist(), strict=True))
+    # the clean (user, song) pairs as sorted codes: a membership test without a set of
+    # tens of millions of tuples (each user's picks are distinct, so codes are unique)
+    clean_codes = np.sort(uidx.astype(np.int64) * S + sidx.astype(np.int64))
+    added: set[int] = set()
     extra: list[str] = []
 
     def fresh_pair() -> tuple[int, int]:
         while True:
-            p = (int(rd.integers(U)), int(rd.integers(S)))
-            if p not in pair_set:
-                pair_set.add(p)
-                return p
+            u, s = int(rd.integers(U)), int(rd.integers(S))
+            code = u * S + s
+            at = int(np.searchsorted(clean_codes, code))
+            if code not in added and not (at < n_clean and clean_codes[at] == code):
+                added.add(code)
+                return u, s
 
     n_dup = _n_of(cfg.duplicate_triplet_rate, n_clean)
     dup_rows = rd.choice(n_clean, size=min(n_dup, n_clean), replace=False)
-    total_counts = cnt.copy()
+    plays_total = int(cnt.sum(dtype=np.int64))
     for i in dup_rows:
         more = int(rd.integers(1, 4))
-        total_counts[i] += more
+        plays_total += more
         extra.append(f"{uids[uidx[i]]}\t{song_ids[sidx[i]]}\t{more}\n")
     n_nonpos = _n_of(cfg.nonpositive_count_rate, n_clean)
     for _ in range(n_nonpos):
@@ -438,6 +447,7 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
     for k in range(n_bad_count):
         u, s = fresh_pair()
         extra.append(f"{uids[u]}\t{song_ids[s]}\t{('2.5', 'three', '', 'NaN', 'x7')[k % 5]}\n")
+    clean_codes = added = None  # free the codes: no fresh pair is drawn after this
     n_orphan_lines = _n_of(cfg.orphan_song_rate, n_clean)
     orphan_ids = unique_codes(
         rd, max(1, n_orphan_lines // 3 + (n_orphan_lines > 0)), "SO", taken=taken
@@ -449,23 +459,21 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
         )
     positions = np.sort(rd.integers(0, n_clean + 1, size=len(extra)))
     order = rd.permutation(len(extra))
-    merged: list[str] = []
-    prev = 0
-    for pos, j in zip(positions, order, strict=True):
-        merged.extend(lines[prev:pos])
-        merged.append(extra[j])
-        prev = pos
-    merged.extend(lines[prev:])
-    n_lines = len(merged)
-    # written last of the contract files (after the audio): a folder with triplets and
-    # no manifest is taken for a real dataset by the world pipeline
-    triplets_bytes = "".join(merged).encode("utf-8")
-    del lines, merged
+    n_lines = n_clean + len(extra)
+    users_with_plays = int(np.count_nonzero(np.bincount(uidx, minlength=U)))
+    songs_with_plays = int(np.count_nonzero(np.bincount(sidx, minlength=S)))
+    # streamed to a hidden name now, renamed into place after the audio: a folder with
+    # triplets and no manifest is taken for a real dataset by the world pipeline
+    triplets_tmp = _write_triplets(
+        out / "train_triplets.txt", uids, song_ids, uidx, sidx, cnt, extra, positions, order
+    )
+    del uidx, sidx, cnt
     logger.info(
-        "Plays: %d clean triplets (%.3f%% dense), %d dirty lines injected",
+        "Plays: %d clean triplets (%.3f%% dense), %d dirty lines injected, written in %.1f s",
         n_clean,
         100.0 * n_clean / (U * S),
         len(extra),
+        time.perf_counter() - t_plays,
     )
 
     # ---------------------------------------------------------------- audio plan + dirt
@@ -495,6 +503,14 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
                 f.unlink()
     audio_dir.mkdir(exist_ok=True)
     skip = set(missing) | set(corrupt) | set(empty)
+    no_preview: list[int] = []
+    if cfg.audio and cfg.audio_track_share < 1:
+        # audio on a subset: the other songs simply have no preview (not dirt)
+        special_set = set(special)
+        pool = np.array([s for s in range(S) if s not in special_set], dtype=np.int64)
+        n_no = min(len(pool), int(round((1.0 - cfg.audio_track_share) * S)))
+        no_preview = sorted(int(x) for x in rngs["audio_subset"].choice(pool, n_no, replace=False))
+        skip |= set(no_preview)
     # each artist's own sound: its genre's profile pulled towards another genre's
     profiles = artist_profiles(cfg, core)
     for s in range(S):
@@ -624,8 +640,7 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
     if tasks:
         _render_audio(tasks, cfg)
 
-    _atomic_write_bytes(out / "train_triplets.txt", triplets_bytes)
-    del triplets_bytes
+    os.replace(triplets_tmp, out / "train_triplets.txt")
 
     # ---------------------------------------------------------------- manifest
     files = file_entries(
@@ -645,7 +660,6 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
     modes: dict[str, int] = {}
     for info in cat.artists:
         modes[info.bio_mode] = modes.get(info.bio_mode, 0) + 1
-    users_with_plays = int(len(np.unique(uidx)))
     counts = {
         "genres": len(genres),
         "artists": A,
@@ -654,9 +668,9 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
         "songs_with_two_tracks": n_two,
         "users": U,
         "users_with_plays": users_with_plays,
-        "songs_with_plays": int(len(np.unique(sidx))),
+        "songs_with_plays": songs_with_plays,
         "triplets": n_clean,
-        "plays_total": int(total_counts.sum()),
+        "plays_total": plays_total,
         "triplet_lines": n_lines,
         "biography_lines": A,
         "biography_modes": dict(sorted(modes.items())),
@@ -673,6 +687,8 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
         "audio_stereo": int(n_stereo),
         "audio_seconds": round(audio_seconds, 2),
     }
+    if cfg.audio_track_share < 1:
+        counts["audio_no_preview"] = len(no_preview)
     dirt = {
         "triplets": {
             "malformed_field_count": n_bad_fields,
@@ -705,6 +721,66 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
         "dirt": dirt,
         "files": files,
     }
+
+
+TRIPLET_CHUNK = 1 << 20  # lines formatted and written at a time
+
+
+def _write_triplets(
+    path: Path,
+    uids: list[str],
+    song_ids: list[str],
+    uidx: np.ndarray,
+    sidx: np.ndarray,
+    cnt: np.ndarray,
+    extra: list[str],
+    positions: np.ndarray,
+    order: np.ndarray,
+) -> Path:
+    """Write the clean triplets with the dirty lines ``extra[order[i]]`` inserted before
+    clean line ``positions[i]``, in chunks, to a hidden temporary file; return its path.
+
+    Memory stays at one chunk of text whatever the number of lines.
+    """
+    from coldstart.progress import ProgressLog
+
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    n_clean = len(uidx)
+    progress = ProgressLog(n_clean, "writing train_triplets.txt", unit="lines", logger=logger)
+    inserts = np.searchsorted(positions, np.arange(0, n_clean + 1, TRIPLET_CHUNK), side="left")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        for c, start in enumerate(range(0, n_clean, TRIPLET_CHUNK)):
+            stop = min(start + TRIPLET_CHUNK, n_clean)
+            lines = [
+                f"{uids[u]}\t{song_ids[s]}\t{k}\n"
+                for u, s, k in zip(
+                    uidx[start:stop].tolist(),
+                    sidx[start:stop].tolist(),
+                    cnt[start:stop].tolist(),
+                    strict=True,
+                )
+            ]
+            # dirty lines that go before clean lines start..stop-1 of this chunk
+            merged: list[str] = []
+            prev = 0
+            for i in range(int(inserts[c]), len(positions)):
+                if positions[i] >= stop:
+                    break
+                at = int(positions[i]) - start
+                merged.extend(lines[prev:at])
+                merged.append(extra[order[i]])
+                prev = at
+            if merged:
+                merged.extend(lines[prev:])
+                lines = merged
+            fh.write("".join(lines))
+            progress.advance(stop - start)
+        for i in range(int(np.searchsorted(positions, n_clean, side="left")), len(positions)):
+            fh.write(extra[order[i]])  # after the last clean line
+        fh.flush()
+        os.fsync(fh.fileno())
+    progress.close()
+    return tmp
 
 
 def _write_sqlite(path: Path, rows: list[dict]) -> None:
