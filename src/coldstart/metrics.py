@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldstart.cores import available_cores
+from coldstart.jit import compile_notice
 from coldstart.progress import ProgressLog
 
 __all__ = ["EvaluationResult", "apk", "evaluate_factors", "evaluate_factors_at", "mapk"]
@@ -411,11 +412,13 @@ def _candidates_py(row, indices, p0, m, lower, cand_s):  # pragma: no cover
 
 
 def _rank_kernel_py(
-    scores, row_ids, indptr, indices, ks, start, stop, out_ap, out_rec, out_ndcg
+    scores, row_ids, indptr, indices, ks, start, stop, out_ap, out_rec, out_ndcg, out_start
 ):  # pragma: no cover - compiled by numba; the Python body is the specification
     """Metrics at every cut-off ``ks`` of score rows ``start:stop`` in one ranking pass.
 
-    ``ks`` ascends; ``out_*[c, b]`` receives row b's metric at ``ks[c]``. With ``t``
+    ``ks`` ascends; ``out_*[c, out_start + b]`` receives row b's metric at ``ks[c]``
+    (whole output arrays and an offset, rather than views of a batch, keep one
+    array layout and so one compiled specialisation). With ``t``
     the K-th largest score of a row (K the largest cut-off), only relevant items
     scoring >= t can reach the top K (a relevant item scoring t may share a tie
     group with the K-th position). So any ``L <= t`` will do as a filter: a cheap
@@ -453,9 +456,9 @@ def _rank_kernel_py(
         m = indptr[u + 1] - p0
         if m == 0:
             for c in range(n_k):
-                out_ap[c, b] = 0.0
-                out_rec[c, b] = 0.0
-                out_ndcg[c, b] = 0.0
+                out_ap[c, out_start + b] = 0.0
+                out_rec[c, out_start + b] = 0.0
+                out_ndcg[c, out_start + b] = 0.0
             continue
         row = scores[b]
         lower = np.float32(-np.inf)
@@ -474,7 +477,9 @@ def _rank_kernel_py(
         else:
             _rank_binned(row, cand_s, mc, cand_g, cand_t, n_above, n_equal)
         for c in range(n_k):
-            _row_metrics(cand_g, cand_t, mc, m, ks[c], out_ap[c], out_rec[c], out_ndcg[c], b)
+            _row_metrics(
+                cand_g, cand_t, mc, m, ks[c], out_ap[c], out_rec[c], out_ndcg[c], out_start + b
+            )
 
 
 def _topk_kernel_py(
@@ -568,26 +573,28 @@ def numba_uintp(x):  # pragma: no cover - replaced by numba.uintp in compiled co
 
 @lru_cache(maxsize=1)
 def _kernels():
-    """Compile the kernels with numba (cached on disk next to this module)."""
+    """Compile the kernels with numba (cached on disk where writable: ``coldstart.jit``)."""
     try:
         import numba
     except ImportError as exc:  # pragma: no cover - numba ships with librosa
         raise ImportError(
             "coldstart.metrics.evaluate_factors needs numba (pip install numba)"
         ) from exc
+    from coldstart.jit import njit
+
     global _row_metrics, _lower_bound, _count_ge, _tie_group, _rank_binned
     global _candidates, _bin_items, numba_uintp
     numba_uintp = numba.uintp
-    opts = {"nogil": True, "cache": True, "error_model": "numpy"}
-    _row_metrics = numba.njit(**opts)(_row_metrics_py)
-    _lower_bound = numba.njit(**opts)(_lower_bound_py)
-    _count_ge = numba.njit(**opts)(_count_ge_py)
-    _tie_group = numba.njit(**opts, fastmath={"reassoc"})(_tie_group_py)
-    _bin_items = numba.njit(**opts)(_bin_items_py)
-    _rank_binned = numba.njit(**opts)(_rank_binned_py)
-    _candidates = numba.njit(**opts)(_candidates_py)
-    rank = numba.njit(**opts)(_rank_kernel_py)
-    topk = numba.njit(**opts)(_topk_kernel_py)
+    opts = {"nogil": True, "error_model": "numpy"}  # cached on disk by coldstart.jit.njit
+    _row_metrics = njit(**opts)(_row_metrics_py)
+    _lower_bound = njit(**opts)(_lower_bound_py)
+    _count_ge = njit(**opts)(_count_ge_py)
+    _tie_group = njit(**opts, fastmath={"reassoc"})(_tie_group_py)
+    _bin_items = njit(**opts)(_bin_items_py)
+    _rank_binned = njit(**opts)(_rank_binned_py)
+    _candidates = njit(**opts)(_candidates_py)
+    rank = njit(**opts)(_rank_kernel_py)
+    topk = njit(**opts)(_topk_kernel_py)
     return rank, topk
 
 
@@ -986,6 +993,13 @@ num_threads, device, progress, log_progress
     buf = np.empty((bs, n_items), np.float32)
     # scores of the distinct rows, copied to every candidate that repeats one
     distinct_buf = None if copy_of is None else np.empty((bs, v.shape[0]), np.float32)
+    # the same argument types as the real calls, no rows: loads the kernel from numba's
+    # disk cache, or compiles it (first run only) with a word in the log
+    with compile_notice("the evaluation kernel", "~20 s", log=logger):
+        rank_kernel(
+            buf[:1], np.zeros(1, np.int64), indptr, indices, ks_arr, 0, 0, out_ap, out_rec,
+            out_ndcg, 0,
+        )  # fmt: skip
     pool = None
     if n_threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -1004,10 +1018,10 @@ num_threads, device, progress, log_progress
                     np.matmul(ub, vt, out=target)
                 if copy_of is not None:
                     np.take(target, copy_of, axis=1, out=scores)
-                oa, orc, on = out_ap[:, b0:b1], out_rec[:, b0:b1], out_ndcg[:, b0:b1]
+                outs = (out_ap, out_rec, out_ndcg, b0)
                 nb = b1 - b0
                 if pool is None or nb < 2:
-                    rank_kernel(scores, ids, indptr, indices, ks_arr, 0, nb, oa, orc, on)
+                    rank_kernel(scores, ids, indptr, indices, ks_arr, 0, nb, *outs)
                 else:
                     # several chunks per thread balance users of uneven cost
                     n_chunks = min(nb, 4 * n_threads)
@@ -1022,9 +1036,7 @@ num_threads, device, progress, log_progress
                             ks_arr,
                             int(edges[c]),
                             int(edges[c + 1]),
-                            oa,
-                            orc,
-                            on,
+                            *outs,
                         )
                         for c in range(n_chunks)
                         if edges[c + 1] > edges[c]
