@@ -79,8 +79,7 @@ def compile_notice(
         if not done.wait(after_s):
             said.set()
             log.info(
-                "Compiling %s (first run after an install or an update only, %s); "
-                "numba keeps it on disk for later runs",
+                "Compiling %s (%s; once per install or update where numba can keep it on disk)",
                 what,
                 expected,
             )
