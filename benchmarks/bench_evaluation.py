@@ -7,7 +7,11 @@ Compares, on the same random float32 factors and random test matrix:
 (c) a per-user loop in the style of the paper's reference code (score the row,
     argsort, ``apk``), timed on a sample of users and extrapolated,
 (d) ``implicit.evaluation.ranking_metrics_at_k`` with an ALS model carrying the
-    same factors (item factors L2-normalised; empty training matrix).
+    same factors (item factors L2-normalised; empty training matrix),
+(e) with ``--cutoffs``: the metrics at several cut-offs, one ``evaluate_factors``
+    call per cut-off (what a results-table row did before) against one
+    ``evaluate_factors_at`` call (one scoring and ranking pass), with a check that
+    both give the same numbers.
 
 Reports wall and CPU time, ratios to the floor, peak resident memory (RSS sampled by
 a thread with psutil: tracemalloc does not see BLAS buffers) and the MAP of every
@@ -16,6 +20,8 @@ method in both conventions.
 Example::
 
     python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200
+    python benchmarks/bench_evaluation.py --cutoffs 10,50,100,500 --reference-sample 0 \
+        --skip-implicit
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import numpy as np
 import psutil
 import scipy.sparse as sp
 
-from coldstart.metrics import apk, evaluate_factors
+from coldstart.metrics import apk, evaluate_factors, evaluate_factors_at
 
 
 class PeakRSS:
@@ -127,6 +133,40 @@ def run_implicit(users, items_n, rel, k):
     return ranking_metrics_at_k(model, train, rel, K=k, show_progress=False, num_threads=0)
 
 
+def compare_cutoffs(users, items, rel, ks, args) -> list[str]:
+    """(e): one call per cut-off against one call for all; interleaved repeats."""
+    kw = {"batch_size": args.batch_size, "num_threads": args.threads}
+    separate: list[tuple[float, float]] = []
+    together: list[tuple[float, float]] = []
+    one_by_one: dict = {}
+    at: dict = {}
+    for _ in range(args.repeats):
+        one_by_one, w, c, _, _ = timed(
+            lambda: {k: evaluate_factors(users, items, rel, k=k, **kw) for k in ks}
+        )
+        separate.append((w, c))
+        at, w, c, _, _ = timed(lambda: evaluate_factors_at(users, items, rel, ks, **kw))
+        together.append((w, c))
+    same = all(
+        np.array_equal(getattr(at[k], name), getattr(one_by_one[k], name))
+        for k in ks
+        for name in ("user_ap", "user_recall", "user_ndcg")
+    )
+    best_s, best_t = min(separate), min(together)
+    cutoffs = ",".join(map(str, ks))
+    return [
+        f"(e) cut-offs {cutoffs}: {len(ks)} evaluate_factors calls: wall {best_s[0]:.2f} s "
+        f"(best of {args.repeats}; median {statistics.median(w for w, _ in separate):.2f}), "
+        f"CPU {best_s[1]:.2f} s",
+        f"(e) cut-offs {cutoffs}: 1 evaluate_factors_at call:   wall {best_t[0]:.2f} s "
+        f"(best of {args.repeats}; median {statistics.median(w for w, _ in together):.2f}), "
+        f"CPU {best_t[1]:.2f} s",
+        f"(e) one pass / one call per cut-off: wall {best_t[0] / best_s[0]:.3f}, "
+        f"CPU {best_t[1] / best_s[1]:.3f}; identical per-user AP, recall and NDCG at every "
+        f"cut-off: {same}",
+    ]
+
+
 def machine() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -179,7 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="num_threads for the evaluator")
     p.add_argument("--skip-implicit", action="store_true")
+    p.add_argument(
+        "--cutoffs",
+        default="",
+        help="comma-separated cut-offs, e.g. 10,50,100,500: also time (e), one "
+        "evaluate_factors call per cut-off against one evaluate_factors_at call",
+    )
     args = p.parse_args(argv)
+    ks = sorted({int(c) for c in args.cutoffs.split(",") if c.strip()})
 
     print(f"machine: {machine()}")
     print(
@@ -197,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     # warm-up: load/compile the numba kernels, touch BLAS
     evaluate_factors(users[:64], items, rel[:64], k=args.k)
+    if ks:
+        evaluate_factors_at(users[:64], items, rel[:64], ks)
     bare_products(users[:64], items_n, 64)
 
     def ev():
@@ -278,6 +327,9 @@ def main(argv: list[str] | None = None) -> None:
             f"{summ[f'map_at_{k}_active']:.10f}; ndcg {res_i['ndcg']:.10f} vs "
             f"{summ[f'ndcg_at_{k}']:.10f}"
         )
+
+    if ks:
+        extra_lines.extend(compare_cutoffs(users, items, rel, ks, args))
 
     head = (
         f"{'method':<58} {'wall s':>9} {'median':>9} {'CPU s':>9} {'x floor':>8} "

@@ -23,7 +23,7 @@ import pytest
 import scipy.sparse as sp
 
 import coldstart.metrics as metrics_mod
-from coldstart.metrics import EvaluationResult, apk, evaluate_factors, mapk
+from coldstart.metrics import EvaluationResult, apk, evaluate_factors, evaluate_factors_at, mapk
 
 # ---------------------------------------------------------------------------
 # apk / mapk on hand-computed cases
@@ -526,6 +526,147 @@ def test_gpu_path_through_tensorflow_matches_the_cpu_path(monkeypatch):
         np.testing.assert_array_equal(got.user_ap, expected.user_ap)
         np.testing.assert_array_equal(got.user_recall, expected.user_recall)
         np.testing.assert_array_equal(got.user_ndcg, expected.user_ndcg)
+
+
+# ---------------------------------------------------------------------------
+# Several cut-offs from one pass
+# ---------------------------------------------------------------------------
+
+
+def _assert_same_result(a, b):
+    for name in ("user_ap", "user_recall", "user_ndcg", "n_relevant"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.k == b.k
+
+
+def _cutoff_case(case):
+    """Random cases for the one-pass evaluator: ties, many relevant items (the
+    filtered and binned paths), users with none, duplicated item rows, sparse users."""
+    rng = np.random.default_rng(100 + case)
+    n_users = int(rng.integers(1, 120))
+    n_items = int(rng.choice([40, 700, 3000]))
+    if case % 4 == 0:  # tiny integers: scores tie a lot
+        u = rng.integers(-2, 3, (n_users, 4)).astype(np.float32)
+        v = rng.integers(-2, 3, (n_items, 4)).astype(np.float32)
+    elif case % 4 == 1:  # continuous factors, few ties
+        u = rng.standard_normal((n_users, 16)).astype(np.float32)
+        v = rng.standard_normal((n_items, 16)).astype(np.float32)
+    elif case % 4 == 2:  # duplicated item rows (songs carrying their artist's prediction)
+        base = rng.standard_normal((max(2, n_items // 9), 8)).astype(np.float32)
+        v = base[rng.integers(0, base.shape[0], n_items)]
+        u = rng.standard_normal((n_users, 8)).astype(np.float32)
+    else:  # sparse user rows (item-kNN), mostly-zero scores
+        u = sp.random(n_users, 30, density=0.1, format="csr", random_state=case, dtype=np.float32)
+        v = rng.integers(0, 3, (n_items, 30)).astype(np.float32)
+    sizes = rng.choice([0, 1, 2, 3, 8, 9, 40, 300], n_users)
+    rel = _random_relevant(rng, n_users, n_items, sizes)
+    return u, v, rel
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_several_cut_offs_in_one_pass_equal_one_call_per_cut_off_exactly(case):
+    u, v, rel = _cutoff_case(case)
+    n_items = v.shape[0]
+    ks = [1, 10, 50, 100, 500, n_items, n_items + 7]  # k = and > the candidates too
+    normalize = bool(case % 2)
+    users = None if case % 3 else np.random.default_rng(case).integers(0, u.shape[0], 50)
+    together = evaluate_factors_at(
+        u, v, rel, ks, normalize_items=normalize, users=users, batch_size=16,
+        num_threads=1 + case % 2,
+    )  # fmt: skip
+    assert list(together) == sorted(set(ks))
+    for k in sorted(set(ks)):
+        alone = evaluate_factors(
+            u, v, rel, k=k, normalize_items=normalize, users=users, batch_size=16, num_threads=1
+        )
+        _assert_same_result(together[k], alone)
+        assert together[k].summary() == pytest.approx(alone.summary(), nan_ok=True, abs=0, rel=0)
+
+
+def test_one_cut_off_is_evaluate_factors_and_duplicates_count_once():
+    u, v, rel = _world("ties", 30, 500, seed=6)
+    one = evaluate_factors_at(u, v, rel, [25, 25], normalize_items=False)
+    assert list(one) == [25]
+    _assert_same_result(one[25], evaluate_factors(u, v, rel, k=25, normalize_items=False))
+    empty = evaluate_factors_at(u, v, rel, [3, 7], users=np.array([], dtype=int))
+    assert [r.user_ap.shape for r in empty.values()] == [(0,), (0,)]
+    with pytest.raises(ValueError, match="at least one cut-off"):
+        evaluate_factors_at(u, v, rel, [])
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        evaluate_factors_at(u, v, rel, [10, 0])
+
+
+def _counting_rank_kernel(monkeypatch):
+    """Wrap the compiled ranking kernel; returns the list of (user ids ranked, cut-offs)."""
+    rank, topk = metrics_mod._kernels()
+    calls = []
+
+    def counted(scores, ids, indptr, indices, ks, start, stop, *out):
+        if stop > start:  # (the warm-up call that loads the kernel ranks nobody)
+            calls.append((np.asarray(ids[start:stop]).copy(), np.asarray(ks).tolist()))
+        return rank(scores, ids, indptr, indices, ks, start, stop, *out)
+
+    monkeypatch.setattr(metrics_mod, "_kernels", lambda: (counted, topk))
+    return calls
+
+
+@pytest.mark.parametrize("num_threads", [1, 3])
+def test_every_user_is_ranked_once_for_all_cut_offs(monkeypatch, num_threads):
+    calls = _counting_rank_kernel(monkeypatch)
+    u, v, rel = _world("ties", 70, 900, seed=2)
+    users = np.array([4, 9, 9, 0, 69, 33, 12, 8, 1])
+    evaluate_factors_at(
+        u, v, rel, [10, 50, 100, 500], users=users, batch_size=4, num_threads=num_threads
+    )
+    ranked = np.concatenate([ids for ids, _ in calls])
+    np.testing.assert_array_equal(np.sort(ranked), np.sort(users))  # each once, none twice
+    assert all(ks == [10, 50, 100, 500] for _, ks in calls)
+    if num_threads == 1:
+        assert len(calls) == 3  # one call per batch of 4 users
+
+
+def test_gpu_path_gives_every_cut_off_of_the_cpu_path(monkeypatch):
+    """The device path at several cut-offs, run by TensorFlow on the CPU."""
+    pytest.importorskip("tensorflow")
+    u, v, rel = _world("ties", 60, 700, seed=12)
+    ks = [1, 10, 50, 700, 900]
+    cpu = evaluate_factors_at(u, v, rel, ks, normalize_items=False, device="cpu")
+    monkeypatch.setattr(metrics_mod, "_gpu_available", lambda device: True)
+    gpu = evaluate_factors_at(u, v, rel, ks, normalize_items=False, device="gpu", batch_size=7)
+    for k in ks:
+        _assert_same_result(gpu[k], cpu[k])
+
+
+class _FakeClock:
+    """Ten seconds pass every time the clock is read."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 10.0
+        return self.now
+
+
+def test_a_long_evaluation_logs_its_progress_and_a_short_one_does_not(monkeypatch, caplog):
+    import functools
+    import logging
+
+    caplog.set_level(logging.INFO, logger="coldstart.metrics")
+    u, v, rel = _world("ties", 40, 300, seed=1)
+    evaluate_factors_at(u, v, rel, [5, 10], batch_size=4)  # well under 30 s: no line
+    assert not [r for r in caplog.records if r.name == "coldstart.metrics"]
+    slow = functools.partial(metrics_mod.ProgressLog, clock=_FakeClock())
+    monkeypatch.setattr(metrics_mod, "ProgressLog", slow)
+    evaluate_factors_at(u, v, rel, [5, 10], batch_size=4, log_progress="evaluation of x")
+    lines = [r.getMessage() for r in caplog.records if r.name == "coldstart.metrics"]
+    # 10 batches, 10 s each: a line every third batch, then the closing line
+    assert lines[0].startswith("evaluation of x: 12 / 40 users (30 %), 30 s elapsed, about 1 min")
+    assert len(lines) == 4 and lines[-1] == "evaluation of x: 40 / 40 users done in 1 min 50 s"
+    caplog.clear()
+    monkeypatch.setattr(metrics_mod, "ProgressLog", functools.partial(slow, clock=_FakeClock()))
+    evaluate_factors_at(u, v, rel, [5], batch_size=4, log_progress=None)
+    assert not [r for r in caplog.records if r.name == "coldstart.metrics"]
 
 
 def test_progress_bar_runs():

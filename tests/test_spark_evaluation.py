@@ -80,3 +80,20 @@ def test_evaluate_row_backend_spark_gives_the_same_row(spark, song_case):
     assert spark_row["metrics"] == pytest.approx(local_row["metrics"], rel=1e-6)
     with pytest.raises(ValueError, match="evaluation.backend"):
         evaluate_row(*inputs, {**evaluation, "backend": "dask"})
+
+
+def test_spark_tasks_give_every_cut_off_in_one_pass(spark, song_case):
+    """Each task ranks its users once for all the cut-offs: the same numbers as one
+    Spark evaluation per cut-off (same batches, so to the bit)."""
+    from coldstart.spark.evaluation import evaluate_factors_at_on_spark, evaluate_factors_on_spark
+
+    args = (song_case["user_factors"], song_case["item_factors"], song_case["test_plays"])
+    kwargs = {"users": song_case["evaluated"], "batch_size": 64, "spark": spark}
+    together = evaluate_factors_at_on_spark(*args, [500, 10, 50], **kwargs)
+    assert list(together) == [10, 50, 500]
+    for k, result in together.items():
+        alone = evaluate_factors_on_spark(*args, k=k, **kwargs)
+        np.testing.assert_array_equal(result.user_ap, alone.user_ap)
+        np.testing.assert_array_equal(result.user_recall, alone.user_recall)
+        np.testing.assert_array_equal(result.user_ndcg, alone.user_ndcg)
+        np.testing.assert_array_equal(result.n_relevant, alone.n_relevant)

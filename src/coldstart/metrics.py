@@ -24,6 +24,7 @@ functions that need them, so ``import coldstart.metrics`` stays cheap.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections.abc import Sequence
@@ -35,8 +36,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldstart.cores import available_cores
+from coldstart.jit import compile_notice
+from coldstart.progress import ProgressLog
 
-__all__ = ["EvaluationResult", "apk", "evaluate_factors", "mapk"]
+__all__ = ["EvaluationResult", "apk", "evaluate_factors", "evaluate_factors_at", "mapk"]
+
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------
@@ -407,21 +412,30 @@ def _candidates_py(row, indices, p0, m, lower, cand_s):  # pragma: no cover
 
 
 def _rank_kernel_py(
-    scores, row_ids, indptr, indices, k, start, stop, out_ap, out_rec, out_ndcg
+    scores, row_ids, indptr, indices, ks, start, stop, out_ap, out_rec, out_ndcg, out_start
 ):  # pragma: no cover - compiled by numba; the Python body is the specification
-    """Metrics of score rows ``start:stop`` from the tie groups of their relevant items.
+    """Metrics at every cut-off ``ks`` of score rows ``start:stop`` in one ranking pass.
 
-    With ``t`` the k-th largest score of a row, only relevant items scoring >= t
-    can reach the top k (a relevant item scoring t may share a tie group with the
-    k-th position). So any ``L <= t`` will do as a filter: a cheap estimate ``L``
-    (``_lower_bound``) is checked exactly by counting ``#{s >= L} >= k`` (if not,
-    ``L`` becomes the exact k-th largest by selection). The relevant items scoring
-    >= L (the candidates) then get their tie group: one vectorised counting pass
-    per distinct candidate score when there are few, else one binning pass for all
-    (``_rank_binned``). Users with very few relevant items skip the filter.
-    ``_row_metrics`` turns the groups into expected metrics.
+    ``ks`` ascends; ``out_*[c, out_start + b]`` receives row b's metric at ``ks[c]``
+    (whole output arrays and an offset, rather than views of a batch, keep one
+    array layout and so one compiled specialisation). With ``t``
+    the K-th largest score of a row (K the largest cut-off), only relevant items
+    scoring >= t can reach the top K (a relevant item scoring t may share a tie
+    group with the K-th position). So any ``L <= t`` will do as a filter: a cheap
+    estimate ``L`` (``_lower_bound``) is checked exactly by counting
+    ``#{s >= L} >= K`` (if not, ``L`` becomes the exact K-th largest by
+    selection). The relevant items scoring >= L (the candidates) then get their
+    tie group: one vectorised counting pass per distinct candidate score when there
+    are few, else one binning pass for all (``_rank_binned``). Users with very few
+    relevant items skip the filter. ``_row_metrics`` turns the groups into expected
+    metrics, once per cut-off: the K-th largest score is <= the k-th largest for
+    every k <= K, so the candidates at K hold those at k, and the extra ones start
+    at or below position k, where ``_row_metrics`` stops; the metrics at k are
+    therefore those of a pass made for k alone, to the bit.
     """
     n = scores.shape[1]
+    n_k = ks.shape[0]
+    k_max = ks[n_k - 1]
     max_m = 1
     for b in range(start, stop):
         u = row_ids[b]
@@ -441,16 +455,17 @@ def _rank_kernel_py(
         p0 = indptr[u]
         m = indptr[u + 1] - p0
         if m == 0:
-            out_ap[b] = 0.0
-            out_rec[b] = 0.0
-            out_ndcg[b] = 0.0
+            for c in range(n_k):
+                out_ap[c, out_start + b] = 0.0
+                out_rec[c, out_start + b] = 0.0
+                out_ndcg[c, out_start + b] = 0.0
             continue
         row = scores[b]
         lower = np.float32(-np.inf)
-        if k < n and m > _UNFILTERED_MAX:
-            lower = _lower_bound(row, k, sample, hist)
-            if _count_ge(row, lower) < k:  # the estimate was above the k-th largest (rare)
-                lower = np.partition(row, n - k)[n - k]
+        if k_max < n and m > _UNFILTERED_MAX:
+            lower = _lower_bound(row, k_max, sample, hist)
+            if _count_ge(row, lower) < k_max:  # the estimate was above the K-th largest (rare)
+                lower = np.partition(row, n - k_max)[n - k_max]
         mc = _candidates(row, indices, p0, m, lower, cand_s)
         if mc <= _DIRECT_MAX:
             for q in range(mc):
@@ -461,7 +476,10 @@ def _rank_kernel_py(
                     cand_g[q], cand_t[q] = _tie_group(row, cand_s[q])
         else:
             _rank_binned(row, cand_s, mc, cand_g, cand_t, n_above, n_equal)
-        _row_metrics(cand_g, cand_t, mc, m, k, out_ap, out_rec, out_ndcg, b)
+        for c in range(n_k):
+            _row_metrics(
+                cand_g, cand_t, mc, m, ks[c], out_ap[c], out_rec[c], out_ndcg[c], out_start + b
+            )
 
 
 def _topk_kernel_py(
@@ -555,26 +573,28 @@ def numba_uintp(x):  # pragma: no cover - replaced by numba.uintp in compiled co
 
 @lru_cache(maxsize=1)
 def _kernels():
-    """Compile the kernels with numba (cached on disk next to this module)."""
+    """Compile the kernels with numba (cached on disk where writable: ``coldstart.jit``)."""
     try:
         import numba
     except ImportError as exc:  # pragma: no cover - numba ships with librosa
         raise ImportError(
             "coldstart.metrics.evaluate_factors needs numba (pip install numba)"
         ) from exc
+    from coldstart.jit import njit
+
     global _row_metrics, _lower_bound, _count_ge, _tie_group, _rank_binned
     global _candidates, _bin_items, numba_uintp
     numba_uintp = numba.uintp
-    opts = {"nogil": True, "cache": True, "error_model": "numpy"}
-    _row_metrics = numba.njit(**opts)(_row_metrics_py)
-    _lower_bound = numba.njit(**opts)(_lower_bound_py)
-    _count_ge = numba.njit(**opts)(_count_ge_py)
-    _tie_group = numba.njit(**opts, fastmath={"reassoc"})(_tie_group_py)
-    _bin_items = numba.njit(**opts)(_bin_items_py)
-    _rank_binned = numba.njit(**opts)(_rank_binned_py)
-    _candidates = numba.njit(**opts)(_candidates_py)
-    rank = numba.njit(**opts)(_rank_kernel_py)
-    topk = numba.njit(**opts)(_topk_kernel_py)
+    opts = {"nogil": True, "error_model": "numpy"}  # cached on disk by coldstart.jit.njit
+    _row_metrics = njit(**opts)(_row_metrics_py)
+    _lower_bound = njit(**opts)(_lower_bound_py)
+    _count_ge = njit(**opts)(_count_ge_py)
+    _tie_group = njit(**opts, fastmath={"reassoc"})(_tie_group_py)
+    _bin_items = njit(**opts)(_bin_items_py)
+    _rank_binned = njit(**opts)(_rank_binned_py)
+    _candidates = njit(**opts)(_candidates_py)
+    rank = njit(**opts)(_rank_kernel_py)
+    topk = njit(**opts)(_topk_kernel_py)
     return rank, topk
 
 
@@ -684,6 +704,7 @@ def evaluate_factors(
     num_threads: int | None = None,
     device: str = "auto",
     progress: bool = False,
+    log_progress: str | None = "evaluation",
 ) -> EvaluationResult:
     """Per-user AP@k, recall@k and NDCG@k of dot-product recommendations.
 
@@ -697,6 +718,9 @@ def evaluate_factors(
     ``batch_size`` and ``num_threads`` -- but costs little more than the matrix
     products themselves. Candidate items with bitwise-equal factors (e.g. songs
     given their artist's prediction) are scored once and tie exactly.
+
+    This is :func:`evaluate_factors_at` with the one cut-off ``k``; ask that for
+    several cut-offs, which it gives from one scoring and ranking pass.
 
     Parameters
     ----------
@@ -730,6 +754,10 @@ def evaluate_factors(
         (exact ties are treated alike on both).
     progress : bool, default False
         Show a tqdm progress bar over batches.
+    log_progress : str or None, default "evaluation"
+        Name under which a long evaluation logs its progress (users done, time
+        left) at INFO every 30 s (:class:`coldstart.progress.ProgressLog`); one
+        that ends sooner logs nothing. ``None``: no lines.
 
     Returns
     -------
@@ -750,10 +778,79 @@ def evaluate_factors(
     TypeError
         When ``relevant`` is not a scipy sparse matrix or factors are not numeric.
     """
+    (k,) = _cutoffs([k])
+    return evaluate_factors_at(
+        user_factors,
+        item_factors,
+        relevant,
+        [k],
+        normalize_items=normalize_items,
+        users=users,
+        batch_size=batch_size,
+        num_threads=num_threads,
+        device=device,
+        progress=progress,
+        log_progress=log_progress,
+    )[k]
+
+
+def _cutoffs(ks: Any) -> list[int]:
+    """The distinct cut-offs ``ks``, ascending; each must be an integer >= 1."""
+    if isinstance(ks, int | np.integer):
+        ks = [ks]
+    values = list(ks)
+    if not values:
+        raise ValueError("at least one cut-off k is needed, got none")
+    for k in values:
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return sorted({int(k) for k in values})
+
+
+def evaluate_factors_at(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    relevant: sp.spmatrix | sp.sparray,
+    ks: Sequence[int],
+    *,
+    normalize_items: bool = True,
+    users: np.ndarray | Sequence[int] | None = None,
+    batch_size: int = 4096,
+    num_threads: int | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    log_progress: str | None = "evaluation",
+) -> dict[int, EvaluationResult]:
+    """:func:`evaluate_factors` at several cut-offs from one scoring and ranking pass.
+
+    A user's ranking to the largest cut-off K contains its rankings to every
+    smaller one, so each batch of users is scored once (one matrix product) and
+    each user's relevant items get their tie groups once, at K; the metrics at
+    each cut-off are then read off those groups. The result at every cut-off is
+    identical, to the bit, to :func:`evaluate_factors` called at that cut-off
+    alone (it is the same code: that function is this one with one cut-off).
+
+    Parameters
+    ----------
+    ks : sequence of int
+        The cut-offs (duplicates count once), each >= 1.
+    user_factors, item_factors, relevant, normalize_items, users, batch_size, \
+num_threads, device, progress, log_progress
+        As for :func:`evaluate_factors`. On a GPU the products and the top-K are
+        computed once; the top-k of a smaller cut-off is the top-K's head.
+
+    Returns
+    -------
+    dict[int, EvaluationResult]
+        One result per distinct cut-off, keys ascending.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`evaluate_factors`; also for an empty ``ks``.
+    """
     # -- validation ---------------------------------------------------------------
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    k = int(k)
+    ks = _cutoffs(ks)
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, int | np.integer)
@@ -809,11 +906,19 @@ def evaluate_factors(
     if row_ids_all is not None:
         n_relevant = n_relevant[row_ids_all]
 
-    out_ap = np.zeros(n_eval, np.float64)
-    out_rec = np.zeros(n_eval, np.float64)
-    out_ndcg = np.zeros(n_eval, np.float64)
+    # out_*[c] holds every user's metric at ks[c]
+    out_ap = np.zeros((len(ks), n_eval), np.float64)
+    out_rec = np.zeros((len(ks), n_eval), np.float64)
+    out_ndcg = np.zeros((len(ks), n_eval), np.float64)
+
+    def results() -> dict[int, EvaluationResult]:
+        return {
+            k: EvaluationResult(out_ap[c], out_rec[c], out_ndcg[c], n_relevant, k)
+            for c, k in enumerate(ks)
+        }
+
     if n_eval == 0 or n_items == 0:
-        return EvaluationResult(out_ap, out_rec, out_ndcg, n_relevant, k)
+        return results()
 
     rank_kernel, topk_kernel = _kernels()
     use_gpu = _gpu_available(device)
@@ -822,7 +927,14 @@ def evaluate_factors(
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, total=len(starts), unit="batch", desc=f"MAP@{k}")
+        starts = tqdm(starts, total=len(starts), unit="batch", desc="MAP@" + ",".join(map(str, ks)))
+    progress_log = ProgressLog(
+        n_eval,
+        log_progress or "evaluation",
+        unit="users",
+        logger=logger,
+        enabled=log_progress is not None,
+    )
 
     def batch_rows(b0: int, b1: int) -> tuple[np.ndarray, Any]:
         if row_ids_all is None:
@@ -843,22 +955,24 @@ def evaluate_factors(
             ids, ub = batch_rows(b0, b1)
             return ids, ub.toarray() if sparse_users else ub
 
-        _evaluate_gpu(
-            v,
-            dense_batch_rows,
-            starts,
-            n_eval,
-            copy_of,
-            bs,
-            k,
-            indptr,
-            indices,
-            topk_kernel,
-            out_ap,
-            out_rec,
-            out_ndcg,
-        )
-        return EvaluationResult(out_ap, out_rec, out_ndcg, n_relevant, k)
+        with progress_log:
+            _evaluate_gpu(
+                v,
+                dense_batch_rows,
+                starts,
+                n_eval,
+                copy_of,
+                bs,
+                ks,
+                indptr,
+                indices,
+                topk_kernel,
+                out_ap,
+                out_rec,
+                out_ndcg,
+                progress_log,
+            )
+        return results()
 
     from contextlib import nullcontext
 
@@ -873,18 +987,26 @@ def evaluate_factors(
     except ImportError:  # pragma: no cover
         blas_ctx = nullcontext()
 
+    ks_arr = np.asarray(ks, np.int64)
     # BLAS reads the transpose in place; the sparse product wants it row-major (2x faster)
     vt = np.ascontiguousarray(v.T) if sparse_users else v.T
     buf = np.empty((bs, n_items), np.float32)
     # scores of the distinct rows, copied to every candidate that repeats one
     distinct_buf = None if copy_of is None else np.empty((bs, v.shape[0]), np.float32)
+    # the same argument types as the real calls, no rows: loads the kernel from numba's
+    # disk cache, or compiles it (first run only) with a word in the log
+    with compile_notice("the evaluation kernel", "~20 s", log=logger):
+        rank_kernel(
+            buf[:1], np.zeros(1, np.int64), indptr, indices, ks_arr, 0, 0, out_ap, out_rec,
+            out_ndcg, 0,
+        )  # fmt: skip
     pool = None
     if n_threads > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="coldstart-eval")
     try:
-        with blas_ctx:
+        with blas_ctx, progress_log:
             for b0 in starts:
                 b1 = min(b0 + bs, n_eval)
                 ids, ub = batch_rows(b0, b1)
@@ -896,10 +1018,10 @@ def evaluate_factors(
                     np.matmul(ub, vt, out=target)
                 if copy_of is not None:
                     np.take(target, copy_of, axis=1, out=scores)
-                oa, orc, on = out_ap[b0:b1], out_rec[b0:b1], out_ndcg[b0:b1]
+                outs = (out_ap, out_rec, out_ndcg, b0)
                 nb = b1 - b0
                 if pool is None or nb < 2:
-                    rank_kernel(scores, ids, indptr, indices, k, 0, nb, oa, orc, on)
+                    rank_kernel(scores, ids, indptr, indices, ks_arr, 0, nb, *outs)
                 else:
                     # several chunks per thread balance users of uneven cost
                     n_chunks = min(nb, 4 * n_threads)
@@ -911,22 +1033,21 @@ def evaluate_factors(
                             ids,
                             indptr,
                             indices,
-                            k,
+                            ks_arr,
                             int(edges[c]),
                             int(edges[c + 1]),
-                            oa,
-                            orc,
-                            on,
+                            *outs,
                         )
                         for c in range(n_chunks)
                         if edges[c + 1] > edges[c]
                     ]
                     for fut in futs:
                         fut.result()
+                progress_log.update(b1)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-    return EvaluationResult(out_ap, out_rec, out_ndcg, n_relevant, k)
+    return results()
 
 
 def _batch_relevant(
@@ -955,25 +1076,28 @@ def _evaluate_gpu(
     n_eval,
     copy_of,
     bs,
-    k,
+    ks,
     indptr,
     indices,
     topk_kernel,
     out_ap,
     out_rec,
     out_ndcg,
+    progress_log,
 ) -> None:
     """Products and top-k scores on the GPU with TensorFlow; metrics on the host.
 
-    Per batch the device returns the top-k scores, the size of the tie group of
-    the last one over the whole row and the relevant items' scores: all the tie
-    handling of ``_topk_kernel`` needs. TF32 matmul is switched off for the
-    duration, so products are float32.
+    Per batch the device computes the scores once and their top-K (K the largest
+    cut-off); per cut-off k it returns the top-k scores (the head of the top-K),
+    the size of the tie group of the last one over the whole row, and once the
+    relevant items' scores: all the tie handling of ``_topk_kernel`` needs.
+    ``out_*[c]`` receives the metrics at ``ks[c]``. TF32 matmul is switched off
+    for the duration, so products are float32.
     """
     import tensorflow as tf
 
     n_items = v.shape[0] if copy_of is None else int(copy_of.size)
-    kk = min(k, n_items)
+    k_max = min(ks[-1], n_items)
     tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
     tf.config.experimental.enable_tensor_float_32_execution(False)
     try:
@@ -986,21 +1110,25 @@ def _evaluate_gpu(
                 scores = tf.matmul(tf.constant(ub), v_dev, transpose_b=True)
                 if copy_dev is not None:
                     scores = tf.gather(scores, copy_dev, axis=1)
-                top = tf.math.top_k(scores, k=kk, sorted=True).values
-                n_tied = tf.reduce_sum(
-                    tf.cast(tf.equal(scores, top[:, kk - 1 : kk]), tf.int64), axis=1
-                )
+                top_all = tf.math.top_k(scores, k=k_max, sorted=True).values
                 rel_ptr, flat = _batch_relevant(ids, indptr, indices, n_items)
-                rel_scores = tf.gather(tf.reshape(scores, [-1]), tf.constant(flat))
-                topk_kernel(
-                    top.numpy(),
-                    n_tied.numpy(),
-                    rel_scores.numpy(),
-                    rel_ptr,
-                    k,
-                    out_ap[b0:b1],
-                    out_rec[b0:b1],
-                    out_ndcg[b0:b1],
-                )
+                rel_scores = tf.gather(tf.reshape(scores, [-1]), tf.constant(flat)).numpy()
+                for c, k in enumerate(ks):
+                    kk = min(k, n_items)
+                    top = top_all[:, :kk]  # the k largest in descending order, as top_k(k) gives
+                    n_tied = tf.reduce_sum(
+                        tf.cast(tf.equal(scores, top[:, kk - 1 : kk]), tf.int64), axis=1
+                    )
+                    topk_kernel(
+                        np.ascontiguousarray(top.numpy()),
+                        n_tied.numpy(),
+                        rel_scores,
+                        rel_ptr,
+                        k,
+                        out_ap[c, b0:b1],
+                        out_rec[c, b0:b1],
+                        out_ndcg[c, b0:b1],
+                    )
+                progress_log.update(b1)
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(tf32)

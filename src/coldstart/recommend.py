@@ -507,7 +507,7 @@ def trailing_zeros(x):  # pragma: no cover - replaced by numba's intrinsic in co
 
 @lru_cache(maxsize=1)
 def _kernels() -> tuple[Callable[..., None], Callable[..., None], Callable[..., None]]:
-    """Compile the kernels with numba (cached on disk next to this module).
+    """Compile the kernels with numba (cached on disk where writable: ``coldstart.jit``).
 
     Returns
     -------
@@ -519,26 +519,28 @@ def _kernels() -> tuple[Callable[..., None], Callable[..., None], Callable[..., 
         from numba.cpython.unsafe.numbers import trailing_zeros as ctz
     except ImportError as exc:  # pragma: no cover - numba ships with librosa
         raise ImportError("coldstart.recommend.recommend needs numba (pip install numba)") from exc
+    from coldstart.jit import njit
+
     global _block_maxima, _group_maxima, _kth_largest, _top_items, _mask_above, _admit
     global _candidates, _rank_into, _keep_best, _min_max, _shrink, numba_uintp, trailing_zeros
     numba_uintp, trailing_zeros = numba.uintp, ctz
-    opts = {"nogil": True, "cache": True, "error_model": "numpy"}
-    _block_maxima = numba.njit(**opts)(_block_maxima_py)
-    _group_maxima = numba.njit(**opts)(_group_maxima_py)
+    opts = {"nogil": True, "error_model": "numpy"}  # cached on disk by coldstart.jit.njit
+    _block_maxima = njit(**opts)(_block_maxima_py)
+    _group_maxima = njit(**opts)(_group_maxima_py)
     # min/max reductions vectorise only without NaN semantics; scores are finite
-    _min_max = numba.njit(fastmath=True, **opts)(_min_max_py)
-    _kth_largest = numba.njit(**opts)(_kth_largest_py)
-    _keep_best = numba.njit(**opts)(_keep_best_py)
-    _rank_into = numba.njit(**opts)(_rank_into_py)
-    _top_items = numba.njit(**opts)(_top_items_py)
-    _shrink = numba.njit(**opts)(_shrink_py)
+    _min_max = njit(fastmath=True, **opts)(_min_max_py)
+    _kth_largest = njit(**opts)(_kth_largest_py)
+    _keep_best = njit(**opts)(_keep_best_py)
+    _rank_into = njit(**opts)(_rank_into_py)
+    _top_items = njit(**opts)(_top_items_py)
+    _shrink = njit(**opts)(_shrink_py)
     # inlined where the width is a constant: the loop is unrolled and vectorised
-    _mask_above = numba.njit(inline="always", **opts)(_mask_above_py)
-    _admit = numba.njit(**opts)(_admit_py)
-    _candidates = numba.njit(**opts)(_candidates_py)
-    rows = numba.njit(**opts)(_rows_py)
-    sweep = numba.njit(**opts)(_sweep_py)
-    finish_items = numba.njit(**opts)(_finish_items_py)
+    _mask_above = njit(inline="always", **opts)(_mask_above_py)
+    _admit = njit(**opts)(_admit_py)
+    _candidates = njit(**opts)(_candidates_py)
+    rows = njit(**opts)(_rows_py)
+    sweep = njit(**opts)(_sweep_py)
+    finish_items = njit(**opts)(_finish_items_py)
     return rows, sweep, finish_items
 
 

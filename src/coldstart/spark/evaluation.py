@@ -44,11 +44,44 @@ def evaluate_factors_on_spark(
 ) -> Any:
     """:func:`coldstart.metrics.evaluate_factors` with one Spark task per user batch.
 
-    Same arguments and result (an ``EvaluationResult``, users in ``users`` order).
+    Same arguments and result (an ``EvaluationResult``, users in ``users`` order):
+    :func:`evaluate_factors_at_on_spark` with the one cut-off ``k``.
     """
-    from coldstart.metrics import EvaluationResult, evaluate_factors
+    from coldstart.metrics import _cutoffs
+
+    (k,) = _cutoffs([k])
+    return evaluate_factors_at_on_spark(
+        user_factors,
+        item_factors,
+        relevant,
+        [k],
+        normalize_items=normalize_items,
+        users=users,
+        batch_size=batch_size,
+        spark=spark,
+    )[k]
+
+
+def evaluate_factors_at_on_spark(
+    user_factors: Any,
+    item_factors: np.ndarray,
+    relevant: Any,
+    ks: Any,
+    *,
+    normalize_items: bool = True,
+    users: np.ndarray | None = None,
+    batch_size: int = 4096,
+    spark: Any = None,
+) -> dict[int, Any]:
+    """:func:`coldstart.metrics.evaluate_factors_at` with one Spark task per user batch.
+
+    Each task scores and ranks its users once for all the cut-offs ``ks``; returns
+    one ``EvaluationResult`` per distinct cut-off, keys ascending.
+    """
+    from coldstart.metrics import EvaluationResult, _cutoffs, evaluate_factors_at
     from coldstart.spark.session import active_session
 
+    ks = _cutoffs(ks)
     spark = spark or active_session()
     context = spark.sparkContext
     n_users = user_factors.shape[0]
@@ -57,20 +90,24 @@ def evaluate_factors_on_spark(
     items = context.broadcast(np.ascontiguousarray(item_factors, dtype=np.float32))
     normalize = bool(normalize_items)
 
-    def score(batch: tuple[int, Any, Any]) -> tuple[int, tuple[np.ndarray, ...]]:
+    def score(batch: tuple[int, Any, Any]) -> tuple[int, list[tuple[np.ndarray, ...]]]:
         number, rows, rel = batch
-        result = evaluate_factors(
+        results = evaluate_factors_at(
             rows,
             items.value,
             rel,
-            k=k,
+            ks,
             normalize_items=normalize,
             batch_size=rows.shape[0] or 1,
             num_threads=1,  # one core per Spark task
             device="cpu",
+            log_progress=None,  # a task is one batch; Spark reports the tasks
         )
-        return number, (result.user_ap, result.user_recall, result.user_ndcg, result.n_relevant)
+        return number, [
+            (r.user_ap, r.user_recall, r.user_ndcg, r.n_relevant) for r in results.values()
+        ]
 
+    label = "MAP@" + ",".join(map(str, ks))
     try:
         if batches:
             scored = dict(context.parallelize(batches, numSlices=len(batches)).map(score).collect())
@@ -79,13 +116,20 @@ def evaluate_factors_on_spark(
             parts = []
     finally:
         items.destroy()
-    logger.info("MAP@%d on Spark: %d users in %d tasks", k, len(users), len(batches))
+    logger.info("%s on Spark: %d users in %d tasks", label, len(users), len(batches))
 
-    def joined(column: int, dtype: Any) -> np.ndarray:
+    def joined(c: int, column: int, dtype: Any) -> np.ndarray:
         if not parts:
             return np.zeros(0, dtype)
-        return np.concatenate([np.asarray(part[column], dtype) for part in parts])
+        return np.concatenate([np.asarray(part[c][column], dtype) for part in parts])
 
-    return EvaluationResult(
-        joined(0, np.float64), joined(1, np.float64), joined(2, np.float64), joined(3, np.int64), k
-    )
+    return {
+        k: EvaluationResult(
+            joined(c, 0, np.float64),
+            joined(c, 1, np.float64),
+            joined(c, 2, np.float64),
+            joined(c, 3, np.int64),
+            k,
+        )
+        for c, k in enumerate(ks)
+    }

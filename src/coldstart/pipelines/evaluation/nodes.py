@@ -63,8 +63,12 @@ def evaluate_row(
     row_params: dict,
     evaluation: dict,
 ) -> tuple[dict, np.ndarray]:
-    """MAP@k and friends of one row; returns the metrics and the per-user AP vector."""
-    from coldstart.metrics import evaluate_factors
+    """MAP@k and friends of one row; returns the metrics and the per-user AP vector.
+
+    Every cut-off of ``evaluation.cutoffs`` comes from one scoring and ranking pass
+    over the users (:func:`coldstart.metrics.evaluate_factors_at`).
+    """
+    from coldstart.metrics import evaluate_factors_at
 
     row = row_params["row"]
     if test_item_factors.shape[0] != test_plays.shape[1]:
@@ -74,28 +78,30 @@ def evaluate_row(
         )
     k = int(evaluation["k"])
     backend = evaluation.get("backend", "local")
+    options: dict[str, Any] = {}
     if backend == "spark":
-        from coldstart.spark.evaluation import evaluate_factors_on_spark as evaluate_factors
-    elif backend != "local":
+        from coldstart.spark.evaluation import evaluate_factors_at_on_spark as evaluate_factors_at
+    elif backend == "local":
+        options["log_progress"] = f"evaluation of {row['approach']} ({row['table']})"
+    else:
         raise ValueError(f"evaluation.backend must be 'local' or 'spark', got {backend!r}")
 
-    def at(cutoff: int) -> Any:
-        return evaluate_factors(
-            user_factors,
-            test_item_factors,
-            test_plays,
-            k=cutoff,
-            normalize_items=bool(row.get("normalize_items", True)),
-            users=evaluated_users,
-            batch_size=int(evaluation.get("batch_size", 4096)),
-        )
-
-    result = at(k)
+    at = evaluate_factors_at(
+        user_factors,
+        test_item_factors,
+        test_plays,
+        cutoffs(evaluation),
+        normalize_items=bool(row.get("normalize_items", True)),
+        users=evaluated_users,
+        batch_size=int(evaluation.get("batch_size", 4096)),
+        **options,
+    )
+    result = at[k]
     metrics = {key: _plain(value) for key, value in result.summary().items()}
     # the same metrics at the other cut-offs; the per-user AP (tests, intervals) stays at k
-    for cutoff in cutoffs(evaluation):
+    for cutoff, other in at.items():
         if cutoff != k:
-            extra = at(cutoff).summary()
+            extra = other.summary()
             metrics.update({key: _plain(v) for key, v in extra.items() if key not in metrics})
     metrics["n_candidates"] = int(test_plays.shape[1])
     split = split_fingerprint(test_plays, evaluated_users)

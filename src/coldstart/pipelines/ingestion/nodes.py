@@ -186,8 +186,11 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     """
     from tqdm.auto import tqdm
 
+    from coldstart.jit import compile_notice
     from coldstart.pipelines.ingestion import triplet_kernels as kernels
 
+    with compile_notice("the triplet reader", "~30 s", log=logger):
+        kernels.warm_up()
     path = Path(raw_triplets)
     block_bytes = max(1, int(float(ingestion.get("block_size_mb", 32)) * (1 << 20)))
     # each thread learns every id in its own tables: past a few threads that costs more

@@ -23,7 +23,10 @@ the Taste Profile's 1.4 million ids); ClickHouse's ``uniqExact`` on strings
 makes the same trade with 128-bit SipHash.
 
 Imported by ``read_play_triplets`` only, so numba loads when triplets are read.
-Kernels are cached on disk next to this module after their first compilation.
+The entry kernels are cached on disk by numba after their first compilation
+(``coldstart.jit.njit``: next to this module, else in the user's cache directory
+or ``NUMBA_CACHE_DIR``; without a cache, and a warning, where none is writable).
+That first compilation takes 20-35 s; ``read_play_triplets`` says so in the log.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
+
+from coldstart.jit import njit as cached_njit
 
 KEPT, MALFORMED, NON_INTEGER, NON_POSITIVE = 0, 1, 2, 3
 REASONS = ("kept", "malformed_line", "non_integer_count", "non_positive_count")
@@ -233,7 +238,7 @@ def _parse_count(data: np.ndarray, start: int, end: int) -> tuple[int, int]:
     return KEPT, value
 
 
-@njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def encode_block(
     data: np.ndarray,
     begin: int,
@@ -433,7 +438,7 @@ def _new_tables() -> tuple:
     return _new_table(), _new_table(), _new_table(_FIRST_INVALID_SLOTS)
 
 
-@njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _absent(slots: np.ndarray, hashes: np.ndarray, n: int) -> np.ndarray:
     """Whether each of the first ``n`` keys ``hashes[j]`` is absent from ``slots``."""
     absent = np.empty(n, np.bool_)
@@ -442,7 +447,7 @@ def _absent(slots: np.ndarray, hashes: np.ndarray, n: int) -> np.ndarray:
     return absent
 
 
-@njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _intern(
     data: np.ndarray,
     starts: np.ndarray,

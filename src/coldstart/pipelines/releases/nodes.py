@@ -329,10 +329,10 @@ def _ranking_figures(
     user_factors: np.ndarray, item_factors: np.ndarray, relevant: Any, k: int, n: int
 ) -> dict[str, float]:
     """MAP@k (every user counts) and recall@n of ranking ``item_factors`` for every user."""
-    from coldstart.metrics import evaluate_factors
+    from coldstart.metrics import evaluate_factors_at
 
-    at_k = evaluate_factors(user_factors, item_factors, relevant, k=k).summary()
-    at_n = evaluate_factors(user_factors, item_factors, relevant, k=n).summary()
+    at = evaluate_factors_at(user_factors, item_factors, relevant, [k, n])  # one ranking pass
+    at_k, at_n = at[int(k)].summary(), at[int(n)].summary()
     return {
         f"map_at_{k}": at_k[f"map_at_{k}"],
         f"recall_at_{n}": at_n[f"recall_at_{n}"],
