@@ -95,3 +95,52 @@ def test_the_spark_backend_wires_the_parquet_triplets_into_factorization() -> No
     written = spark_ingestion.all_outputs()
     assert {"song_play_triplets@pandas", "artist_play_triplets@pandas"} <= written
     assert "song_play_triplets@pandas" not in ingestion().all_outputs()
+
+
+def test_the_driver_settings_fit_msd_a_at_both_levels() -> None:
+    """conf/spark/spark.yml holds the factors of MSD-A's two levels at once (docs/spark.md)."""
+    from coldstart.spark.sizing import (
+        MSD_A,
+        driver_heap_bytes,
+        jvm_bytes,
+        largest_result_bytes,
+        level_driver_bytes,
+    )
+
+    settings = yaml.safe_load((CONF / "spark" / "spark.yml").read_text())
+    k = _block("spark", "parameters_factorization.yml", "factorization")["wmf"]["factors"]
+    assert k == 200
+    users = MSD_A["users"]
+    held = sum(level_driver_bytes(users, MSD_A[level], k) for level in ("songs", "artists"))
+    fraction = float(settings.get("spark.memory.fraction", 0.6))
+    assert jvm_bytes(settings["spark.driver.memory"]) >= driver_heap_bytes(held, fraction)
+    assert jvm_bytes(settings["spark.driver.maxResultSize"]) >= largest_result_bytes(users, k)
+    assert jvm_bytes(settings["spark.driver.maxResultSize"]) < jvm_bytes(
+        settings["spark.driver.memory"]
+    )
+
+
+def test_driver_sizes_are_the_documented_arithmetic() -> None:
+    from coldstart.spark.sizing import (
+        MSD_A,
+        driver_heap_bytes,
+        driver_memory_warnings,
+        jvm_bytes,
+        level_driver_bytes,
+    )
+
+    # docs/spark.md's worked figure: (2 x 1,000,000 + 328,821) rows of 4 x 200 + 192 bytes
+    assert level_driver_bytes(MSD_A["users"], MSD_A["songs"], 200) == 2_310_190_432
+    assert level_driver_bytes(MSD_A["users"], MSD_A["artists"], 200) == 2_007_850_656
+    assert driver_heap_bytes(4 * 2**30) == 300 * 2**20 + 10 * 2**30
+    assert jvm_bytes("512m") == 2**29 and jvm_bytes("10g") == 10 * 2**30
+    assert jvm_bytes("2G") == jvm_bytes("2gb") == 2 * 2**30
+    with pytest.raises(ValueError, match="with a unit"):
+        jvm_bytes("4096")
+    msd_a_songs = (MSD_A["users"], MSD_A["songs"], 200)
+    old = driver_memory_warnings("4g", "1g", *msd_a_songs)  # the earlier setting
+    assert len(old) == 1 and old[0].startswith("spark.driver.memory is 4g")
+    assert len(driver_memory_warnings("4g", "512m", *msd_a_songs)) == 2
+    assert driver_memory_warnings("6g", "2g", *msd_a_songs) == []
+    assert driver_memory_warnings("6g", "0", *msd_a_songs) == []  # 0: no limit
+    assert driver_memory_warnings("1g", "1g", 300, 1500, 200) == []  # the tiny world

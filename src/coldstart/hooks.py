@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 from kedro.framework.hooks import hook_impl
-from kedro.io import MemoryDataset
 
 logger = logging.getLogger(__name__)
 
@@ -57,24 +56,17 @@ class CheckInputsHooks:
 
     ``kedro run --pipeline=fusion`` retrains from the embeddings in the catalog; if
     they are not there the run would fail an hour in with a bare ``DatasetError``.
-    This names every missing input and the command that makes it.
+    This names every missing input, where it was looked for and the command that
+    makes it. An input the catalog marks ``optional`` (a raw folder such as
+    ``audio/``, which ingestion reads as "no audio") may be absent, unless a node of
+    the run is tagged as needing it on disk (:func:`coldstart.datasets.raw.needs_on_disk`).
     """
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        missing = []
-        for name in sorted(pipeline.inputs()):
-            if name.startswith("params:") or name == "parameters":
-                continue
-            dataset = catalog.get(name)
-            if dataset is None or isinstance(dataset, MemoryDataset):
-                if dataset is None or not dataset.exists():
-                    missing.append(name)
-                continue
-            if getattr(dataset, "_optional", False):
-                continue
-            if not dataset.exists():
-                missing.append(name)
+        missing = [
+            name for name in sorted(pipeline.inputs()) if _is_missing(name, catalog, pipeline)
+        ]
         if not missing:
             return
         lines = []
@@ -83,7 +75,12 @@ class CheckInputsHooks:
         for name in missing:
             makers = sorted(producers.get(name, []))
             commands.update(makers)
-            lines.append(f"  - {name}" + (f"  (made by: {', '.join(makers)})" if makers else ""))
+            where = _location(catalog.get(name))
+            lines.append(
+                f"  - {name}"
+                + (f" at {where}" if where else "")
+                + (f"  (made by: {', '.join(makers)})" if makers else "")
+            )
         requested = set(run_params.get("pipeline_names") or [run_params.get("pipeline_name")])
         hint = _missing_inputs_hint(commands, requested)
         raise MissingInputsError(
@@ -91,6 +88,31 @@ class CheckInputsHooks:
             + "\n".join(lines)
             + f"\n{hint}"
         )
+
+
+def _is_missing(name: str, catalog: Any, pipeline: Any) -> bool:
+    """Whether the run's free input ``name`` is absent and cannot be done without."""
+    if name.startswith("params:") or name == "parameters":
+        return False
+    dataset = catalog.get(name)
+    if dataset is None:
+        return True
+    if getattr(dataset, "_optional", False):
+        from coldstart.datasets.raw import NEEDS_ON_DISK
+
+        tag = f"{NEEDS_ON_DISK}{name}"
+        if not any(tag in node.tags and name in node.inputs for node in pipeline.nodes):
+            return False
+    return not dataset.exists()
+
+
+def _location(dataset: Any) -> str | None:
+    """The file or folder a dataset reads, where it has one (not a memory dataset)."""
+    for attribute in ("_filepath", "_path"):
+        value = getattr(dataset, attribute, None)
+        if value is not None:
+            return str(value)
+    return None
 
 
 def _missing_inputs_hint(makers: set[str], requested: set[str]) -> str:

@@ -14,6 +14,15 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
+#: A node tagged ``needs_on_disk.<dataset>`` cannot run without that input, even
+#: where the catalog marks it ``optional`` because another node reads it without.
+NEEDS_ON_DISK = "needs_on_disk."
+
+
+def needs_on_disk(*datasets: str) -> list[str]:
+    """Node tags saying the node needs these optional raw inputs to exist."""
+    return [f"{NEEDS_ON_DISK}{name}" for name in datasets]
+
 
 class RawPathDataset(AbstractDataset[Path, Any]):
     """Path to one raw file or folder.
@@ -25,6 +34,8 @@ class RawPathDataset(AbstractDataset[Path, Any]):
     optional
         When true, loading a missing path returns the path anyway (nodes test
         ``path.exists()``); when false, loading fails with a message naming it.
+        A node that cannot do without an optional input says so with the tags of
+        :func:`needs_on_disk`: the run's missing-inputs check then stops for it.
     """
 
     def __init__(self, path: str, optional: bool = False, metadata: dict | None = None) -> None:

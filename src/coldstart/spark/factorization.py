@@ -181,6 +181,7 @@ def factorize_on_spark(
     if reg_param is None:
         reg_param = spark_reg_param(float(wmf["regularization"]), n_users, n_train_items, n_plays)
     blocks = int(spark_params.get("blocks") or spark.sparkContext.defaultParallelism)
+    _warn_if_driver_too_small(spark, n_users, len(items), k)
     logger.info(
         "Spark ALS: %d users x %d train items, %d plays, k=%d, regParam=%.4g, %d blocks",
         n_users,
@@ -220,6 +221,29 @@ def factorize_on_spark(
         float(np.linalg.norm(item_factors[other], axis=1).mean()) if len(other) else 0.0,
     )
     return user_factors, item_factors
+
+
+def _warn_if_driver_too_small(spark: Any, n_users: int, n_items: int, k: int) -> None:
+    """Say before ALS starts when the factors will not fit the driver's settings.
+
+    The collect comes after the whole ALS: at MSD-A size, hours in.
+    """
+    from coldstart.spark.sizing import driver_memory_warnings
+
+    settings = spark.sparkContext.getConf()
+    try:
+        found = driver_memory_warnings(
+            settings.get("spark.driver.memory", "1g"),
+            settings.get("spark.driver.maxResultSize", "1g"),
+            n_users,
+            n_items,
+            k,
+        )
+    except ValueError as error:  # a size without a unit: Spark's own defaults apply
+        logger.info("Driver memory not checked: %s", error)
+        return
+    for line in found:
+        logger.warning("%s (docs/spark.md, 'Sizing the driver')", line)
 
 
 def _dense_factors(frame: pd.DataFrame, n_rows: int, k: int) -> np.ndarray:

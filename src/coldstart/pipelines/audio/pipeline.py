@@ -6,6 +6,7 @@ import logging
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
+from coldstart.datasets.raw import needs_on_disk
 from coldstart.rows import AUDIO_TEMPLATES, load_rows, rows_for, skip_reason
 
 from .nodes import (
@@ -42,6 +43,7 @@ def features_pipeline() -> Pipeline:
                 ],
                 ["audio_feature_index", "audio_features_report"],
                 name="extract_audio_features",
+                tags=needs_on_disk("raw_audio_dir"),
             ),
             Node(
                 fit_audio_standardisation,
