@@ -210,3 +210,90 @@ def test_patch_means_pair_each_patch_with_its_track_inputs(tmp_path):
         {"vsm": text[1:], "cqt_patch": np.zeros((1, 32, 96), np.float32)}, verbose=0
     )[0]
     np.testing.assert_allclose(out[1], blank, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- artist sample form
+
+
+def _song_ff_case(seed: int = 0):
+    """5 artists with 1..5 songs, a dropout-free FF, unit targets (some songs alike)."""
+    from coldstart.models.common import compile_for_factors, l2_normalise
+    from coldstart.models.text_models import build_text_ff
+
+    rng = np.random.default_rng(seed)
+    owner = rng.permutation(np.repeat(np.arange(5), [1, 2, 3, 4, 5]))  # songs in no artist order
+    inputs = rng.normal(size=(5, 7)).astype(np.float32)
+    directions = rng.normal(size=(5, 4))
+    targets = l2_normalise(directions[owner] + 0.8 * rng.normal(size=(len(owner), 4)))
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = compile_for_factors(build_text_ff(7, hidden_units=[6], dropout=0.0, n_factors=4))
+    return model, inputs, owner, targets
+
+
+def _loss_and_gradients(model, x, y, weights=None):
+    import keras
+    import tensorflow as tf
+
+    loss_fn = keras.losses.CosineSimilarity(axis=-1)
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True), sample_weight=weights)
+    grads = tape.gradient(loss, model.trainable_weights)
+    return float(loss), [g.numpy() for g in grads]
+
+
+def test_artist_samples_sum_each_artists_unit_targets():
+    from coldstart.pipelines.fusion.nodes import artist_samples
+
+    owner = np.array([7, 2, 7, 7])
+    targets = np.array([[1, 0], [0, 1], [0, 1], [1, 0]], dtype=np.float32)
+    rows, summed, weights = artist_samples(owner, targets)
+    np.testing.assert_array_equal(rows, [2, 7])
+    np.testing.assert_allclose(summed, [[0, 1], [2 / np.sqrt(5), 1 / np.sqrt(5)]], rtol=1e-6)
+    # ||sum of the songs' targets|| x artists / songs
+    np.testing.assert_allclose(weights, np.array([1.0, np.sqrt(5)]) * 2 / 4, rtol=1e-6)
+    assert summed.dtype == weights.dtype == np.float32
+
+
+def test_artist_form_has_the_per_song_loss_and_gradient():
+    from coldstart.pipelines.fusion.nodes import artist_samples
+
+    model, inputs, owner, targets = _song_ff_case()
+    song_loss, song_grads = _loss_and_gradients(model, inputs[owner], targets)
+    rows, summed, weights = artist_samples(owner, targets)
+    artist_loss, artist_grads = _loss_and_gradients(model, inputs[rows], summed, weights)
+    assert abs(song_loss) > 0.05  # a real loss, not a degenerate zero
+    assert abs(artist_loss - song_loss) < 1e-6
+    for artist_grad, song_grad in zip(artist_grads, song_grads, strict=True):
+        assert np.abs(song_grad).max() > 1e-4
+        np.testing.assert_allclose(artist_grad, song_grad, atol=1e-6)
+    # the issue's form, weight ||sum||: the same up to the factor songs / artists
+    factor = len(owner) / len(rows)
+    raw_loss, raw_grads = _loss_and_gradients(model, inputs[rows], summed, weights * factor)
+    assert abs(raw_loss - factor * song_loss) < 1e-5
+    np.testing.assert_allclose(raw_grads[0], factor * song_grads[0], atol=1e-5)
+    # an unweighted artist sample is a different loss: the weights are what make it exact
+    plain_loss, _ = _loss_and_gradients(model, inputs[rows], summed)
+    assert abs(plain_loss - song_loss) > 1e-3
+
+
+def test_validation_loss_reads_the_same_per_song_in_both_forms():
+    """Keras's epoch loss (mean over batches weighted by their size) is the per-song mean."""
+    from coldstart.models.fusion_models import song_batches
+    from coldstart.pipelines.fusion.nodes import artist_samples
+
+    model, inputs, owner, targets = _song_ff_case(seed=1)
+    per_song = model.evaluate(
+        song_batches((inputs, owner), targets, batch_size=4), verbose=0, return_dict=True
+    )["loss"]
+    rows, summed, weights = artist_samples(owner, targets)
+    for batch_size in (1, 2, 5):  # uneven last batches too
+        per_artist = model.evaluate(
+            song_batches((inputs, rows), summed, batch_size=batch_size, weights=weights),
+            verbose=0,
+            return_dict=True,
+        )["loss"]
+        assert abs(per_artist - per_song) < 1e-6, batch_size
+    expected = -np.mean(np.sum(model.predict(inputs[owner], verbose=0) * targets, axis=1))
+    assert abs(per_song - expected) < 1e-6

@@ -209,6 +209,44 @@ def test_song_ff_row_on_the_enriched_vsm(world, tmp_path):
     assert vsm.shape == (12, 3)  # tags: one column per tag seen on train artists
 
 
+@pytest.mark.parametrize("form", ["artist", "song"])
+def test_song_ff_row_in_either_sample_form(world, tmp_path, form):
+    catalog = _run(
+        "tags_emb",
+        world,
+        {"model": FF_MODEL, "training": {**TRAINING, "sample_form": form}},
+        tmp_path,
+        extra={"a_tags.artist_embeddings": world["a_prime"]},
+    )
+    factors = _check_outputs(catalog, "tags_emb", world)  # one row per test song either way
+    owners = world["owner"][_test_rows(world)]
+    for artist in np.unique(owners):
+        assert (factors[owners == artist] == factors[owners == artist][0]).all()
+    history = catalog.load("tags_emb.training_history")
+    # 8 train and 2 val artists with 3 songs each
+    expected = {"artist": (8, 2), "song": (24, 6)}[form]
+    assert history["sample_form"] == form
+    assert (history["n_train_samples"], history["n_val_samples"]) == expected
+
+
+def test_song_ff_sample_form_defaults_to_artist_and_refuses_others(world):
+    args = (world["a_prime"], world["artists"], world["songs"], world["song_item_factors"])
+    _, history = nodes.train_song_ff(*args, FF_MODEL, {**TRAINING, "epochs": 1}, 0)
+    assert history["sample_form"] == "artist" and history["n_train_samples"] == 8
+    with pytest.raises(ValueError, match=r"row 'sem-emb': training.sample_form .* 'songs'"):
+        nodes.train_song_ff(
+            *args, FF_MODEL, {**TRAINING, "sample_form": "songs"}, 0, load_rows()["sem_emb"]
+        )
+
+
+def test_only_the_song_ff_rows_have_a_sample_form():
+    for env in ("base", "test"):
+        params = yaml.safe_load((CONF / env / "parameters_fusion.yml").read_text())
+        for ns, block in params.items():
+            form = block["training"].get("sample_form")
+            assert form == ("artist" if block["row"]["template"] == "song_ff" else None), (env, ns)
+
+
 def test_late_fusion_row(world, tmp_path):
     fusion = {"kind": "linear", "dropout": 0.7, "hidden_units": 4, "n_factors": N_FACTORS}
     catalog = _run(

@@ -185,6 +185,7 @@ def _song_batches_class() -> type:
             shuffle: bool,
             seed: int,
             single: bool,
+            weights: np.ndarray | None = None,
         ) -> None:
             super().__init__()
             self.inputs = {
@@ -198,6 +199,9 @@ def _song_batches_class() -> type:
             if not self.n_samples:
                 raise ValueError("no samples to batch")
             self.targets = None if targets is None else np.asarray(targets, dtype=np.float32)
+            if weights is not None and (targets is None or len(weights) != self.n_samples):
+                raise ValueError("sample weights need targets and one weight per sample")
+            self.weights = None if weights is None else np.asarray(weights, dtype=np.float32)
             self.batch_size = int(batch_size)
             self.shuffle = shuffle
             self.single = single
@@ -219,7 +223,9 @@ def _song_batches_class() -> type:
                 x = next(iter(x.values()))
             if self.targets is None:
                 return (x,)
-            return x, self.targets[samples]
+            if self.weights is None:
+                return x, self.targets[samples]
+            return x, self.targets[samples], self.weights[samples]
 
         def on_epoch_end(self) -> None:
             if self.shuffle:
@@ -235,6 +241,7 @@ def song_batches(
     batch_size: int = 32,
     shuffle: bool = False,
     seed: int = 0,
+    weights: np.ndarray | None = None,
 ) -> Any:
     """A Keras ``PyDataset`` gathering each sample's input rows batch by batch.
 
@@ -251,7 +258,11 @@ def song_batches(
     batch_size, shuffle, seed
         Mini-batches; with ``shuffle`` the order is redrawn after every epoch from
         a generator seeded with ``seed``.
+    weights
+        Optional ``(n_samples,)`` sample weights: batches are then ``(x, y, w)``,
+        which Keras applies to each sample's loss (the artist sample form of the
+        song FF rows, :func:`coldstart.pipelines.fusion.nodes.artist_samples`).
     """
     single = not isinstance(inputs, Mapping)
     named = {"input": inputs} if single else dict(inputs)
-    return _song_batches_class()(named, targets, batch_size, shuffle, seed, single)
+    return _song_batches_class()(named, targets, batch_size, shuffle, seed, single, weights)

@@ -24,6 +24,8 @@ from coldstart.text.features import order_by_item_idx
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+#: ``training.sample_form`` of the song FF rows: one sample per artist (the default) or per song.
+SAMPLE_FORMS = ("artist", "song")
 #: ``row.features`` values whose artist input is a VSM built here.
 VSM_FEATURES = ("enriched", "tags")
 PREDICT_BATCH_SIZE = 256
@@ -148,7 +150,12 @@ def _fit(
 
 
 def _batches(
-    inputs: Any, targets: np.ndarray | None, training: dict[str, Any], shuffle: bool, seed: int
+    inputs: Any,
+    targets: np.ndarray | None,
+    training: dict[str, Any],
+    shuffle: bool,
+    seed: int,
+    weights: np.ndarray | None = None,
 ) -> Any:
     from coldstart.models.fusion_models import song_batches
 
@@ -160,7 +167,60 @@ def _batches(
         else PREDICT_BATCH_SIZE,
         shuffle=shuffle,
         seed=seed,
+        weights=weights,
     )
+
+
+def song_ff_sample_form(training: dict[str, Any], row: dict[str, Any] | None = None) -> str:
+    """The row's ``training.sample_form`` (``artist`` when absent), checked."""
+    form = training.get("sample_form", "artist")
+    if form not in SAMPLE_FORMS:
+        raise ValueError(
+            f"row {_name(row, 'song_ff')!r}: training.sample_form must be one of "
+            f"{SAMPLE_FORMS}, got {form!r}"
+        )
+    return str(form)
+
+
+def artist_samples(
+    owner: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One weighted sample per artist whose loss is the per-song loss of its songs.
+
+    Every song of an artist has the same input, so the same unit prediction ``p``;
+    with unit targets ``y_s`` the cosine loss of the artist's songs sums to
+    ``-sum_s p.y_s = -||Y|| cos(p, Y)`` with ``Y = sum_s y_s``. The artist's sample
+    is therefore the target ``Y / ||Y||`` with weight ``||Y||``, scaled here by
+    ``n_artists / n_songs`` so that Keras's mean over samples (its
+    ``sum_over_batch_size`` reduction and the epoch mean weighted by batch size)
+    equals the mean loss over the songs: the same full-batch loss and gradient as
+    one sample per song, and losses that read the same in both forms.
+
+    Parameters
+    ----------
+    owner
+        The artist row of each song (e.g. ``song_artist_rows(...)[split_rows]``).
+    targets
+        The songs' L2-normalised target factors, one row per entry of ``owner``.
+
+    Returns
+    -------
+    tuple
+        The distinct artist rows (sorted), their float32 unit targets
+        ``n_artists x n_factors`` and float32 weights ``(n_artists,)``.
+    """
+    owner = np.asarray(owner, dtype=np.int64)
+    if len(owner) != len(targets) or not len(owner):
+        raise ValueError("artist_samples needs one target row per song, and at least one song")
+    artist_rows, inverse = np.unique(owner, return_inverse=True)
+    membership = sp.csr_matrix(
+        (np.ones(len(owner)), (inverse, np.arange(len(owner)))),
+        shape=(len(artist_rows), len(owner)),
+    )
+    summed = np.asarray(membership @ np.asarray(targets, dtype=np.float64))
+    norms = np.linalg.norm(summed, axis=1)
+    weights = norms * (len(artist_rows) / len(owner))
+    return artist_rows, l2_normalise(summed), weights.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- artist inputs
@@ -245,6 +305,12 @@ def train_song_ff(
 ) -> tuple[Any, dict[str, list[float]]]:
     """Train the text rows' FF on an artist-level input broadcast to songs.
 
+    Every song of an artist has its artist's input, so by default (``training.sample_form:
+    artist``) the FF trains and early-stops on one weighted sample per artist
+    (:func:`artist_samples`): the same full-batch loss and gradient as one sample per
+    song (``sample_form: song``) at songs/artists times fewer steps per epoch; the
+    reported losses are per-song means in both forms (docs/fusion.md).
+
     Parameters
     ----------
     artist_inputs
@@ -253,16 +319,20 @@ def train_song_ff(
         ``hidden_units``, ``dropout`` (see :func:`coldstart.models.text_models.build_text_ff`),
         ``n_factors``.
     training
-        ``learning_rate``, ``batch_size``, ``epochs``, ``patience``.
+        ``learning_rate``, ``batch_size``, ``epochs``, ``patience`` and ``sample_form``
+        (``artist`` | ``song``).
 
     Returns
     -------
     tuple
         The trained Keras model (best validation epoch) and
-        ``{"loss": [...], "val_loss": [...]}``.
+        ``{"loss": [...], "val_loss": [...]}`` (per-song means) with the
+        ``sample_form`` and the numbers of train and val samples.
     """
     from coldstart.models.text_models import build_text_ff
 
+    form = song_ff_sample_form(training, row)
+    name = _name(row, "song_ff")
     matrix = _check_artist_matrix(artist_inputs, artists, "artist_inputs")
     rows = song_split_rows(songs)
     targets = _targets(song_item_factors, songs)
@@ -279,14 +349,29 @@ def train_song_ff(
         raise ValueError(
             f"model.n_factors={network.output_shape[-1]} but the factors have {targets.shape[1]} columns"
         )
-    train = _batches(
-        (matrix, owner[rows["train"]]), targets[rows["train"]], training, True, int(seed)
+    seed = int(seed)
+
+    def batches(split: str, shuffle: bool, offset: int) -> Any:
+        idx = rows[split]
+        if form == "song":
+            return _batches((matrix, owner[idx]), targets[idx], training, shuffle, seed + offset)
+        artist_rows, summed, weights = artist_samples(owner[idx], targets[idx])
+        return _batches((matrix, artist_rows), summed, training, shuffle, seed + offset, weights)
+
+    train, val = batches("train", True, 0), batches("val", False, 1)
+    logger.info(
+        "%s: sample_form %s: %d samples for %d train songs, %d for %d val songs "
+        "(losses are per-song means in either form)",
+        name,
+        form,
+        train.n_samples,
+        len(rows["train"]),
+        val.n_samples,
+        len(rows["val"]),
     )
-    val = _batches(
-        (matrix, owner[rows["val"]]), targets[rows["val"]], training, False, int(seed) + 1
-    )
-    history = _fit(
-        network, train, val, training, _name(row, "song_ff"), len(rows["train"]), len(rows["val"])
+    history = _fit(network, train, val, training, name, len(rows["train"]), len(rows["val"]))
+    history.update(
+        sample_form=form, n_train_samples=int(train.n_samples), n_val_samples=int(val.n_samples)
     )
     return network, history
 
@@ -384,6 +469,7 @@ def train_late_fusion(
         hidden_units=int(fusion.get("hidden_units", 512)),
         n_factors=int(fusion.get("n_factors", targets.shape[1])),
     )
+    seed = int(seed)
 
     def batches(split: str, shuffle: bool, offset: int) -> Any:
         inputs = _fusion_inputs(artist_embeddings, track_embeddings, artists, songs, rows[split])
