@@ -55,9 +55,11 @@ def _toy(seed: int = 3):
     return song_artist, pos, log_pop, user
 
 
-def test_clustered_sampler_draws_the_listening_model():
+@pytest.mark.parametrize("budget", [256, 0], ids=["rejection", "exact-rest"])
+def test_clustered_sampler_draws_the_listening_model(budget):
     """Each song's inclusion frequency over 40,000 users with one taste matches the exact
-    Plackett-Luce (= Gumbel top-k) probability within 4.5 standard errors."""
+    Plackett-Luce (= Gumbel top-k) probability within 4.5 standard errors, by rejection
+    from the artists' bounds and by the exact fallback (every pick with budget 0)."""
     song_artist, pos, log_pop, user = _toy()
     temperature, k, n = 0.5, 3, 40_000
     groups = sampling.song_groups(song_artist, pos, log_pop)
@@ -70,6 +72,7 @@ def test_clustered_sampler_draws_the_listening_model():
         3.0,
         np.random.SeedSequence(1),
         n_jobs=2,
+        budget=budget,
     )
     assert len(songs) == n * k and (counts >= 1).all()
     picks = songs.reshape(n, k)
@@ -109,8 +112,9 @@ def test_clustered_sampler_does_not_depend_on_threads():
 
 
 def test_a_user_can_take_every_song():
-    """A user whose activity is the whole catalogue gets each song once (the proposal is
-    rebuilt without the taken songs instead of spinning on them)."""
+    """A user whose activity is the whole catalogue gets each song once, also where the
+    artists' bounds are far above the weights (sharp tastes, low temperature): the
+    user's last picks are then drawn exactly instead of by rejection."""
     song_artist, pos, log_pop, _ = _toy(7)
     groups = sampling.song_groups(song_artist, pos, log_pop)
     users = np.array([[3.0, 0.0, 0.0, 0.0], [0.0, -3.0, 0.0, 0.0]])  # sharp tastes
