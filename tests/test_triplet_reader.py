@@ -135,6 +135,23 @@ def test_dropped_lines_are_quoted_with_their_line_number(
     assert report["blank_lines"] == 1
 
 
+@pytest.mark.parametrize("bom", [False, True], ids=["plain", "bom"])
+def test_byte_order_mark_is_reported_only_when_there_is_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, bom: bool
+) -> None:
+    """With a dropped line in a later block (whose sample offsets once overwrote the
+    BOM offset), the report and the log say "byte order mark" exactly when there is one."""
+    lines = [f"{'b' * 40}\tSO{i:016d}\t{i + 1}" for i in range(40)]
+    lines[25] = "no tabs at all"
+    path = tmp_path / "triplets.txt"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + ("\n".join(lines) + "\n").encode())
+    with caplog.at_level(logging.INFO):
+        triplets, report = read_play_triplets(path, {"block_size_mb": 1e-4, "threads": 2})
+    assert report.get("byte_order_mark", False) is bom
+    assert ("byte order mark" in caplog.text) is bom
+    assert report["lines_kept"] == 39 and triplets["user_ids"][0] == "b" * 40
+
+
 def test_empty_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "triplets.txt"
     path.write_bytes(b"")

@@ -208,7 +208,8 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
     with open(path, "rb") as stream:
         mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
     # a byte order mark is not part of the first user id: the first block starts after it
-    start = len(_BOM) if mapped[: len(_BOM)] == _BOM else 0
+    has_bom = mapped[: len(_BOM)] == _BOM
+    start = len(_BOM) if has_bom else 0
     if start == size:
         mapped.close()
         raise IngestionError(f"{path}: the file holds nothing but a byte order mark")
@@ -225,9 +226,9 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
                 songs.append(block_songs)
                 plays.append(block_plays)
                 for reason, name in enumerate(kernels.REASONS):
-                    for line, start, stop in samples[reason] if reason != kernels.KEPT else ():
+                    for line, first, last in samples[reason] if reason != kernels.KEPT else ():
                         if line >= 0 and shown[name] < _SHOWN_PER_REASON:
-                            text = mapped[start:stop].decode("utf-8", "replace")
+                            text = mapped[first:last].decode("utf-8", "replace")
                             _warn_line(path, n_lines + int(line) + 1, name, text, shown)
                 counts += block_counts
                 n_lines += int(block_lines)
@@ -253,7 +254,7 @@ def read_play_triplets(raw_triplets: Path, ingestion: dict) -> tuple[dict, dict]
         "users_only_in_invalid_lines": len(invalid_only),
     }
     logger.info("Triplets: %d lines read, %d kept, dropped %s", n_lines - n_blank, n_kept, dropped)
-    if start:
+    if has_bom:
         report["byte_order_mark"] = True
         logger.info("%s starts with a UTF-8 byte order mark: skipped", plain(path))
     if len(invalid_only):
