@@ -195,6 +195,9 @@ def test_audio_on_a_subset_of_tracks(tmp_path):
     n_files = sum(counts["audio_files"].values())
     assert counts["audio_no_preview"] == round(0.8 * counts["songs"])
     assert n_files + counts["audio_no_preview"] + counts["audio_missing"] == counts["songs"]
-    assert json.loads((tmp_path / "w" / "world_manifest.json").read_text())["config"][
-        "audio_track_share"
-    ] == 0.2
+    assert (
+        json.loads((tmp_path / "w" / "world_manifest.json").read_text())["config"][
+            "audio_track_share"
+        ]
+        == 0.2
+    )

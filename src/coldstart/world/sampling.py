@@ -99,8 +99,25 @@ def song_groups(group_of: np.ndarray, pos: np.ndarray, log_pop: np.ndarray) -> G
 
 
 def _draw_block_py(
-    seed, user_pos, inv_t, activity, groups_ptr, order, pop_cdf, weight, group_of, centre,
-    radius, log_mass, song_pos, log_pop, budget, extra_mean, out_song, out_count, out_ptr,
+    seed,
+    user_pos,
+    inv_t,
+    activity,
+    groups_ptr,
+    order,
+    pop_cdf,
+    weight,
+    group_of,
+    centre,
+    radius,
+    log_mass,
+    song_pos,
+    log_pop,
+    budget,
+    extra_mean,
+    out_song,
+    out_count,
+    out_ptr,
 ):  # pragma: no cover - compiled by numba; the Python body is the specification
     """Draw every user of a block: picks, play counts and the per-user shuffle; return
     the number of proposals made (picks / proposals is the acceptance rate).
@@ -156,7 +173,9 @@ def _draw_block_py(
         user_proposals = 0
         while n < k:
             if user_proposals > budget * k:
-                n = _exact_rest(b, n, k, p0, user_pos, inv_t, song_pos, log_pop, state, out_song, aff)
+                n = _exact_rest(
+                    b, n, k, p0, user_pos, inv_t, song_pos, log_pop, state, out_song, aff
+                )
                 break
             if collisions >= _REBUILD_AFTER:
                 acc = 0.0

@@ -224,9 +224,22 @@ def build_core(cfg: WorldConfig) -> WorldCore:
     seqs = dict(zip(_STREAMS, root.spawn(len(_STREAMS)), strict=True))
     rngs = {k: np.random.Generator(np.random.PCG64(s)) for k, s in seqs.items()}
 
+    t0 = time.perf_counter()
     taste = build_taste(cfg, rngs["taste"])
+    logger.info(
+        "World: taste space of %d users, %d songs, %d artists in %.1f s",
+        cfg.n_users,
+        cfg.n_songs,
+        cfg.n_artists,
+        time.perf_counter() - t0,
+    )
+    t0 = time.perf_counter()
     names = NameFactory(rngs["names"])
     cat = build_catalog(cfg, taste, names, rngs["catalog"])
+    logger.info(
+        "World: catalogue (names, works, places, labels) in %.1f s", time.perf_counter() - t0
+    )
+    t0 = time.perf_counter()
     A, S, U = cfg.n_artists, cfg.n_songs, cfg.n_users
 
     # ---------------------------------------------------------------- ids & catalogue
@@ -285,6 +298,7 @@ def build_core(cfg: WorldConfig) -> WorldCore:
                 )
             )
     rows = [rows[i] for i in rm.permutation(len(rows))]
+    logger.info("World: ids and %d metadata rows in %.1f s", len(rows), time.perf_counter() - t0)
     return WorldCore(
         seqs=seqs,
         rngs=rngs,
@@ -599,6 +613,7 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
             data = data[:at] + b" \xff\xfe\xc3(" + data[at:]
         bio_lines.append(data + b"\n")
     _atomic_write_bytes(out / "artist_biographies.jsonl", b"".join(bio_lines))
+    logger.info("World: %d biographies written (%.1f s so far)", A, time.perf_counter() - t0)
 
     tag_lines = ["artist_id\ttag\tweight\n"]
     n_tag_rows = 0
@@ -628,6 +643,7 @@ def _generate(cfg: WorldConfig, ident: dict, out: Path, core: WorldCore) -> dict
             kb_types[t] = kb_types.get(t, 0) + 1
 
     # ---------------------------------------------------------------- metadata DB
+    logger.info("World: tags and knowledge base written (%.1f s so far)", time.perf_counter() - t0)
     _write_sqlite(out / "track_metadata.db", rows)
 
     # ---------------------------------------------------------------- ground truth
