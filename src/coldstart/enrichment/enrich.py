@@ -42,9 +42,18 @@ FACT_COLUMNS = ["entity", "kind", "predicate", "object", "object_kind"]
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterable:
+    """A console bar (when ``enabled``) and, for a long loop, lines in the log file."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit="item", disable=not enabled, leave=False)
+    from coldstart.progress import ProgressLog
+
+    lines = ProgressLog(total, desc, unit="items", logger=logger)
+    for item in tqdm(
+        iterable, total=total, desc=desc, unit="item", disable=not enabled, leave=False
+    ):
+        yield item
+        lines.advance()
+    lines.close()
 
 
 def _stop_message(

@@ -84,7 +84,16 @@ def factorize(
             calculate_training_loss=True,
             random_state=int(seed),
         )
-        model.fit(train, show_progress=bool(wmf.get("show_progress", True)))
+        from coldstart.progress import ProgressLog
+
+        # the log file hears where a long fit is too, not only the console bar
+        sweeps = ProgressLog(int(wmf["iterations"]), "WMF ALS", unit="sweeps", logger=logger)
+        model.fit(
+            train,
+            show_progress=bool(wmf.get("show_progress", True)),
+            callback=lambda iteration, elapsed, loss: sweeps.update(iteration + 1),
+        )
+        sweeps.close()
         folded = model.recalculate_item(
             np.arange(len(other_columns)), weights[:, other_columns].T.tocsr()
         )

@@ -1,0 +1,202 @@
+"""How each stage's cost grows towards MSD-A: the ``tables`` stages, audio off, per world.
+
+For each world preset (default -> large -> msd_a_quarter -> msd_a by default) every
+stage of the ``tables`` pipeline runs as its own ``kedro run --pipelines=<stage>``
+process, in order (world, ingestion, semantic_enrichment, factorization, text,
+fusion, evaluation), into a work folder of its own, with ``world.audio=false`` (so the
+audio rows, mm-lf-* and mm switch themselves off) and MLflow in the work folder.
+Per stage it records wall seconds, CPU seconds of the process tree (``RUSAGE_CHILDREN``)
+and the peak RSS of the process tree (sampled), and it stops a world once its stages
+pass ``--budget-h``. The growth exponent of each stage is fitted between the two
+largest worlds that finished it (cost ~ size ** b, size = clean triplets), and the
+stages that did not finish at MSD-A are extrapolated with it.
+
+    python benchmarks/bench_scale.py --workdir /scratch/scale
+    python benchmarks/bench_scale.py --presets default,large --workdir /tmp/s  # quick
+    python benchmarks/bench_scale.py --from-json /scratch/scale/scale_report.json
+
+The report (JSON) is rewritten after every stage, so a run stopped half-way keeps what
+it measured, and a rerun skips the (preset, stage) pairs it already holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_spark import TreePeakRSS  # noqa: E402
+
+STAGES = (
+    "world",
+    "ingestion",
+    "semantic_enrichment",
+    "factorization",
+    "text",
+    "fusion",
+    "evaluation",
+)
+PROJECT = Path(__file__).resolve().parents[1]
+# MSD-A's clean triplets (paper section 6.1), the size the extrapolation aims at
+MSD_A_TRIPLETS = 48_373_586
+
+
+def run_stage(preset: str, stage: str, work: Path, seed: int) -> dict:
+    """One ``kedro run`` of one stage; its wall, tree CPU and tree peak RSS."""
+    data_root = work / preset
+    params = ",".join(
+        [
+            f"world.preset={preset}",
+            "world.audio=false",
+            f"dataset_dir={data_root / '01_raw' / preset}",
+            f"data_root={data_root}",
+            f"mlflow_tracking_uri=sqlite:///{data_root / 'mlruns.db'}",
+            "mlflow_models.log_row_models=false",
+            f"seed={seed}",
+        ]
+    )
+    kedro = Path(sys.executable).with_name("kedro")
+    cmd = [str(kedro), "run", f"--pipelines={stage}", f"--params={params}"]
+    log = data_root / f"{stage}.log"
+    data_root.mkdir(parents=True, exist_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(log, "w") as out, TreePeakRSS(interval=0.5) as mem:
+        rc = subprocess.call(cmd, cwd=PROJECT, stdout=out, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "rc": rc,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "peak_rss_gb": round((mem.peak - mem.base) / 1e9, 2),
+        "log": str(log),
+    }
+
+
+def clean_triplets(work: Path, preset: str) -> int | None:
+    manifest = work / preset / "01_raw" / preset / "world_manifest.json"
+    if not manifest.exists():
+        return None
+    return int(json.loads(manifest.read_text())["counts"]["triplets"])
+
+
+def extrapolate(report: dict) -> dict:
+    """Per stage: b in cost ~ triplets ** b from the two largest finished worlds, and
+    the CPU seconds it predicts at MSD-A (measured where MSD-A finished)."""
+    out = {}
+    for stage in STAGES:
+        points = [
+            (w["triplets"], w["stages"][stage]["cpu_s"])
+            for w in report["worlds"].values()
+            if w.get("triplets") and w["stages"].get(stage, {}).get("rc") == 0
+        ]
+        points.sort()
+        at_msd_a = [c for n, c in points if n >= 0.9 * MSD_A_TRIPLETS]
+        if at_msd_a:
+            out[stage] = {"cpu_s": at_msd_a[0], "how": "measured"}
+        elif len(points) >= 2:
+            (n1, c1), (n2, c2) = points[-2], points[-1]
+            b = math.log(max(c2, 1e-3) / max(c1, 1e-3)) / math.log(n2 / n1)
+            b = max(b, 0.0)
+            out[stage] = {
+                "cpu_s": round(c2 * (MSD_A_TRIPLETS / n2) ** b, 0),
+                "how": f"b={b:.2f} from {n1:,} -> {n2:,} triplets",
+            }
+    return out
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"Machine: {report['machine']}",
+        "",
+        "| world | triplets | stage | wall s | CPU s | peak RSS GB (tree) |",
+        "| --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for preset, w in report["worlds"].items():
+        for stage in STAGES:
+            r = w["stages"].get(stage)
+            if r is None:
+                continue
+            status = "" if r["rc"] == 0 else f" (rc {r['rc']})"
+            lines.append(
+                f"| {preset} | {w.get('triplets') or '-':,} | {stage}{status} | {r['wall_s']:,} "
+                f"| {r['cpu_s']:,} | {r['peak_rss_gb']} |"
+                if isinstance(w.get("triplets"), int)
+                else f"| {preset} | - | {stage}{status} | {r['wall_s']:,} | {r['cpu_s']:,} "
+                f"| {r['peak_rss_gb']} |"
+            )
+    ext = extrapolate(report)
+    if ext:
+        total = sum(v["cpu_s"] for v in ext.values())
+        lines += [
+            "",
+            f"At MSD-A ({MSD_A_TRIPLETS:,} triplets), audio off:",
+            "",
+            "| stage | CPU s | share | how |",
+            "| --- | ---: | ---: | --- |",
+        ]
+        for stage, v in ext.items():
+            lines.append(
+                f"| {stage} | {v['cpu_s']:,.0f} | {100 * v['cpu_s'] / total:.0f} % | {v['how']} |"
+            )
+        lines.append(
+            f"| **all** | {total:,.0f} | | {total / 3600:.1f} CPU-h, "
+            f"~{total / 3600 / report['cores']:.1f} h on {report['cores']} cores if they all work |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="default,large,msd_a_quarter,msd_a")
+    parser.add_argument("--workdir", type=Path, default=PROJECT / "data" / "benchmarks" / "scale")
+    parser.add_argument("--budget-h", type=float, default=2.0, help="per world, all stages")
+    parser.add_argument("--seed", type=int, default=2017)
+    parser.add_argument("--from-json", type=Path, help="only print the tables of a report")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        print(markdown(report))
+        return report
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    path = args.workdir / "scale_report.json"
+    report = json.loads(path.read_text()) if path.exists() else {"worlds": {}}
+    report["machine"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    report["cores"] = os.cpu_count()
+    for preset in args.presets.split(","):
+        world = report["worlds"].setdefault(preset, {"stages": {}})
+        spent = sum(r["wall_s"] for r in world["stages"].values())
+        for stage in STAGES:
+            if world["stages"].get(stage, {}).get("rc") == 0:
+                continue
+            if spent > args.budget_h * 3600:
+                print(f"{preset}: over the {args.budget_h} h budget before {stage}; stopping")
+                break
+            print(f"{preset}: {stage} ...", flush=True)
+            result = run_stage(preset, stage, args.workdir, args.seed)
+            world["stages"][stage] = result
+            world["triplets"] = clean_triplets(args.workdir, preset)
+            spent += result["wall_s"]
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(report, indent=2))
+            os.replace(tmp, path)
+            print(f"  {result}", flush=True)
+            if result["rc"] != 0:
+                print(f"{preset}: {stage} failed (see {result['log']}); stopping this world")
+                break
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
