@@ -43,7 +43,13 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
     readme.write_text(f"{BEGIN}\n{END}\nmiddle\n{STUDY_BEGIN}\ntyped\n{STUDY_END}\nend\n")
     args = ["--readme", str(readme), "--reporting", str(reporting), "--study", str(study)]
     assert main(args) == 0
-    assert "No multi-seed study" in readme.read_text() and "typed" not in readme.read_text()
+    # no study here (a fresh clone): the README's study block is kept, and --check
+    # judges the tables alone
+    assert "typed" in readme.read_text() and "No multi-seed study" not in readme.read_text()
+    assert main([*args, "--check"]) == 0
+    readme.write_text(f"{BEGIN}\n{END}\nmiddle\n{STUDY_BEGIN}\n{STUDY_END}\nend\n")
+    assert main(args) == 0
+    assert "No multi-seed study" in readme.read_text()  # an empty block says how to fill it
     study.mkdir(parents=True)
     (study / "study_report.md").write_text("| claim | 0.01 |\n\n![forest plot](study_forest.png)\n")
     (study / "study_forest.png").write_bytes(b"\x89PNG fake")

@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     readme = args.readme.read_text(encoding="utf-8")
     updated = with_results(readme, results_block(args.reporting))
     if STUDY_BEGIN in readme:
-        updated = with_results(updated, study_block(args.study), STUDY_BEGIN, STUDY_END)
+        current = readme.split(STUDY_BEGIN, 1)[1].split(STUDY_END, 1)[0].strip()
+        if (args.study / "study_report.md").is_file() or not current:
+            updated = with_results(updated, study_block(args.study), STUDY_BEGIN, STUDY_END)
+        else:  # a clone without the study keeps the README's block, never a placeholder
+            print(f"no study report in {args.study}: the README's study block is kept")
     figure_source = args.study / "study_forest.png"
     figure = args.readme.parent / FIGURE
     if args.check:
