@@ -291,22 +291,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_ogg=5,
         sampler="clustered",
     ),
-    # a quarter of msd_a in every size (users, songs, artists): the scale benchmark's step
-    "msd_a_quarter": dict(
-        n_genres=14,
-        n_artists=6011,
-        n_songs=82205,
-        n_users=250_000,
-        songs_per_user_median=34.0,
-        songs_per_user_sigma=0.8,
-        min_songs_per_user=10,
-        legends_per_genre=8,
-        audio=False,
-        n_wav=5,
-        n_flac=5,
-        n_ogg=5,
-        sampler="clustered",
-    ),
+}
+
+# a quarter of msd_a in every size (users, songs, artists): a step of the scale benchmark
+PRESETS["msd_a_quarter"] = {
+    **PRESETS["msd_a"],
+    "n_artists": 6011,
+    "n_songs": 82205,
+    "n_users": 250_000,
 }
 
 
