@@ -239,6 +239,34 @@ def test_facts_follow_the_class_filter_and_properties(kb: EmbeddedKnowledgeBase)
     assert "dbr_Blues" in with_objects and "dbr_Saxophone" in with_objects
 
 
+def test_facts_query_returns_the_rows_of_the_two_values_form(kb: EmbeddedKnowledgeBase) -> None:
+    """The properties as a FILTER (what keeps look-ups off a scan of the whole store)
+    select exactly the rows of the plain two-VALUES query."""
+    from coldstart.enrichment.knowledge_base import ontology_iri, sparql_iri
+    from coldstart.enrichment.terms import DCT_SUBJECT, RDF_TYPE
+
+    config = EnrichmentConfig.from_params({})
+    entities = [DBR + e for e in ("Mara_Quill", "Night_Train_Suite", "Acme_Corporation", "Jazz")]
+    props = [RDF_TYPE] + [ontology_iri(p) for p in config.all_properties()] + [DCT_SUBJECT]
+    classes = ", ".join(sparql_iri(ontology_iri(c)) for c in config.classes)
+    reference = (
+        "SELECT DISTINCT ?entity ?p ?o WHERE {\n"
+        f"  VALUES ?entity {{ {' '.join(sparql_iri(e) for e in entities)} }}\n"
+        f"  VALUES ?p {{ {' '.join(dict.fromkeys(sparql_iri(p) for p in props))} }}\n"
+        "  ?entity ?p ?o .\n"
+        f"  FILTER(?p != {sparql_iri(RDF_TYPE)} || ?o IN ({classes}))\n}}"
+    )
+
+    def triples(query: str) -> list[tuple[str, str, str]]:
+        return sorted((r["entity"].value, r["p"].value, r["o"].value) for r in kb.select(query))
+
+    expected = triples(reference)
+    assert len(expected) > 10
+    assert (
+        triples(entity_facts_query(entities, config.classes, config.all_properties())) == expected
+    )
+
+
 def test_enrich_texts_appends_terms_in_input_order(
     kb: EmbeddedKnowledgeBase, linker: LabelLinker
 ) -> None:

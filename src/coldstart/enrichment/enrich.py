@@ -256,6 +256,7 @@ def lookup_entities(
                 continue
             per_entity[entity.value].append([predicate.value, obj.value, obj.kind])
         for entity, entity_rows in per_entity.items():
+            entity_rows.sort()  # one order whatever the store's query plan returns
             cache.put(entity, {"rows": entity_rows})
             found[entity] = entity_rows
 

@@ -93,8 +93,14 @@ def entity_facts_query(
     """Types (among ``classes``), values of ``properties`` and, if ``categories``,
     the ``dct:subject`` categories of ``entities``.
 
-    Returns rows ``?entity ?p ?o``. Every entity IRI is validated here, so a
-    caller cannot pass a value that changes the query.
+    Returns rows ``?entity ?p ?o``, in no particular order. Every entity IRI is
+    validated here, so a caller cannot pass a value that changes the query.
+
+    The properties are a ``FILTER`` on ``?p``, not a second ``VALUES`` block: with
+    two ``VALUES`` blocks Oxigraph joins them against a scan of every triple (a
+    50-entity batch took 0.7-1.4 s on the msd_a world's 545,508 triples, so the
+    look-ups grew as entities x knowledge base), while a bound ``?entity`` alone
+    walks the subject index (10 ms, the same rows).
     """
     entity_values = " ".join(sparql_iri(e) for e in entities)
     if not entity_values:
@@ -102,13 +108,13 @@ def entity_facts_query(
     property_iris = [RDF_TYPE] + [ontology_iri(p) for p in properties]
     if categories:
         property_iris.append(DCT_SUBJECT)
-    property_values = " ".join(dict.fromkeys(sparql_iri(p) for p in property_iris))
+    property_list = ", ".join(dict.fromkeys(sparql_iri(p) for p in property_iris))
     class_list = ", ".join(sparql_iri(ontology_iri(c)) for c in classes)
     return (
         "SELECT DISTINCT ?entity ?p ?o WHERE {\n"
         f"  VALUES ?entity {{ {entity_values} }}\n"
-        f"  VALUES ?p {{ {property_values} }}\n"
         "  ?entity ?p ?o .\n"
+        f"  FILTER(?p IN ({property_list}))\n"
         f"  FILTER(?p != {sparql_iri(RDF_TYPE)} || ?o IN ({class_list}))\n"
         "}"
     )
