@@ -26,8 +26,15 @@ def run_session(
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from coldstart.rows import use_session_parameters
+
     bootstrap_project(PROJECT)
-    with KedroSession.create(
-        project_path=PROJECT, env=env, conf_source=conf_source, runtime_params=runtime_params
-    ) as session:
-        session.run(pipeline_name=pipeline_name)
+    try:
+        with KedroSession.create(
+            project_path=PROJECT, env=env, conf_source=conf_source, runtime_params=runtime_params
+        ) as session:
+            session.run(pipeline_name=pipeline_name)
+    finally:
+        # the session wired its rows from its own parameters (a dataset without audio
+        # switches rows off); the tests after it read the project's conf again
+        use_session_parameters(None)
