@@ -47,12 +47,21 @@ def cli_args(params: dict, *extra: str) -> list[str]:
     return [str(KEDRO), "run", "--env=test", f"--params={joined}", *extra]
 
 
-def start_cli(params: dict, log: Path, *extra: str) -> subprocess.Popen:
-    """Start the CLI in the project folder, stdout and stderr into ``log``."""
+def start_cli(params: dict, log: Path, *extra: str, new_session: bool = False) -> subprocess.Popen:
+    """Start the CLI in the project folder, stdout and stderr into ``log``.
+
+    ``new_session``: in a process group of its own, which the test can signal as a
+    terminal's Ctrl-C does.
+    """
     env = {**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as stream:
         return subprocess.Popen(
-            cli_args(params, *extra), cwd=PROJECT, stdout=stream, stderr=subprocess.STDOUT, env=env
+            cli_args(params, *extra),
+            cwd=PROJECT,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=new_session,
         )
 
 

@@ -296,9 +296,11 @@ class RunGuardHooks:
             self._atexit_registered = True
 
     def _install_signal_handlers(self) -> None:
+        from coldstart.pools import StoppedBySignal
+
         def stop(signum: int, frame: Any) -> None:
             self._stopped_by = signal.Signals(signum).name
-            raise KeyboardInterrupt(f"stopped by {self._stopped_by}")
+            raise StoppedBySignal(self._stopped_by)
 
         self._stopped_by = None
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,8 +1,9 @@
 """Parallel, resumable extraction of log-CQT spectrograms into a :class:`FeatureStore`.
 
-Each track is decoded and transformed in a worker process (joblib ``loky``; CQT
-and decoding hold the GIL for much of their time, so threads would not scale) and
-written by that worker straight into the store, so spectrograms never travel back
+Each track is decoded and transformed in a worker process
+(:func:`coldstart.pools.run_in_processes`, which stops within seconds on Ctrl-C or
+SIGTERM; CQT and decoding hold the GIL for much of their time, so threads would not
+scale) and written by that worker straight into the store, so spectrograms never travel back
 through inter-process pipes. The parent only fingerprints files, skips what the
 store already has, and collects ``(status, n_frames)``.
 
@@ -56,10 +57,21 @@ def _extract_one(
     return "ok", int(spectrogram.shape[0]), float(duration), ""
 
 
-def _extract_tagged(
-    i: int, store: FeatureStore, key: str, path: str, min_duration_s: float
-) -> tuple[int, tuple[str, int, float, str]]:
-    return i, _extract_one(store, key, path, min_duration_s)
+def _report_stopped(stop: KeyboardInterrupt, store: FeatureStore, keys: list[str]) -> None:
+    """One line on what an interrupted extraction kept; no temporary file left behind."""
+    from coldstart.pools import signal_name
+
+    for temporary in store.root.glob("*/.tmp-*"):  # a worker ended mid-write
+        temporary.unlink(missing_ok=True)
+    kept = sum(store.has(key) or store.failure(key) is not None for key in keys)
+    logger.warning(
+        "Audio features stopped by %s: %d of %d tracks computed and kept in the feature "
+        "store %s (each saved whole or not at all); the next run computes only the rest",
+        signal_name(stop),
+        kept,
+        len(keys),
+        store.root,
+    )
 
 
 def _resolve_n_jobs(n_jobs: int | None, n_tasks: int) -> int:
@@ -141,25 +153,40 @@ def extract_to_store(
             disable=not progress,
             mininterval=2.0,
         )
-        if n_workers == 1:
-            outputs = ((i, _extract_one(*a)) for i, a in zip(pending, args, strict=True))
-        else:
-            from joblib import Parallel, delayed
+        logger.info(
+            "Audio features: computing %d tracks with %d process(es)", len(pending), n_workers
+        )
 
-            # unordered: a slow file does not hold back the progress bar
-            outputs = Parallel(n_jobs=n_workers, return_as="generator_unordered", batch_size=1)(
-                delayed(_extract_tagged)(i, *a) for i, a in zip(pending, args, strict=True)
-            )
+        def record(position: int, output: tuple[str, int, float, str]) -> None:
+            status, n_frames, duration, message = output
+            result = results[pending[position]]
+            # an ok track's duration counts its frames, as a cached one's must (the
+            # store keeps no decoded duration): the index does not depend on the cache
+            if status == "ok":
+                duration = n_frames * store.config.hop_length / store.config.sample_rate
+            result.status, result.n_frames, result.duration_s = status, n_frames, duration
+            result.message = message
+            bar.update(1)
+
         with bar:
-            for i, (status, n_frames, duration, message) in outputs:
-                result = results[i]
-                # an ok track's duration counts its frames, as a cached one's must (the
-                # store keeps no decoded duration): the index does not depend on the cache
-                if status == "ok":
-                    duration = n_frames * store.config.hop_length / store.config.sample_rate
-                result.status, result.n_frames, result.duration_s = status, n_frames, duration
-                result.message = message
-                bar.update(1)
+            try:
+                if n_workers == 1:
+                    for position, job in enumerate(args):
+                        record(position, _extract_one(*job))
+                else:
+                    from coldstart.pools import run_in_processes, worker_context
+
+                    # completion order: a slow file does not hold back the progress bar
+                    run_in_processes(
+                        _extract_one,
+                        args,
+                        n_workers=n_workers,
+                        mp_context=worker_context(),
+                        on_result=record,
+                    )
+            except KeyboardInterrupt as stop:
+                _report_stopped(stop, store, [results[i].key for i in pending])
+                raise
     seconds = time.perf_counter() - start
     timing = {
         "computed": len(pending),

@@ -14,13 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -865,51 +862,80 @@ def _write_truth(folder: Path, taste, cat, artist_ids, song_ids, audio_track, ui
     _atomic_write_text(folder / "users.tsv", "".join(ul))
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """``fork`` where available and no threaded ML framework is loaded, else ``spawn``.
+def _report_stopped_audio(stop: KeyboardInterrupt, tasks: list[tuple]) -> None:
+    """One line on what an interrupted render left: finished tracks, no temp files."""
+    from coldstart.pools import signal_name
 
-    Fork starts workers instantly and works from unguarded scripts; with TensorFlow or
-    PyTorch already imported in the parent, fork is not safe and spawn is used.
-    """
-    heavy = any(m in sys.modules for m in ("tensorflow", "torch", "jax"))
-    if not heavy and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
+    folders = {Path(task[1]) for task in tasks}
+    for folder in folders:  # a worker ended mid-write leaves its temp file
+        for temporary in folder.glob(".*.tmp*"):
+            temporary.unlink(missing_ok=True)
+    kept = sum((Path(task[1]) / task[0]).is_file() for task in tasks)
+    logger.warning(
+        "World audio stopped by %s: %d of %d tracks finished and kept (each file is saved "
+        "whole or not at all); the world stays marked incomplete, and the next run "
+        "generates it again",
+        signal_name(stop),
+        kept,
+        len(tasks),
+    )
 
 
 def _render_audio(tasks: list[tuple], cfg: WorldConfig) -> None:
-    """Render every audio task, in parallel over chunks; deterministic per task."""
+    """Render every audio task, in parallel over chunks; deterministic per task.
+
+    Stopped by SIGINT or SIGTERM, it ends its workers within seconds
+    (:func:`coldstart.pools.run_in_processes`), says in one line how many finished
+    tracks are on disk, and re-raises: the world stays marked incomplete.
+    """
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
+
+    from coldstart.pools import run_in_processes, worker_context
 
     n_jobs = cfg.n_jobs or available_cores()
     n_jobs = max(1, min(n_jobs, len(tasks)))
     chunks = [tasks[i : i + cfg.chunk_size] for i in range(0, len(tasks), cfg.chunk_size)]
     seconds = sum(t[7] for t in tasks)
+    logger.info(
+        "World audio: rendering %d tracks (%.0f s of audio) with %d process(es)",
+        len(tasks),
+        seconds,
+        n_jobs,
+    )
     t0 = time.perf_counter()
     done: set[int] = set()
     with tqdm(total=len(tasks), desc="world audio", unit="track", mininterval=1.0) as bar:
-        if n_jobs > 1:
-            try:
-                with ProcessPoolExecutor(max_workers=n_jobs, mp_context=_mp_context()) as pool:
-                    futures = {
-                        pool.submit(audio_mod.render_chunk, c): i for i, c in enumerate(chunks)
-                    }
-                    for fut in as_completed(futures):
-                        fut.result()
-                        done.add(futures[fut])
-                        bar.update(len(chunks[futures[fut]]))
-            except (BrokenProcessPool, RuntimeError, OSError) as exc:
-                logger.warning(
-                    "Audio worker pool failed (%s); rendering the remaining tracks in this process",
-                    exc,
-                )
-                n_jobs = 1
-        for i, chunk in enumerate(chunks):  # sequential path, or what the pool left
-            if i not in done:
-                audio_mod.render_chunk(chunk)
-                bar.update(len(chunk))
+
+        def finished(index: int, result: Any) -> None:
+            done.add(index)
+            bar.update(len(chunks[index]))
+
+        try:
+            if n_jobs > 1:
+                try:
+                    run_in_processes(
+                        audio_mod.render_chunk,
+                        [(chunk,) for chunk in chunks],
+                        n_workers=n_jobs,
+                        mp_context=worker_context(),
+                        on_result=finished,
+                    )
+                except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                    logger.warning(
+                        "Audio worker pool failed (%s); rendering the remaining tracks in this "
+                        "process",
+                        exc,
+                    )
+                    n_jobs = 1
+            for i, chunk in enumerate(chunks):  # sequential path, or what the pool left
+                if i not in done:
+                    audio_mod.render_chunk(chunk)
+                    finished(i, None)
+        except KeyboardInterrupt as stop:
+            _report_stopped_audio(stop, tasks)
+            raise
     dt = time.perf_counter() - t0
     logger.info(
         "Audio: %d tracks (%.0f s of audio) in %.1f s with %d process(es): %.1f tracks/s",
