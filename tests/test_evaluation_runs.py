@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -133,3 +135,80 @@ def test_every_row_run_records_the_split_it_was_scored_on():
     assert first["split_sha256"] != other["split_sha256"]
     run = row_run_parameters(params["row"], params, "/d", 1, None, (), first["split_sha256"])
     assert run["split_sha256"] == first["split_sha256"]
+
+
+def _table_rows(level: str, approaches: tuple[str, ...], evaluation: dict):
+    users, items, plays = _world()
+    evaluated = np.arange(users.shape[0])
+    results, aps = [], []
+    for i, approach in enumerate(approaches):
+        params = {"row": {"approach": approach, "table": level, "order": i}}
+        scored = items + np.random.default_rng(i).standard_normal(items.shape).astype(np.float32)
+        result, ap = evaluate_row(users, scored, plays, evaluated, params, evaluation)
+        results.append(result)
+        aps.append(ap)
+    return results, aps
+
+
+def test_the_map_figure_draws_points_with_intervals_on_a_linear_axis_from_zero():
+    evaluation = {"k": 10}
+    results, aps = _table_rows("artist", ("a", "b", "c"), evaluation)
+    significance = {"alpha": 0.01, "bootstrap": {"samples": 50, "seed": 0}}
+    frame, _, _, figure = assemble_table(evaluation, significance, *results, *aps, {}, {}, {})
+    (axis,) = figure.axes
+    assert axis.get_xscale() == "linear" and axis.get_xlim()[0] == 0
+    assert not axis.patches  # no bars
+    (points,) = [line for line in axis.lines if line.get_marker() == "o"]
+    np.testing.assert_allclose(sorted(points.get_xdata()), sorted(frame["map_at_10"]))
+    assert axis.get_xlim()[1] >= frame["map_ci_high"].max()
+    assert "95 %" in axis.get_xlabel()
+
+
+def test_row_runs_are_tagged_by_table_and_p_values_stay_off_the_charts(tmp_path):
+    """``tags.table = 'table1'`` finds Table 1's rows alone (a real SQLite store); the
+    key comparisons' p-values are an artifact of the parent run, not metrics."""
+    import json
+
+    import mlflow
+
+    from coldstart.pipelines.evaluation.nodes import log_row_run
+
+    evaluation = {"k": 10}
+    significance = {
+        "alpha": 0.01,
+        "bootstrap": {"samples": 50, "seed": 0},
+        "key_comparisons": [["a", "b"]],
+    }
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    try:
+        experiment = mlflow.create_experiment("rows", artifact_location=str(tmp_path / "art"))
+        with mlflow.start_run(experiment_id=experiment) as parent:
+            for level, approaches in (("artist", ("a", "b")), ("song", ("a", "c"))):
+                results, aps = _table_rows(level, approaches, evaluation)
+                runs = [
+                    log_row_run(result, ap, {"row": result["row"]}, "/data", 7)
+                    for result, ap in zip(results, aps, strict=True)
+                ]
+                assemble_table(evaluation, significance, *results, *aps, *runs)
+        found = {
+            label: sorted(
+                run.info.run_name
+                for run in mlflow.search_runs(
+                    [experiment], f"tags.table = '{label}'", output_format="list"
+                )
+            )
+            for label in ("table1", "table2")
+        }
+        assert found == {"table1": ["table1/a", "table1/b"], "table2": ["table2/a", "table2/c"]}
+        stored = mlflow.get_run(parent.info.run_id)
+        assert not stored.data.metrics
+        comparisons = json.loads(
+            (
+                Path(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id))
+                / "table1_artist"
+                / "key_comparisons.json"
+            ).read_text()
+        )
+        assert set(comparisons) == {"a_vs_b"} and 0 <= comparisons["a_vs_b"]["p_ttest"] <= 1
+    finally:
+        mlflow.set_tracking_uri(None)

@@ -222,11 +222,21 @@ COMMON_PARAMETERS = (
 )
 
 
-def row_run_name(row: dict) -> str:
-    """``table1/random``, ``table2/random``: unique across both tables."""
+#: The tag that groups a table's row runs in MLflow: ``tags.table = 'table1'`` in the UI's
+#: search box shows Table 1's rows alone, so its charts compare only them.
+TABLE_TAG = "table"
+
+
+def table_label(row: dict) -> str:
+    """``table1`` for an artist-level row, ``table2`` for a song-level one."""
     from coldstart.rows import TABLES
 
-    return f"{TABLES[row['table']].split('_')[0]}/{row['approach']}"
+    return TABLES[row["table"]].split("_")[0]
+
+
+def row_run_name(row: dict) -> str:
+    """``table1/random``, ``table2/random``: unique across both tables."""
+    return f"{table_label(row)}/{row['approach']}"
 
 
 def hyperparameter_keys(row_params: list[dict]) -> tuple[str, ...]:
@@ -331,6 +341,7 @@ def log_row_run(
         tags={
             MLFLOW_PARENT_RUN_ID: parent.info.run_id,
             "git_commit": git_commit(),
+            TABLE_TAG: table_label(row),
             "results_table": row["table"],
             "row": row["approach"],
         },
@@ -419,6 +430,7 @@ def row_model_for_mlflow(
         name=name,
         input_example=_model_input_example(model),
         tags={
+            TABLE_TAG: table_label(row),
             "results_table": row["table"],
             "row": row["approach"],
             "input": str(row.get("input", "-")),
@@ -573,6 +585,12 @@ def _frame_cutoffs(frame: pd.DataFrame) -> list[int]:
 
 
 def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
+    """Each row's MAP@k as a point with its 95 % bootstrap interval, on a linear axis from 0.
+
+    Points, not bars, and no log scale: a bar's length, or a log axis starting at an
+    arbitrary value, makes a gap between two rows look larger than it is; here the
+    distances are the differences, and overlapping intervals are visible as such.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -580,16 +598,17 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
 
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(frame) + 1.5))
     positions = np.arange(len(frame))[::-1]
-    values = frame[f"map_at_{k}"].to_numpy()
-    errors = np.vstack(
-        [values - frame["map_ci_low"].to_numpy(), frame["map_ci_high"].to_numpy() - values]
-    )
-    axis.barh(
-        positions, values, xerr=np.clip(errors, 0, None), color="tab:blue", alpha=0.8, capsize=3
+    values = frame[f"map_at_{k}"].to_numpy(dtype=float)
+    low = frame["map_ci_low"].to_numpy(dtype=float)
+    high = frame["map_ci_high"].to_numpy(dtype=float)
+    errors = np.clip(np.vstack([values - low, high - values]), 0, None)
+    axis.errorbar(
+        values, positions, xerr=errors, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3
     )
     axis.set_yticks(positions, frame["approach"])
-    axis.set_xscale("log")
-    axis.set_xlabel(f"MAP@{k} (log scale), 95 % bootstrap interval over users")
+    axis.set_xlim(0, max(float(np.nanmax(high, initial=0.0)), 1e-6) * 1.08)
+    axis.grid(axis="x", alpha=0.3)
+    axis.set_xlabel(f"MAP@{k}, with its 95 % bootstrap interval over users")
     axis.set_title(
         "Table 1: artist recommendation" if level == "artist" else "Table 2: song recommendation"
     )
@@ -598,28 +617,29 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
 
 
 def _log_key_p_values(tests, results, significance) -> None:
-    """The key comparisons' p-values as metrics of the ``kedro run``'s run.
+    """The key comparisons' p-values: a JSON artifact of the ``kedro run``'s run, and the log.
 
-    Named ``<table>.<a>_vs_<b>.<test>``. They sit on the parent run, not on the two
-    rows' runs, so every row run keeps the same metric keys; the whole matrix is an
-    artifact of the parent run too (the catalog's ``MlflowArtifactDataset`` entries).
+    ``<table>/key_comparisons.json`` beside the table's significance matrix, keyed
+    ``<a>_vs_<b>`` -> ``{p_ttest, p_ttest_holm, p_wilcoxon, p_wilcoxon_holm}``. Not
+    metrics: MLflow draws a chart for every metric key of the runs listed, and a
+    p-value chart per comparison would crowd out the rows' MAP charts.
     """
     import mlflow
 
+    from coldstart.rows import TABLES
     from coldstart.significance import p_value
 
     parent = mlflow.active_run()
     approaches = {r["row"]["approach"] for r in results}
     level = results[0]["row"]["table"] if results else ""
+    found: dict[str, dict[str, float | None]] = {}
     for a, b in significance.get("key_comparisons", []):
         if a not in approaches or b not in approaches:
             continue
-        if parent is not None:
-            values = {
-                f"{level}.{a}_vs_{b}.{column}": p_value(tests, a, b, column)
-                for column in ("p_ttest", "p_ttest_holm", "p_wilcoxon", "p_wilcoxon_holm")
-            }
-            mlflow.log_metrics({k: float(v) for k, v in values.items() if v is not None})
+        found[f"{a}_vs_{b}"] = {
+            column: None if (v := p_value(tests, a, b, column)) is None else float(v)
+            for column in ("p_ttest", "p_ttest_holm", "p_wilcoxon", "p_wilcoxon_holm")
+        }
         logger.info(
             "%s vs %s: paired t-test p = %.3g (Holm-adjusted over %d pairs: %.3g)",
             a,
@@ -628,3 +648,5 @@ def _log_key_p_values(tests, results, significance) -> None:
             len(tests),
             p_value(tests, a, b, "p_ttest_holm"),
         )
+    if parent is not None and found:
+        mlflow.log_dict(found, f"{TABLES[level]}/key_comparisons.json")
