@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NewType
 
 import fsspec
 import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str
+
+#: kedro-viz's preview types are named by the return annotation of ``preview()``: a
+#: ``JSONPreview`` is a JSON string (``kedro_datasets._typing``, not imported here so
+#: that the project's datasets load without kedro-datasets' optional parts)
+JSONPreview = NewType("JSONPreview", str)
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Floats to 6 significant digits for reading; integers and booleans as they are."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.floating):
+        return np.asarray([float(f"{v:.6g}") for v in values.ravel()]).reshape(values.shape)
+    return values
 
 
 class _LocalVersionedFile(AbstractVersionedDataset):
@@ -71,6 +85,24 @@ class NumpyDataset(_LocalVersionedFile):
         path = get_filepath_str(self._get_load_path(), "file")
         return np.load(path, allow_pickle=False, **self._load_args)
 
+    def preview(self, nrows: int = 5, ncolumns: int = 8) -> JSONPreview:
+        """kedro-viz's preview: shape, dtype and the first ``nrows`` x ``ncolumns`` values.
+
+        The file is memory-mapped: only the previewed values are read.
+        """
+        path = get_filepath_str(self._get_load_path(), "file")
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        head = np.asarray(array[:nrows, :ncolumns] if array.ndim > 1 else array[:nrows])
+        return JSONPreview(
+            json.dumps(
+                {
+                    "shape": list(array.shape),
+                    "dtype": str(array.dtype),
+                    f"first {len(head)} rows": _rounded(head).tolist(),
+                }
+            )
+        )
+
     def save(self, data: np.ndarray) -> None:
         array = np.asarray(data)
         if array.dtype == object:
@@ -88,6 +120,33 @@ class SparseMatrixDataset(_LocalVersionedFile):
 
         path = get_filepath_str(self._get_load_path(), "file")
         return sp.load_npz(path).tocsr()
+
+    def preview(self, nrows: int = 5, ncolumns: int = 8) -> JSONPreview:
+        """kedro-viz's preview: shape, dtype, stored entries, and the first rows' entries.
+
+        Each of the first ``nrows`` rows is shown as ``{column: value}`` for its first
+        ``ncolumns`` stored entries (a play matrix row: the items a user played).
+        """
+        matrix = self.load()
+        rows = {}
+        for row in range(min(nrows, matrix.shape[0])):
+            start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+            columns = matrix.indices[start:stop][:ncolumns]
+            values = _rounded(matrix.data[start:stop][:ncolumns])
+            rows[str(row)] = {
+                str(c): v for c, v in zip(columns.tolist(), values.tolist(), strict=True)
+            }
+        return JSONPreview(
+            json.dumps(
+                {
+                    "shape": list(matrix.shape),
+                    "dtype": str(matrix.dtype),
+                    "stored entries": int(matrix.nnz),
+                    "density": round(matrix.nnz / max(1, matrix.shape[0] * matrix.shape[1]), 6),
+                    f"first {len(rows)} rows (column: value)": rows,
+                }
+            )
+        )
 
     def save(self, data: Any) -> None:
         import scipy.sparse as sp
