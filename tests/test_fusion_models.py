@@ -233,10 +233,30 @@ def _song_ff_case(seed: int = 0):
 
 
 def _loss_and_gradients(model, x, y, weights=None):
+    """The loss and its gradients by the selected Keras backend's own autodiff."""
     import keras
-    import tensorflow as tf
 
     loss_fn = keras.losses.CosineSimilarity(axis=-1)
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        fixed = [v.value for v in model.non_trainable_variables]
+
+        def loss_of(weights_now):
+            predicted, _ = model.stateless_call(weights_now, fixed, x, training=True)
+            return loss_fn(y, predicted, sample_weight=weights)
+
+        loss, grads = jax.value_and_grad(loss_of)(trainable)
+        return float(loss), [np.asarray(g) for g in grads]
+    if backend == "torch":
+        model.zero_grad()
+        loss = loss_fn(y, model(x, training=True), sample_weight=weights)
+        loss.backward()
+        return float(loss), [v.value.grad.cpu().numpy() for v in model.trainable_variables]
+    import tensorflow as tf
+
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True), sample_weight=weights)
     grads = tape.gradient(loss, model.trainable_weights)
