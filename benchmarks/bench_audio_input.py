@@ -148,7 +148,10 @@ def main() -> None:
         print(f"pack loader (CQTPatchDataset, default): {pack_rate:,.0f} patches/s")
         # the in-memory ceiling: one patch per track already cut, in RAM
         patches = np.stack(
-            [np.pad(store.load(k)[:322], ((0, max(0, 322 - n_)), (0, 0))) for k, n_ in zip(keys, lengths, strict=True)]
+            [
+                np.pad(store.load(k)[:322], ((0, max(0, 322 - n_)), (0, 0)))
+                for k, n_ in zip(keys, lengths, strict=True)
+            ]
         ).astype(np.float16)
         memory_rate = in_memory_rate(patches, mean, std, args.batch_size, args.batches)
         print(f"in-memory batch assembly: {memory_rate:,.0f} patches/s")

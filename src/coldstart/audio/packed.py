@@ -110,7 +110,10 @@ def packed_frames(store: FeatureStore, keys: Sequence[str]) -> PackedFrames:
     try:
         n_bins = int(store.config.n_bins)
         frames = np.lib.format.open_memmap(
-            tmp / FRAMES, mode="w+", dtype=np.dtype(store.config.dtype), shape=(int(offsets[-1]), n_bins)
+            tmp / FRAMES,
+            mode="w+",
+            dtype=np.dtype(store.config.dtype),
+            shape=(int(offsets[-1]), n_bins),
         )
         for i, key in enumerate(distinct):
             frames[offsets[i] : offsets[i + 1]] = store.load(key)
