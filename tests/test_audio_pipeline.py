@@ -150,3 +150,61 @@ def test_small_network_trains_and_predicts_on_the_tiny_world(tmp_path, tiny_worl
 
     model = catalog.load("audio.model")  # reloads with safe_mode=True
     assert model.get_layer("track_embedding").output.shape == (None, 256)
+
+
+@pytest.mark.parametrize("sampling", ["fixed", "per_epoch"])
+def test_packed_loader_gives_the_store_loaders_batches_on_the_tiny_world(
+    tmp_path, tiny_world, sampling
+):
+    """The pack (one memory map, one gather per batch, prefetched) changes no batch.
+
+    Same seed, same tracks: every batch of two epochs (reshuffled, and with
+    ``per_epoch`` new patch positions) is bit-identical to the per-track store's,
+    so training results do not move with the faster loader.
+    """
+    from coldstart.audio.packed import PACK_FOLDER
+    from coldstart.audio.store import FeatureStore
+    from coldstart.audio.streaming import CQTPatchDataset
+    from coldstart.pipelines.audio.nodes import (
+        _split_rows,
+        extract_audio_features,
+        fit_audio_standardisation,
+    )
+
+    world, songs, factors = tiny_world
+    params = yaml.safe_load((CONF / "test" / "parameters_audio.yml").read_text())
+    index, _ = extract_audio_features(
+        songs, world / "audio", tmp_path / "store", {**params["audio_features"], "progress": False}
+    )
+    assert len(list((tmp_path / "store" / PACK_FOLDER).iterdir())) == 2  # train and val
+    stats = fit_audio_standardisation(index, tmp_path / "store")
+    mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+    train = _split_rows(index, "train")
+    store = FeatureStore(tmp_path / "store")
+
+    def loader(source: str) -> CQTPatchDataset:
+        return CQTPatchDataset(
+            store,
+            train["feature_key"].tolist(),
+            train["n_frames"].to_numpy(),
+            factors[train["item_idx"].to_numpy()],
+            mean,
+            std,
+            patch_frames=params["audio"]["patches"]["patch_frames"],
+            batch_size=8,
+            shuffle=True,
+            sampling=sampling,
+            seed=11,
+            source=source,
+        )
+
+    old, new = loader("store"), loader("pack")
+    assert new.pack is not None and old.pack is None
+    for _epoch in range(2):
+        for i in range(len(old)):
+            (x_old, y_old), (x_new, y_new) = old[i], new[i]
+            assert x_new.dtype == np.float32 and x_new.shape == x_old.shape
+            np.testing.assert_array_equal(x_new, x_old)
+            np.testing.assert_array_equal(y_new, y_old)
+        old.on_epoch_end()
+        new.on_epoch_end()

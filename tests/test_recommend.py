@@ -86,6 +86,29 @@ def test_matches_reference_for_any_batch_and_threads(batch_size, num_threads):
     _assert_exact(res, _exact_scores(u, v), 40, 90)
 
 
+@pytest.mark.parametrize(
+    ("case", "batch_size", "n", "m"),
+    [("ties", 37, 40, 90), ("ties", 4096, 40, 90), ("spread", 128, 50, 120),
+     ("ties", 50, 0, 30), ("ties", 50, 25, 0), ("equal", 33, 10, 100)],
+)  # fmt: skip
+def test_device_path_through_the_keras_backend_matches_the_reference(case, batch_size, n, m):
+    """The keras.ops path (the selected backend, here on its CPU) ranks as the CPU path:
+    massive ties, distinct scores, skipped sides, every score equal."""
+    rng = np.random.default_rng(4)
+    if case == "ties":
+        u, v = _tied_factors(rng, 300, 200)
+    elif case == "spread":
+        u = rng.integers(-64, 65, (300, 8)).astype(np.float32)
+        v = rng.integers(-64, 65, (500, 8)).astype(np.float32)
+    else:
+        u, v = np.ones((150, 2), np.float32), np.ones((90, 2), np.float32)
+    res = recommend(u, v, n, m, normalize_items=False, batch_size=batch_size, device="backend")
+    cpu = recommend(u, v, n, m, normalize_items=False, batch_size=batch_size, device="cpu")
+    _assert_exact(res, _exact_scores(u, v), min(n, v.shape[0]), min(m, u.shape[0]))
+    np.testing.assert_array_equal(res.user_items, cpu.user_items)
+    np.testing.assert_array_equal(res.item_users, cpu.item_users)
+
+
 def test_gaussian_like_spread_of_scores():
     """Many distinct scores (few ties): the bounds, shrinks and ranks on realistic rows."""
     rng = np.random.default_rng(1)

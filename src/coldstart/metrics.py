@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from coldstart.cores import available_cores
+from coldstart.device import check_device, use_device_path
 from coldstart.jit import compile_notice
 from coldstart.progress import ProgressLog
 
@@ -675,23 +675,6 @@ def _canonical_relevant(relevant: Any, shape: tuple[int, int]) -> sp.csr_matrix:
     return rel
 
 
-def _gpu_available(device: str) -> bool:
-    if device == "cpu":
-        return False
-    if device == "auto" and "tensorflow" not in sys.modules:
-        return False
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        if device == "gpu":
-            raise RuntimeError("device='gpu' needs tensorflow, which is not importable") from exc
-        return False
-    has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if device == "gpu" and not has_gpu:
-        raise RuntimeError("device='gpu' but tensorflow sees no GPU")
-    return has_gpu
-
-
 def evaluate_factors(
     user_factors: np.ndarray,
     item_factors: np.ndarray,
@@ -746,12 +729,14 @@ def evaluate_factors(
     num_threads : int, optional
         Threads for the ranking kernel, and BLAS threads for the products when
         ``threadpoolctl`` is installed (default: the CPUs this process may use).
-    device : {"auto", "cpu", "gpu"}, default "auto"
-        ``"gpu"`` does the products and top-k with TensorFlow on a GPU (error if
-        none). ``"auto"`` uses a GPU only when TensorFlow is already imported and sees
-        one; it never imports TensorFlow itself. On a GPU the float32 products may
-        round differently from the CPU BLAS, which can reorder near-equal scores
-        (exact ties are treated alike on both).
+    device : {"auto", "cpu", "gpu", "backend"}, default "auto"
+        Where the products and top-k run (:mod:`coldstart.device`): ``"auto"`` on
+        a GPU when the selected Keras backend sees one (logged), else the CPU
+        kernels; ``"cpu"`` forces the CPU; ``"gpu"`` the GPU (error if none);
+        ``"backend"`` the Keras backend's default device, GPU or not. The device
+        path is ``keras.ops`` on any backend; its float32 products may round
+        differently from the CPU BLAS, which can reorder near-equal scores (exact
+        ties are treated alike on both).
     progress : bool, default False
         Show a tqdm progress bar over batches.
     log_progress : str or None, default "evaluation"
@@ -861,8 +846,7 @@ num_threads, device, progress, log_progress
         not isinstance(num_threads, int | np.integer) or num_threads < 1
     ):
         raise ValueError(f"num_threads must be None or an integer >= 1, got {num_threads!r}")
-    if device not in ("auto", "cpu", "gpu"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
+    check_device(device)
     sparse_users = sp.issparse(user_factors)
     uf = (
         sp.csr_matrix(user_factors, dtype=np.float32)
@@ -921,7 +905,7 @@ num_threads, device, progress, log_progress
         return results()
 
     rank_kernel, topk_kernel = _kernels()
-    use_gpu = _gpu_available(device)
+    use_gpu = use_device_path(device, log_progress or "evaluation")
     bs = min(int(batch_size), n_eval)
     starts = range(0, n_eval, bs)
     if progress:
@@ -956,7 +940,7 @@ num_threads, device, progress, log_progress
             return ids, ub.toarray() if sparse_users else ub
 
         with progress_log:
-            _evaluate_gpu(
+            _evaluate_on_device(
                 v,
                 dense_batch_rows,
                 starts,
@@ -1069,7 +1053,7 @@ def _batch_relevant(
     return rel_ptr, rows * n_items + items
 
 
-def _evaluate_gpu(
+def _evaluate_on_device(
     v,
     batch_rows,
     starts,
@@ -1085,50 +1069,47 @@ def _evaluate_gpu(
     out_ndcg,
     progress_log,
 ) -> None:
-    """Products and top-k scores on the GPU with TensorFlow; metrics on the host.
+    """Products and top-k scores through ``keras.ops`` (any backend); metrics on the host.
 
     Per batch the device computes the scores once and their top-K (K the largest
     cut-off); per cut-off k it returns the top-k scores (the head of the top-K),
     the size of the tie group of the last one over the whole row, and once the
     relevant items' scores: all the tie handling of ``_topk_kernel`` needs.
-    ``out_*[c]`` receives the metrics at ``ks[c]``. TF32 matmul is switched off
-    for the duration, so products are float32.
+    ``out_*[c]`` receives the metrics at ``ks[c]``. Products are float32
+    (:func:`coldstart.device.full_precision_matmul`: no TF32).
     """
-    import tensorflow as tf
+    from keras import ops
+
+    from coldstart.device import full_precision_matmul
 
     n_items = v.shape[0] if copy_of is None else int(copy_of.size)
     k_max = min(ks[-1], n_items)
-    tf32 = tf.config.experimental.tensor_float_32_execution_enabled()
-    tf.config.experimental.enable_tensor_float_32_execution(False)
-    try:
-        with tf.device("/GPU:0"):
-            v_dev = tf.constant(v)
-            copy_dev = None if copy_of is None else tf.constant(copy_of.astype(np.int64))
-            for b0 in starts:
-                b1 = min(b0 + bs, n_eval)
-                ids, ub = batch_rows(b0, b1)
-                scores = tf.matmul(tf.constant(ub), v_dev, transpose_b=True)
-                if copy_dev is not None:
-                    scores = tf.gather(scores, copy_dev, axis=1)
-                top_all = tf.math.top_k(scores, k=k_max, sorted=True).values
-                rel_ptr, flat = _batch_relevant(ids, indptr, indices, n_items)
-                rel_scores = tf.gather(tf.reshape(scores, [-1]), tf.constant(flat)).numpy()
-                for c, k in enumerate(ks):
-                    kk = min(k, n_items)
-                    top = top_all[:, :kk]  # the k largest in descending order, as top_k(k) gives
-                    n_tied = tf.reduce_sum(
-                        tf.cast(tf.equal(scores, top[:, kk - 1 : kk]), tf.int64), axis=1
-                    )
-                    topk_kernel(
-                        np.ascontiguousarray(top.numpy()),
-                        n_tied.numpy(),
-                        rel_scores,
-                        rel_ptr,
-                        k,
-                        out_ap[c, b0:b1],
-                        out_rec[c, b0:b1],
-                        out_ndcg[c, b0:b1],
-                    )
-                progress_log.update(b1)
-    finally:
-        tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    with full_precision_matmul():
+        v_dev = ops.convert_to_tensor(np.ascontiguousarray(v.T))
+        copy_dev = None if copy_of is None else ops.convert_to_tensor(copy_of.astype(np.int32))
+        for b0 in starts:
+            b1 = min(b0 + bs, n_eval)
+            ids, ub = batch_rows(b0, b1)
+            scores = ops.matmul(ops.convert_to_tensor(ub), v_dev)
+            if copy_dev is not None:
+                scores = ops.take(scores, copy_dev, axis=1)
+            top_all, _ = ops.top_k(scores, k=k_max, sorted=True)
+            rel_ptr, flat = _batch_relevant(ids, indptr, indices, n_items)
+            rel_scores = ops.convert_to_numpy(
+                ops.take(ops.reshape(scores, (-1,)), ops.convert_to_tensor(flat))
+            ).astype(np.float32, copy=False)
+            for c, k in enumerate(ks):
+                kk = min(k, n_items)
+                top = top_all[:, :kk]  # the k largest in descending order, as top_k(k) gives
+                n_tied = ops.sum(ops.cast(ops.equal(scores, top[:, kk - 1 : kk]), "int32"), axis=1)
+                topk_kernel(
+                    np.ascontiguousarray(ops.convert_to_numpy(top), dtype=np.float32),
+                    ops.convert_to_numpy(n_tied).astype(np.int64),
+                    rel_scores,
+                    rel_ptr,
+                    k,
+                    out_ap[c, b0:b1],
+                    out_rec[c, b0:b1],
+                    out_ndcg[c, b0:b1],
+                )
+            progress_log.update(b1)

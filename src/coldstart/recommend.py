@@ -878,6 +878,7 @@ def recommend(
     batch_size: int = 4096,
     num_threads: int | None = None,
     progress: bool = False,
+    device: str = "cpu",
 ) -> Recommendations:
     """Exact top items of every user and top users of every item, in one pass.
 
@@ -921,6 +922,11 @@ def recommend(
         per batch.
     progress : bool, default False
         Show a tqdm progress bar over batches.
+    device : {"cpu", "auto", "gpu", "backend"}, default "cpu"
+        ``"cpu"``: the kernels above. Otherwise (:mod:`coldstart.device`) the
+        products and selections may run through ``keras.ops`` on the selected
+        Keras backend's device (a GPU under ``"auto"`` when it sees one):
+        :func:`_recommend_on_device`, the same lists by the same ranking rule.
 
     Returns
     -------
@@ -953,6 +959,10 @@ def recommend(
         return Recommendations(user_items, user_scores, empty_i, empty_s)
 
     v = _normalized_items(itf, normalize_items)
+    from coldstart.device import use_device_path
+
+    if use_device_path(device, "recommend"):
+        return _recommend_on_device(uf, v, n, m, batch_size, progress)
     kernels = _kernels()
     audience = _Audience(n_items, m)
     blas_ctx, split = _single_threaded_blas()
@@ -973,6 +983,104 @@ def recommend(
             _run_pass(*common, audience, progress=progress)
         item_users, item_scores = audience.ranked(kernels[2], pool, n_threads)
     return Recommendations(user_items, user_scores, item_users, item_scores)
+
+
+def _ranked(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's entries ordered by descending score, then ascending id."""
+    order = np.lexsort((ids, -scores), axis=1)
+    return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def _stable_top(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of each row by (descending score, ascending id), ranked."""
+    ranked_s, ranked_i = _ranked(scores, ids)
+    return ranked_s[:, :k], ranked_i[:, :k]
+
+
+def _boundary_ties_cut(ops: Any, pool: Any, picked: Any) -> np.ndarray:
+    """Rows whose last picked score also scores elsewhere in ``pool`` beyond the picks.
+
+    ``top_k`` keeps *some* of the entries tied at its cut; the ranking rule wants
+    the lowest ids among them, which not every backend's ``top_k`` promises. Those
+    rows (with a finite last score) are redone on the host.
+    """
+    last = ops.min(picked, axis=1, keepdims=True)  # the cut (picks may be unsorted)
+    in_pool = ops.sum(ops.cast(ops.equal(pool, last), "int32"), axis=1)
+    in_picks = ops.sum(ops.cast(ops.equal(picked, last), "int32"), axis=1)
+    cut = ops.convert_to_numpy(in_pool > in_picks)
+    finite = np.isfinite(ops.convert_to_numpy(last)[:, 0])
+    return np.flatnonzero(cut & finite)
+
+
+def _recommend_on_device(
+    uf: np.ndarray, v: np.ndarray, n: int, m: int, batch_size: int, progress: bool
+) -> Recommendations:
+    """:func:`recommend` through ``keras.ops`` on the Keras backend's device.
+
+    Per batch of users: the scores (one ``matmul``), each user's ``top_k`` items,
+    and each item's running best ``m`` users merged with the batch's by one
+    ``top_k`` over ``[running | batch]``. The ranking rule (descending score, ties
+    to the lower index) is restored on the host: selections are re-sorted, and the
+    rare rows where ``top_k`` had to choose among entries tied at its cut are
+    selected again on the host from the same device scores. Memory on the device:
+    a ``batch_size x n_items`` score block and ``n_items x (m + batch_size)``
+    candidates.
+    """
+    from keras import ops
+
+    from coldstart.device import full_precision_matmul
+
+    n_users, n_items = uf.shape[0], v.shape[0]
+    item_norm = _max_row_norm(v)
+    user_items = np.empty((n_users, n), np.int32)
+    user_scores = np.empty((n_users, n), np.float32)
+    with full_precision_matmul():
+        vt = ops.convert_to_tensor(np.ascontiguousarray(v.T, dtype=np.float32))
+        best_s = ops.full((n_items, m), -np.inf, dtype="float32") if m else None
+        best_u = ops.full((n_items, m), -1, dtype="int32") if m else None
+        for b0, ub in _user_batches(uf, item_norm, batch_size, progress, None):
+            b1 = b0 + ub.shape[0]
+            scores = ops.matmul(ops.convert_to_tensor(ub), vt)
+            if n:
+                top_s, top_i = ops.top_k(scores, k=n, sorted=True)
+                host_s = ops.convert_to_numpy(top_s).astype(np.float32)
+                host_i = ops.convert_to_numpy(top_i).astype(np.int32)
+                redo = _boundary_ties_cut(ops, scores, top_s)
+                if redo.size:
+                    rows = ops.convert_to_numpy(ops.take(scores, redo, axis=0))
+                    all_items = np.broadcast_to(np.arange(n_items, dtype=np.int32), rows.shape)
+                    host_s[redo], host_i[redo] = _stable_top(rows, all_items, n)
+                user_scores[b0:b1], user_items[b0:b1] = _ranked(host_s, host_i)
+            if m:
+                batch_users = ops.broadcast_to(
+                    ops.arange(b0, b1, dtype="int32")[None, :], (n_items, b1 - b0)
+                )
+                pool_s = ops.concatenate([best_s, ops.transpose(scores)], axis=1)
+                pool_u = ops.concatenate([best_u, batch_users], axis=1)
+                kept_s, where = ops.top_k(pool_s, k=m, sorted=False)
+                kept_u = ops.take_along_axis(pool_u, where, axis=1)
+                redo = _boundary_ties_cut(ops, pool_s, kept_s)
+                if redo.size:
+                    fixed_s, fixed_u = _stable_top(
+                        ops.convert_to_numpy(ops.take(pool_s, redo, axis=0)),
+                        ops.convert_to_numpy(ops.take(pool_u, redo, axis=0)),
+                        m,
+                    )
+                    kept_s = ops.convert_to_numpy(kept_s).copy()
+                    kept_u = ops.convert_to_numpy(kept_u).copy()
+                    kept_s[redo], kept_u[redo] = fixed_s, fixed_u
+                    kept_s, kept_u = ops.convert_to_tensor(kept_s), ops.convert_to_tensor(kept_u)
+                best_s, best_u = kept_s, kept_u
+    if m:
+        item_scores, item_users = _ranked(
+            ops.convert_to_numpy(best_s).astype(np.float32),
+            ops.convert_to_numpy(best_u).astype(np.int32),
+        )
+    else:
+        item_scores, item_users = np.empty((n_items, 0), np.float32), np.empty((n_items, 0), np.int32)
+    return Recommendations(
+        user_items, user_scores, np.ascontiguousarray(item_users), np.ascontiguousarray(item_scores)
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
+from coldstart.backend import BackendHooks
 from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
 from coldstart.quiet import silence_known_noise
@@ -18,6 +19,8 @@ HOOKS = (
     RunGuardHooks(),
     RowsHooks(),
     RunVersionsHooks(),
+    # the Keras backend before determinism: both act before any node imports Keras
+    BackendHooks(),
     DeterminismHooks(),
     CheckInputsHooks(),
     NodeTimingHooks(),

@@ -1,8 +1,13 @@
-"""Streaming training input: a Keras ``PyDataset`` of spectrogram patches from the store.
+"""Streaming training input: a Keras ``PyDataset`` of spectrogram patches.
 
-Each batch opens its tracks' ``.npy`` files memory-mapped and copies out only the
-patch frames, so training never loads the whole store (the paper trains on 260k
-tracks). This module imports Keras at import time (it subclasses
+By default the batches come from the split's pack (:mod:`coldstart.audio.packed`):
+the tracks' frames end to end in one memory-mapped array, so a batch is one
+fancy-indexing call and one vectorised standardisation, assembled a batch or two
+ahead in a background thread (:class:`coldstart.models.prefetch.BatchPrefetcher`).
+``source="store"`` reads each track's own ``.npy`` from the store instead (the
+loader before packs; the same batches, several times slower). Either way only
+the patch frames are read, so training never loads the whole store (the paper
+trains on 260k tracks). This module imports Keras at import time (it subclasses
 ``keras.utils.PyDataset``); ``coldstart.audio`` exposes it lazily.
 """
 
@@ -15,6 +20,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from coldstart.models.prefetch import BatchPrefetcher
+
+from .packed import PackedFrames, gather_patches, packed_frames
 from .patches import random_patch_starts, standardised_patch
 from .store import FeatureStore
 
@@ -57,6 +65,14 @@ class CQTPatchDataset(keras.utils.PyDataset):
         ``x`` is a dict keyed by input name, the patch under ``input_name``.
     input_name
         Name of the patch input layer (``cqt_patch`` in :func:`build_audio_cnn`).
+    source
+        ``"pack"`` (default): gather from the pack of these tracks, built from the
+        store on first use (:func:`coldstart.audio.packed.packed_frames`);
+        ``"store"``: one ``.npy`` per track. Both give the same batches.
+    pack
+        An already opened pack holding every track of ``keys`` (else found or built).
+    prefetch
+        Batches assembled ahead in a background thread (0: none).
     **kwargs
         ``workers``, ``use_multiprocessing``, ``max_queue_size`` for Keras.
     """
@@ -77,11 +93,16 @@ class CQTPatchDataset(keras.utils.PyDataset):
         seed: int = 0,
         extra_inputs: Mapping[str, Any] | None = None,
         input_name: str = INPUT_NAME,
+        source: str = "pack",
+        pack: PackedFrames | None = None,
+        prefetch: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if sampling not in ("fixed", "per_epoch", "center"):
             raise ValueError(f"sampling must be fixed, per_epoch or center, got {sampling!r}")
+        if source not in ("pack", "store"):
+            raise ValueError(f"source must be 'pack' or 'store', got {source!r}")
         if len(keys) != len(n_frames) or (targets is not None and len(targets) != len(keys)):
             raise ValueError("keys, n_frames and targets must have one entry per sample")
         if not len(keys):
@@ -106,12 +127,27 @@ class CQTPatchDataset(keras.utils.PyDataset):
             self.starts = random_patch_starts(self.n_frames, self.patch_frames, self._rng)
         if shuffle:
             self._rng.shuffle(self._order)
+        self.source = source
+        self.pack = None
+        if source == "pack":
+            self.pack = pack if pack is not None else packed_frames(store, self.keys)
+            self._positions = self.pack.positions(self.keys)
+        self._prefetcher = BatchPrefetcher(self._batch, len(self), depth=prefetch)
 
     def __len__(self) -> int:
         return math.ceil(len(self.keys) / self.batch_size)
 
     def patches(self, rows: np.ndarray) -> np.ndarray:
         """Standardised patches of the given samples, ``(len(rows), patch_frames, n_bins)``."""
+        if self.pack is not None:
+            return gather_patches(
+                self.pack,
+                self._positions[rows],
+                self.starts[rows],
+                self.patch_frames,
+                self.mean,
+                self.std,
+            )
         return np.stack(
             [
                 standardised_patch(
@@ -126,6 +162,11 @@ class CQTPatchDataset(keras.utils.PyDataset):
         )
 
     def __getitem__(self, index: int) -> Any:
+        if not 0 <= index < len(self):
+            raise IndexError(f"batch {index} of {len(self)}")
+        return self._prefetcher.get(index)
+
+    def _batch(self, index: int) -> Any:
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         x: Any = self.patches(rows)
         if self.extra_inputs:
@@ -140,6 +181,7 @@ class CQTPatchDataset(keras.utils.PyDataset):
         return x, self.targets[rows]
 
     def on_epoch_end(self) -> None:
+        self._prefetcher.reset()  # queued batches belong to the old order and patches
         if self.sampling == "per_epoch":
             self.starts = random_patch_starts(self.n_frames, self.patch_frames, self._rng)
         if self.shuffle:

@@ -33,16 +33,16 @@ def gather_rows(matrix: Any, rows: np.ndarray) -> np.ndarray:
 def set_global_seed(seed: int) -> None:
     """Seed Python, NumPy and the Keras backend so a row is reproducible.
 
-    Under ``deterministic: true`` (:mod:`coldstart.determinism`) TensorFlow's
-    deterministic kernels are switched on too.
+    Under ``deterministic: true`` (:mod:`coldstart.determinism`) the backend's
+    deterministic kernels are switched on too (TensorFlow, JAX or PyTorch).
     """
     import keras
 
-    from coldstart.determinism import deterministic_requested, enable_tensorflow_determinism
+    from coldstart.determinism import deterministic_requested, enable_backend_determinism
 
     keras.utils.set_random_seed(int(seed))
     if deterministic_requested():
-        enable_tensorflow_determinism()
+        enable_backend_determinism()
 
 
 def factor_head(inputs: Any, n_factors: int, name: str = "factors") -> Any:

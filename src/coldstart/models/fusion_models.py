@@ -174,6 +174,8 @@ def build_multimodal(
 def _song_batches_class() -> type:
     import keras
 
+    from coldstart.models.prefetch import BatchPrefetcher
+
     class SongBatches(keras.utils.PyDataset):
         """Batches whose inputs are rows gathered from (artist- or song-level) matrices."""
 
@@ -186,6 +188,7 @@ def _song_batches_class() -> type:
             seed: int,
             single: bool,
             weights: np.ndarray | None = None,
+            prefetch: int = 2,
         ) -> None:
             super().__init__()
             self.inputs = {
@@ -209,11 +212,17 @@ def _song_batches_class() -> type:
             self._order = np.arange(self.n_samples)
             if shuffle:
                 self._rng.shuffle(self._order)
+            self._prefetcher = BatchPrefetcher(self._batch, len(self), depth=prefetch)
 
         def __len__(self) -> int:
             return -(-self.n_samples // self.batch_size)
 
         def __getitem__(self, index: int) -> Any:
+            if not 0 <= index < len(self):
+                raise IndexError(f"batch {index} of {len(self)}")
+            return self._prefetcher.get(index)
+
+        def _batch(self, index: int) -> Any:
             samples = self._order[index * self.batch_size : (index + 1) * self.batch_size]
             x = {
                 name: gather_rows(matrix, rows[samples])
@@ -228,6 +237,7 @@ def _song_batches_class() -> type:
             return x, self.targets[samples], self.weights[samples]
 
         def on_epoch_end(self) -> None:
+            self._prefetcher.reset()  # queued batches belong to the old order
             if self.shuffle:
                 self._rng.shuffle(self._order)
 
@@ -242,6 +252,7 @@ def song_batches(
     shuffle: bool = False,
     seed: int = 0,
     weights: np.ndarray | None = None,
+    prefetch: int = 2,
 ) -> Any:
     """A Keras ``PyDataset`` gathering each sample's input rows batch by batch.
 
@@ -262,7 +273,13 @@ def song_batches(
         Optional ``(n_samples,)`` sample weights: batches are then ``(x, y, w)``,
         which Keras applies to each sample's loss (the artist sample form of the
         song FF rows, :func:`coldstart.pipelines.fusion.nodes.artist_samples`).
+    prefetch
+        Batches gathered ahead in a background thread
+        (:class:`coldstart.models.prefetch.BatchPrefetcher`); 0: none. The batches
+        are the same either way.
     """
     single = not isinstance(inputs, Mapping)
     named = {"input": inputs} if single else dict(inputs)
-    return _song_batches_class()(named, targets, batch_size, shuffle, seed, single, weights)
+    return _song_batches_class()(
+        named, targets, batch_size, shuffle, seed, single, weights, prefetch
+    )

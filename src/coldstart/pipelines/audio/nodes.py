@@ -154,7 +154,22 @@ def extract_audio_features(
     _log_failures([r for r, none in zip(results, without_file, strict=True) if not none])
     _warn_if_mostly_padded(report)
     _check_enough_audio(report, float(params.get("max_failed_fraction", 0.5)))
+    _pack_training_splits(store, index, params.get("pack_splits", ("train", "val")))
     return index, report
+
+
+def _pack_training_splits(store: FeatureStore, index: pd.DataFrame, splits: Any) -> None:
+    """Pack each training split's tracks into one memory-mapped array now, not in training.
+
+    The packs (:mod:`coldstart.audio.packed`) are what the audio and mm rows read
+    their batches from; a pack that exists already is kept.
+    """
+    from coldstart.audio.packed import packed_frames
+
+    for split in splits or ():
+        keys = _split_rows(index, str(split))["feature_key"].tolist()
+        if keys:
+            packed_frames(store, keys)
 
 
 def _restrict_to_songs_with_audio(index: pd.DataFrame, without_file: np.ndarray) -> int:

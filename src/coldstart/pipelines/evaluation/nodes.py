@@ -83,6 +83,8 @@ def evaluate_row(
         from coldstart.spark.evaluation import evaluate_factors_at_on_spark as evaluate_factors_at
     elif backend == "local":
         options["log_progress"] = f"evaluation of {row['approach']} ({row['table']})"
+        # auto: on a GPU when the Keras backend sees one (coldstart.device), else the CPU
+        options["device"] = str(evaluation.get("device", "auto"))
     else:
         raise ValueError(f"evaluation.backend must be 'local' or 'spark', got {backend!r}")
 

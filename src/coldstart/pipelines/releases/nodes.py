@@ -270,6 +270,7 @@ def rank_releases(
             n_per_user=n_per_user,
             n_per_item=0 if approximate else n_per_item,
             batch_size=int(releases.get("batch_size", 4096)),
+            device=str(releases.get("device", "auto")),  # a GPU when the Keras backend sees one
         )
         if approximate:
             item_users, item_scores = approximate_audience(
