@@ -50,9 +50,31 @@ PROJECT = Path(__file__).resolve().parents[1]
 MSD_A_TRIPLETS = 48_373_586
 
 
-def run_stage(preset: str, stage: str, work: Path, seed: int) -> dict:
-    """One ``kedro run`` of one stage; its wall, tree CPU and tree peak RSS."""
+def trained_rows() -> list[str]:
+    """The parameter keys of every row that trains a network (has ``training.epochs``)."""
+    import yaml
+
+    rows = []
+    for path in sorted((PROJECT / "conf" / "base").glob("parameters_*.yml")):
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            if isinstance(value, dict) and "epochs" in (value.get("training") or {}):
+                rows.append(key)
+    return rows
+
+
+def run_stage(
+    preset: str, stage: str, work: Path, seed: int, max_epochs: int | None = None
+) -> dict:
+    """One ``kedro run`` of one stage; its wall, tree CPU and tree peak RSS.
+
+    ``max_epochs`` caps every row's training (the per-epoch probe of a world too large
+    for the whole models stage in the time at hand)."""
     data_root = work / preset
+    capped = (
+        []
+        if max_epochs is None
+        else [f"{row}.training.epochs={max_epochs}" for row in trained_rows()]
+    )
     params = ",".join(
         [
             f"world.preset={preset}",
@@ -62,6 +84,7 @@ def run_stage(preset: str, stage: str, work: Path, seed: int) -> dict:
             f"mlflow_tracking_uri=sqlite:///{data_root / 'mlruns.db'}",
             "mlflow_models.log_row_models=false",
             f"seed={seed}",
+            *capped,
         ]
     )
     kedro = Path(sys.executable).with_name("kedro")
@@ -84,6 +107,70 @@ def run_stage(preset: str, stage: str, work: Path, seed: int) -> dict:
         "cpu_s": round(cpu, 1),
         "peak_rss_gb": round((mem.peak - mem.base) / 1e9, 2),
         "log": str(log),
+        **({} if max_epochs is None else {"max_epochs": max_epochs}),
+    }
+
+
+def epoch_timestamps(db: Path) -> dict[str, list[int]]:
+    """Per trained row (its MLflow name), the millisecond timestamps of its epochs' val
+    losses, from the latest run that logged them."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT m.key, m.step, m.timestamp, r.start_time FROM metrics m "
+            "JOIN runs r ON r.run_uuid = m.run_uuid WHERE m.key LIKE 'training.%.val_loss'"
+        ).fetchall()
+    finally:
+        con.close()
+    latest: dict[str, int] = {}
+    for key, _, _, start in rows:
+        latest[key] = max(latest.get(key, start), start)
+    out: dict[str, dict[int, int]] = {}
+    for key, step, stamp, start in rows:
+        if start == latest[key]:
+            out.setdefault(key[len("training.") : -len(".val_loss")], {})[step] = stamp
+    return {name: [steps[k] for k in sorted(steps)] for name, steps in out.items()}
+
+
+def probe_estimate(report: dict, work: Path, preset: str) -> dict | None:
+    """The whole models stage at ``preset`` from its epoch-capped probe: the probe's CPU
+    seconds, plus, per trained row, the epochs the largest fully run world trained beyond
+    the cap times that row's per-epoch time at ``preset`` (wall between its last two
+    epochs, turned into CPU seconds by the probe's CPU/wall ratio)."""
+    probe = report["worlds"].get(preset, {}).get("stages", {}).get("models", {})
+    if probe.get("rc") != 0 or "max_epochs" not in probe:
+        return None
+    full = [
+        (w["triplets"], name)
+        for name, w in report["worlds"].items()
+        if w.get("triplets")
+        and w["stages"].get("models", {}).get("rc") == 0
+        and "max_epochs" not in w["stages"]["models"]
+    ]
+    if not full:
+        return None
+    _, reference = max(full)
+    epochs_there = {k: len(v) for k, v in epoch_timestamps(work / reference / "mlruns.db").items()}
+    stamps_here = epoch_timestamps(work / preset / "mlruns.db")
+    cpu_per_wall = probe["cpu_s"] / max(probe["wall_s"], 1e-9)
+    extra, rows = 0.0, {}
+    for name, stamps in stamps_here.items():
+        if len(stamps) < 2 or name not in epochs_there:
+            continue
+        epoch_cpu = (stamps[-1] - stamps[-2]) / 1000 * cpu_per_wall
+        more = max(epochs_there[name] - len(stamps), 0)
+        rows[name] = {"epoch_cpu_s": round(epoch_cpu, 1), "epochs": epochs_there[name]}
+        extra += more * epoch_cpu
+    return {
+        "cpu_s": round(probe["cpu_s"] + extra, 0),
+        "how": (
+            f"probe at {probe['max_epochs']} epochs a row ({probe['cpu_s']:,.0f} CPU s, "
+            f"evaluation in full) + {extra:,.0f} CPU s for the epochs {reference} trained "
+            f"beyond it, at this size's per-epoch cost"
+        ),
+        "rows": rows,
     }
 
 
@@ -94,9 +181,10 @@ def clean_triplets(work: Path, preset: str) -> int | None:
     return int(json.loads(manifest.read_text())["counts"]["triplets"])
 
 
-def extrapolate(report: dict) -> dict:
+def extrapolate(report: dict, work: Path | None = None) -> dict:
     """Per stage: b in cost ~ triplets ** b from the two largest finished worlds, and
-    the CPU seconds it predicts at MSD-A (measured where MSD-A finished)."""
+    the CPU seconds it predicts at MSD-A (measured where MSD-A finished, or built from
+    an epoch-capped probe there, see :func:`probe_estimate`)."""
     out = {}
     for stage in STAGES:
         points = [
@@ -105,11 +193,21 @@ def extrapolate(report: dict) -> dict:
             if w.get("triplets")
             and w["stages"].get(stage, {}).get("rc") == 0
             and not w["stages"][stage].get("reused")
+            and "max_epochs" not in w["stages"][stage]
         ]
         points.sort()
         at_msd_a = [c for n, c in points if n >= 0.9 * MSD_A_TRIPLETS]
+        probes = [
+            name
+            for name, w in report["worlds"].items()
+            if (w.get("triplets") or 0) >= 0.9 * MSD_A_TRIPLETS
+            and "max_epochs" in w["stages"].get(stage, {})
+        ]
+        estimate = probe_estimate(report, work, probes[0]) if probes and work else None
         if at_msd_a:
             out[stage] = {"cpu_s": at_msd_a[0], "how": "measured"}
+        elif estimate:
+            out[stage] = {"cpu_s": estimate["cpu_s"], "how": estimate["how"]}
         elif len(points) >= 2:
             (n1, c1), (n2, c2) = points[-2], points[-1]
             b = math.log(max(c2, 1e-3) / max(c1, 1e-3)) / math.log(n2 / n1)
@@ -121,7 +219,7 @@ def extrapolate(report: dict) -> dict:
     return out
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict, work: Path | None = None) -> str:
     lines = [
         f"Machine: {report['machine']}",
         "",
@@ -135,6 +233,7 @@ def markdown(report: dict) -> str:
                 continue
             status = "" if r["rc"] == 0 else f" (rc {r['rc']})"
             status += " (reused)" if r.get("reused") else ""
+            status += f" ({r['max_epochs']} epochs a row)" if "max_epochs" in r else ""
             lines.append(
                 f"| {preset} | {w.get('triplets') or '-':,} | {stage}{status} | {r['wall_s']:,} "
                 f"| {r['cpu_s']:,} | {r['peak_rss_gb']} |"
@@ -142,7 +241,7 @@ def markdown(report: dict) -> str:
                 else f"| {preset} | - | {stage}{status} | {r['wall_s']:,} | {r['cpu_s']:,} "
                 f"| {r['peak_rss_gb']} |"
             )
-    ext = extrapolate(report)
+    ext = extrapolate(report, work)
     if ext:
         total = sum(v["cpu_s"] for v in ext.values())
         lines += [
@@ -170,10 +269,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--budget-h", type=float, default=2.0, help="per world, all stages")
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--from-json", type=Path, help="only print the tables of a report")
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        help="cap every row's training in the models stage (a per-epoch probe of a world "
+        "too large for the whole stage); the estimate adds the epochs the largest fully "
+        "run world trained beyond the cap",
+    )
     args = parser.parse_args(argv)
     if args.from_json:
         report = json.loads(args.from_json.read_text())
-        print(markdown(report))
+        print(markdown(report, args.from_json.parent))
         return report
     args.workdir.mkdir(parents=True, exist_ok=True)
     path = args.workdir / "scale_report.json"
@@ -190,7 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"{preset}: over the {args.budget_h} h budget before {stage}; stopping")
                 break
             print(f"{preset}: {stage} ...", flush=True)
-            result = run_stage(preset, stage, args.workdir, args.seed)
+            capped = args.max_epochs if stage == "models" else None
+            result = run_stage(preset, stage, args.workdir, args.seed, capped)
             world["stages"][stage] = result
             world["triplets"] = clean_triplets(args.workdir, preset)
             spent += result["wall_s"]
@@ -201,7 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
             if result["rc"] != 0:
                 print(f"{preset}: {stage} failed (see {result['log']}); stopping this world")
                 break
-    print(markdown(report))
+    print(markdown(report, args.workdir))
     return report
 
 
