@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import sqlite3
 import urllib.parse
 from collections import Counter
@@ -93,6 +94,34 @@ def _text(value: Any) -> str:
     return "" if _blank(value) else str(value).strip()
 
 
+def _db_text(value: Any) -> str:
+    """A ``songs`` cell as text: a BLOB cell's bytes decoded as TEXT cells are."""
+    if isinstance(value, bytes):
+        value = _surrogate_text(value)
+    return _text(value)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` is valid Unicode that encodes as UTF-8.
+
+    Text read with ``errors="surrogateescape"`` holds each invalid byte as a lone
+    surrogate, and JSON may spell one as ``\\udcff``; neither encodes.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def replace_invalid_utf8(text: str) -> str:
+    """``text`` with every lone surrogate (an invalid byte) replaced by U+FFFD."""
+    return text if is_utf8(text) else _SURROGATE.sub("\ufffd", text)
+
+
 # --------------------------------------------------------------------------- request route
 
 
@@ -159,7 +188,9 @@ def _read_biographies(path: Path, drops: _Drops, max_chars: int) -> dict[str, di
     found: dict[str, dict[str, str]] = {}
     if not path.is_file():
         return found
-    with open(path, encoding="utf-8-sig", errors="replace") as stream:
+    # surrogateescape keeps invalid bytes apart (as lone surrogates) instead of turning
+    # them all into U+FFFD, which would merge two ids that differ only in those bytes
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as stream:
         for number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
@@ -172,6 +203,10 @@ def _read_biographies(path: Path, drops: _Drops, max_chars: int) -> dict[str, di
             if not isinstance(record, dict) or _blank(record.get("artist_id")):
                 drops.drop("biography_no_artist_id", where)
                 continue
+            artist_id = str(record["artist_id"]).strip()
+            if not is_utf8(artist_id):
+                drops.drop("biography_id_not_utf8", where, ascii(artist_id))
+                continue
             biography = record.get("biography")
             if not isinstance(biography, str):
                 drops.drop("biography_not_text", where, type(biography).__name__)
@@ -180,16 +215,18 @@ def _read_biographies(path: Path, drops: _Drops, max_chars: int) -> dict[str, di
             if not biography:
                 drops.drop("biography_empty", where)
                 continue
-            artist_id = str(record["artist_id"]).strip()
             if artist_id in found:  # the first non-empty biography wins
                 drops.drop("biography_duplicate", where, artist_id)
                 continue
+            if not is_utf8(biography):
+                drops.counts["biography_text_invalid_utf8_replaced"] += 1
+                biography = replace_invalid_utf8(biography)
             if len(biography) > max_chars:
                 drops.counts["biography_truncated"] += 1
                 biography = biography[:max_chars]
             found[artist_id] = {
                 "biography": biography,
-                "artist_name": _text(record.get("artist_name")),
+                "artist_name": replace_invalid_utf8(_text(record.get("artist_name"))),
             }
     return found
 
@@ -198,7 +235,7 @@ def _read_tags(path: Path, drops: _Drops) -> dict[str, list[tuple[str, float]]]:
     found: dict[str, list[tuple[str, float]]] = {}
     if not path.is_file():
         return found
-    with open(path, encoding="utf-8-sig", errors="replace") as stream:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as stream:
         for number, line in enumerate(stream, start=1):
             fields = line.rstrip("\r\n").split("\t")
             if number == 1 and [f.strip().lower() for f in fields] == [
@@ -221,6 +258,12 @@ def _read_tags(path: Path, drops: _Drops) -> dict[str, list[tuple[str, float]]]:
             if not 0.0 <= weight <= 100.0:
                 drops.drop("tag_bad_weight", where, fields[2][:40])
                 continue
+            if not is_utf8(fields[0]):
+                drops.drop("tag_id_not_utf8", where, ascii(fields[0].strip()))
+                continue
+            if not is_utf8(fields[1]):
+                drops.drop("tag_name_not_utf8", where, ascii(fields[1].strip()))
+                continue
             # ';' and ':' separate tags and weights in the items table
             tag = fields[1].strip().replace(";", ",").replace(":", " ")
             found.setdefault(fields[0].strip(), []).append((tag, weight))
@@ -233,6 +276,9 @@ def _read_metadata(path: Path) -> pd.DataFrame:
     uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
     try:
         with sqlite3.connect(uri, uri=True) as connection:
+            # invalid UTF-8 reads as lone surrogates (checked per row) instead of failing
+            # the whole table or merging ids
+            connection.text_factory = _surrogate_text
             frame = pd.read_sql_query(
                 f"SELECT {', '.join(METADATA_COLUMNS)} FROM songs", connection
             )
@@ -243,14 +289,22 @@ def _read_metadata(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _scan_audio(folder: Path) -> dict[str, Path]:
+def _surrogate_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def _scan_audio(folder: Path, drops: _Drops) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {
-        path.stem: path
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES
-    }
+    found = {}
+    for path in sorted(folder.iterdir()):
+        if not (path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES):
+            continue
+        if not is_utf8(path.name):  # os gives undecodable name bytes as lone surrogates
+            drops.drop("audio_name_not_utf8", f"{folder}", ascii(path.name))
+            continue
+        found[path.stem] = path
+    return found
 
 
 def read_release_folder(
@@ -281,15 +335,18 @@ def read_release_folder(
     biographies = _read_biographies(root / "artist_biographies.jsonl", drops, max_biography_chars)
     tags = _read_tags(root / "artist_tags.tsv", drops)
     metadata = _read_metadata(root / "track_metadata.db")
-    audio = _scan_audio(root / "audio")
+    audio = _scan_audio(root / "audio", drops)
 
     rows = []
     seen_tracks: set[str] = set()
     for number, record in enumerate(metadata.to_dict("records"), start=1):
-        track_id, artist_id = _text(record["track_id"]), _text(record["artist_id"])
+        track_id, artist_id = _db_text(record["track_id"]), _db_text(record["artist_id"])
         where = f"{root / 'track_metadata.db'}: songs row {number}"
         if not track_id or not artist_id:
             drops.drop("track_no_id", where)
+            continue
+        if not (is_utf8(track_id) and is_utf8(artist_id)):
+            drops.drop("track_id_not_utf8", where, f"{ascii(track_id)} by {ascii(artist_id)}")
             continue
         if track_id in seen_tracks:
             drops.drop("track_duplicate", where, track_id)
@@ -299,12 +356,13 @@ def read_release_folder(
         rows.append(
             {
                 "artist_id": artist_id,
-                "artist_name": _text(record["artist_name"]) or bio.get("artist_name", ""),
+                "artist_name": replace_invalid_utf8(_db_text(record["artist_name"]))
+                or bio.get("artist_name", ""),
                 "biography": bio.get("biography", ""),
                 "tags": format_tags(tags.get(artist_id, [])),
                 "track_id": track_id,
-                "song_id": _text(record["song_id"]),
-                "title": _text(record["title"]),
+                "song_id": replace_invalid_utf8(_db_text(record["song_id"])),
+                "title": replace_invalid_utf8(_db_text(record["title"])),
                 "audio_path": str(audio[track_id]) if track_id in audio else "",
                 "audio_base64": "",
             }
