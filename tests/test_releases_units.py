@@ -13,6 +13,7 @@ import pytest
 from coldstart.releases.candidates import CandidateError, artefact_inputs, serving_rows
 from coldstart.releases.items import (
     ReleaseInputError,
+    RequestLimits,
     format_tags,
     parse_tags,
     read_release_folder,
@@ -89,17 +90,24 @@ def test_tags_parse_and_format() -> None:
 
 
 def test_validate_request_names_the_field() -> None:
-    ok = validate_request(pd.DataFrame([{"artist_id": "AR1", "biography": " x " * 10}]), 12)
+    ok = validate_request(
+        pd.DataFrame([{"artist_id": "AR1", "biography": " x " * 10}]),
+        RequestLimits(max_biography_chars=12),
+    )
     assert list(ok.columns)[0] == "artist_id" and len(ok.loc[0, "biography"]) == 12
     cases = [
         (pd.DataFrame([{"artist_id": "AR1", "genre": "dub"}]), r"unknown field.*genre"),
         (pd.DataFrame([{"artist_id": "AR1"}, {"artist_id": ""}]), r"items\[1\]\.artist_id"),
-        (pd.DataFrame([{"artist_id": "AR1", "audio_base64": "%%%"}]), r"items\[0\]\.audio_base64"),
+        (
+            pd.DataFrame([{"artist_id": "AR1", "track_id": "TR1", "audio_base64": "%%%"}]),
+            r"items\[0\]\.audio_base64",
+        ),
         (
             pd.DataFrame(
                 [
                     {
                         "artist_id": "AR1",
+                        "track_id": "TR1",
                         "audio_base64": base64.b64encode(b"x").decode(),
                         "audio_path": "/a.mp3",
                     }
@@ -111,7 +119,7 @@ def test_validate_request_names_the_field() -> None:
     ]
     for frame, message in cases:
         with pytest.raises(ReleaseInputError, match=message):
-            validate_request(frame, 1000)
+            validate_request(frame, RequestLimits())
 
 
 def _metadata(path, rows) -> None:
