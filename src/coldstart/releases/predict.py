@@ -36,6 +36,7 @@ from coldstart.releases.items import (
     check_audio_header,
     open_request_audio,
     parse_tags,
+    request_rules,
 )
 
 logger = logging.getLogger(__name__)
@@ -274,7 +275,10 @@ def predict_releases(
     rules
         A request's limits and allowed audio roots
         (:func:`~coldstart.releases.items.request_rules`): audio is opened and
-        decoded within them. ``None`` for a releases folder (the operator's files).
+        decoded within them. When ``strict`` and not given, the model's own
+        (``releases.requests`` of the run that built it): a request is never
+        decoded without them. A releases folder (not ``strict``) is the operator's
+        own files, decoded as in training.
 
     Returns
     -------
@@ -285,6 +289,8 @@ def predict_releases(
     from coldstart.models.fusion_models import ARTIST_INPUT, TRACK_INPUT
     from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
 
+    if strict and rules is None:
+        rules = request_rules(model.settings)
     items = items.reset_index(drop=True)
     drops: Counter[str] = Counter()
     catalogue = dict(
