@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,44 @@ def _scipy_format_needed(root: Path) -> tuple[str, ...]:
     return (path.name, "np.savez(data=, indices=, indptr=, shape=)")
 
 
+def _nan_in_item_factors(root: Path) -> tuple[str, ...]:
+    path = root / "splits" / "y_val_als_200_MSD-A-artists.npy"
+    factors = np.load(path)
+    factors[3, 2] = np.nan
+    save_npy(path, factors)
+    return (path.name, "NaN or infinity", "row 3, column 2")
+
+
+def _inf_in_user_factors(root: Path) -> tuple[str, ...]:
+    path = root / "splits" / "user_factors_als_200_MSD-A-artists.npy"
+    factors = np.load(path)
+    factors[0, 0], factors[5, 1] = np.inf, -np.inf
+    save_npy(path, factors)
+    return (path.name, "2 non-finite values", "row 0, column 0")
+
+
+def _truncated_test_matrix(root: Path) -> tuple[str, ...]:
+    path = root / "splits" / "matrix_test_MSD-A-artists.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return (path.name, "truncated or corrupt", "BadZipFile")
+
+
+def _truncated_factors(root: Path) -> tuple[str, ...]:
+    path = root / "splits" / "y_test_als_200_MSD-A-artists.npy"
+    path.write_bytes(path.read_bytes()[:-40])
+    return (path.name, "truncated or corrupt")
+
+
+def _nan_play_count(root: Path) -> tuple[str, ...]:
+    path = root / "splits" / "matrix_test_MSD-A-artists.npz"
+    with np.load(path) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["data"] = arrays["data"].astype(np.float32)
+    arrays["data"][1] = np.nan
+    np.savez(path, **arrays)
+    return (path.name, "array 'data'", "index 1")
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -178,6 +217,11 @@ def _scipy_format_needed(root: Path) -> tuple[str, ...]:
         _id_in_two_splits,
         _factor_widths_differ,
         _scipy_format_needed,
+        _nan_in_item_factors,
+        _inf_in_user_factors,
+        _truncated_test_matrix,
+        _truncated_factors,
+        _nan_play_count,
     ],
 )
 def test_a_broken_convention_is_an_error_naming_the_files(release: Path, damage) -> None:
@@ -193,6 +237,41 @@ def test_features_with_too_few_rows_name_both_files(release: Path) -> None:
     path = release / "train_data" / "X_test_a-sem-emb_MSD-A-artists.npy"
     save_npy(path, np.load(path)[:-2])
     with pytest.raises(ReleaseError, match="X_test_a-sem-emb_MSD-A-artists.npy has 4 rows but"):
+        nodes.release_features(str(release), MSD_A, artists, "artist", "a-sem-emb")
+
+
+def test_unreadable_or_non_finite_features_stop_naming_the_file_and_array(
+    release: Path,
+) -> None:
+    artists = nodes.import_artist_level(str(release), MSD_A, 7)[0]
+    sparse = release / "train_data" / "X_val_bio_MSD-A-artists.npz"
+    original = sparse.read_bytes()
+    sparse.write_bytes(original[: len(original) - 64])
+    with pytest.raises(ReleaseError, match=r"X_val_bio_MSD-A-artists\.npz: .*truncated or corrupt"):
+        nodes.release_features(str(release), MSD_A, artists, "artist", "bio")
+    # a flipped byte inside a compressed member: the archive opens, one array does not read
+    with np.load(io.BytesIO(original)) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    damaged = bytearray(buffer.getvalue())
+    start = damaged.index(b"indices.npy") + len("indices.npy") + 40
+    damaged[start] ^= 0xFF
+    sparse.write_bytes(bytes(damaged))
+    with pytest.raises(ReleaseError, match=r"X_val_bio_MSD-A-artists\.npz: .*'indices'"):
+        nodes.release_features(str(release), MSD_A, artists, "artist", "bio")
+    arrays["data"] = arrays["data"].astype(np.float64)
+    arrays["data"][0] = np.inf
+    np.savez(sparse, **arrays)
+    with pytest.raises(ReleaseError, match=r"X_val_bio_MSD-A-artists\.npz: array 'data' holds 1"):
+        nodes.release_features(str(release), MSD_A, artists, "artist", "bio")
+    dense = release / "train_data" / "X_test_a-sem-emb_MSD-A-artists.npy"
+    values = np.load(dense)
+    values[2, 4] = np.nan
+    save_npy(dense, values)
+    with pytest.raises(
+        ReleaseError, match=r"X_test_a-sem-emb_MSD-A-artists\.npy: .*row 2, column 4"
+    ):
         nodes.release_features(str(release), MSD_A, artists, "artist", "a-sem-emb")
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from coldstart.releases.bundle import read_bundle
+from coldstart.releases.items import RequestLimits
 from coldstart.releases.predict import factor_matrix, predict_releases
 
 pytestmark = pytest.mark.slow
@@ -147,7 +148,9 @@ def test_release_factors_equal_the_row_models_predictions(release_run: dict) -> 
             "audio_base64": "",
         }
     )
-    predictions, _ = predict_releases(model, items, strict=True)
+    # a request whose audio files lie in a root the operator allows
+    rules = (RequestLimits(), (str(raw),))
+    predictions, _ = predict_releases(model, items, strict=True, rules=rules)
     # artist level: the persisted test predictions of the row that served each artist
     artist_part = predictions[predictions["level"] == "artist"]
     assert len(artist_part) == test_songs["artist_id"].nunique()
@@ -303,12 +306,29 @@ def test_served_model_answers_each_modality(server: dict, release_run: dict) -> 
     status, answer = _post(
         port,
         _records(
-            {"artist_id": "ARNEWAUDIO", "track_id": "TRNEWAUDIO", "audio_path": str(audio_only)}
+            {
+                "artist_id": "ARNEWAUDIO",
+                "track_id": "TRNEWAUDIO",
+                "audio_base64": base64.b64encode(audio_only.read_bytes()).decode(),
+            }
         ),
     )
     assert status == 200, answer
     (track,) = answer["predictions"]
     assert track["model"] == "audio" and track["content"] == "audio"
+
+
+def _long_silence() -> str:
+    """601 s of silent mono FLAC as base64: a few kB whose header is over max_duration_s."""
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", 8000, 1, format="FLAC", subtype="PCM_16") as out:
+        for _ in range(601):
+            out.write(np.zeros(8000, np.float32))
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def test_served_model_refuses_bad_requests_and_keeps_serving(
@@ -330,12 +350,45 @@ def test_served_model_refuses_bad_requests_and_keeps_serving(
         (_records({"artist_id": "ARNOTHING", "track_id": "TRNOTHING"}), "nothing usable"),
         (_records({"artist_id": "AR1", "biography": "text", "mood": "happy"}), "mood"),
         (_records({"artist_id": "ARNOTHING"}), "no biography"),
+        # the rules and limits of docs/releases.md (tests/test_release_requests.py in full)
+        (_records({"artist_id": "AR1", "biography": ["a", "list"]}), "expected a string"),
+        (_records({"artist_id": "AR1", "tags": ["dub", "rock"]}), "items[0].tags: expected"),
+        (
+            _records(
+                {"artist_id": "AR1", "track_id": "TR1", "tags": "dub"},
+                {"artist_id": "AR1", "track_id": "TR1", "tags": "dub"},
+            ),
+            "items[0].track_id and items[1].track_id",
+        ),
+        (
+            _records(*({"artist_id": f"AR{i}", "tags": "dub"} for i in range(101))),
+            "max_items=100",
+        ),
+        (
+            _records({"artist_id": "AR1", "track_id": "TR1", "audio_base64": _long_silence()}),
+            "items[0].audio_base64: 601.0 s of audio by its header",
+        ),
     ]
     for body, fragment in bad:
         status, answer = _post(port, body)
         assert 400 <= status < 500, (status, answer)
         if fragment:
             assert fragment in answer.get("message", ""), answer
+    # no root is configured: every audio_path is refused alike, existing or not
+    answers = set()
+    for path in (
+        "/etc/passwd",
+        "/no/such/file.mp3",
+        "/dev/zero",
+        str(_audio_of(release_run, "complete")[1]),
+    ):
+        status, answer = _post(
+            port, _records({"artist_id": "AR1", "track_id": "TR1", "audio_path": path})
+        )
+        assert status == 400 and "items[0].audio_path: refused" in answer["message"], answer
+        # MLflow's scoring server quotes the request's table before the model's message
+        answers.add(answer["message"].split("\nError: ", 1)[-1])
+    assert len(answers) == 1, answers
     assert server["process"].poll() is None
     status, _ = _post(port, _records({"artist_id": "ARAGAIN", "tags": "dub:100"}))
     assert status == 200
@@ -347,7 +400,15 @@ def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
     mlflow.set_tracking_uri(release_run["params"]["mlflow_tracking_uri"])
     model = mlflow.pyfunc.load_model("models:/coldstart-releases/latest")
     items = pd.read_parquet(_first(release_run["data"] / "05_model_input/release_items.parquet"))
-    served = model.predict(items.head(12)).set_index(["level", "item_id"])
+    # a request carries its audio: the served model reads no file unless told a root
+    items = items.head(12).assign(
+        audio_base64=[
+            base64.b64encode(Path(path).read_bytes()).decode() if path else ""
+            for path in items.head(12)["audio_path"]
+        ],
+        audio_path="",
+    )
+    served = model.predict(items).set_index(["level", "item_id"])
     pipeline = release_run["factors"].set_index(["level", "item_id"])
     common = served.index.intersection(pipeline.index)
     assert len(common) >= 10

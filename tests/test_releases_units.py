@@ -13,6 +13,7 @@ import pytest
 from coldstart.releases.candidates import CandidateError, artefact_inputs, serving_rows
 from coldstart.releases.items import (
     ReleaseInputError,
+    RequestLimits,
     format_tags,
     parse_tags,
     read_release_folder,
@@ -89,17 +90,24 @@ def test_tags_parse_and_format() -> None:
 
 
 def test_validate_request_names_the_field() -> None:
-    ok = validate_request(pd.DataFrame([{"artist_id": "AR1", "biography": " x " * 10}]), 12)
+    ok = validate_request(
+        pd.DataFrame([{"artist_id": "AR1", "biography": " x " * 10}]),
+        RequestLimits(max_biography_chars=12),
+    )
     assert list(ok.columns)[0] == "artist_id" and len(ok.loc[0, "biography"]) == 12
     cases = [
         (pd.DataFrame([{"artist_id": "AR1", "genre": "dub"}]), r"unknown field.*genre"),
         (pd.DataFrame([{"artist_id": "AR1"}, {"artist_id": ""}]), r"items\[1\]\.artist_id"),
-        (pd.DataFrame([{"artist_id": "AR1", "audio_base64": "%%%"}]), r"items\[0\]\.audio_base64"),
+        (
+            pd.DataFrame([{"artist_id": "AR1", "track_id": "TR1", "audio_base64": "%%%"}]),
+            r"items\[0\]\.audio_base64",
+        ),
         (
             pd.DataFrame(
                 [
                     {
                         "artist_id": "AR1",
+                        "track_id": "TR1",
                         "audio_base64": base64.b64encode(b"x").decode(),
                         "audio_path": "/a.mp3",
                     }
@@ -111,7 +119,7 @@ def test_validate_request_names_the_field() -> None:
     ]
     for frame, message in cases:
         with pytest.raises(ReleaseInputError, match=message):
-            validate_request(frame, 1000)
+            validate_request(frame, RequestLimits())
 
 
 def _metadata(path, rows) -> None:
@@ -167,6 +175,62 @@ def test_release_folder_counts_what_it_drops(tmp_path, caplog) -> None:
     }
     assert "artist_biographies.jsonl:6" in caplog.text  # file and line of the bad JSON
     assert not (tmp_path / "we").exists()  # the odd path opened the right file, made none
+
+
+def test_release_folder_drops_ids_that_are_not_utf8_and_never_merges_them(tmp_path, caplog) -> None:
+    """Two ids that differ only in invalid bytes stay apart: both are dropped, counted,
+    and quoted with file and line; valid ids around them are read as before."""
+    folder = tmp_path / "releases"
+    (folder / "audio").mkdir(parents=True)
+    bio = '{{"artist_id": "{}", "biography": "{}"}}\n'
+    (folder / "artist_biographies.jsonl").write_bytes(
+        bio.format("AR1", "Dub from Kingston").encode()
+        + bio.format("AR\xff", "first bad id").encode("latin-1")
+        + bio.format("AR\xfe", "second bad id").encode("latin-1")
+        + bio.format("AR2", "caf\xe9 text in latin-1").encode("latin-1")
+        + b'{"artist_id": "AR\\udcff", "biography": "an escaped lone surrogate"}\n'
+    )
+    (folder / "artist_tags.tsv").write_bytes(
+        b"AR1\tdub\t100\nAR\xff\trock\t100\nAR\xfe\tpop\t50\nAR2\tj\xe9zz\t80\n"
+    )
+    with sqlite3.connect(folder / "track_metadata.db") as db:
+        db.execute("CREATE TABLE songs (track_id, title, song_id, artist_id, artist_name)")
+        db.executemany(
+            "INSERT INTO songs VALUES (?, ?, ?, ?, ?)",
+            [
+                ("TR1", "t1", "SO1", "AR1", "One"),
+                (b"TR\xff", "bad track id", "SO2", "AR1", "One"),
+                ("TR3", "t3", "SO3", b"AR\xff", "bad artist id"),
+                ("TR4", b"caf\xe9", "SO4", "AR1", "One"),
+            ],
+        )
+    (folder / "audio" / "TR1.mp3").write_bytes(b"x")
+    (folder / "audio").joinpath(b"TR\xff.mp3".decode("utf-8", "surrogateescape")).write_bytes(b"x")
+    items, report = read_release_folder(folder)
+    assert sorted(items["artist_id"].unique()) == ["AR1", "AR2"]
+    assert items["track_id"].tolist() == ["TR1", "TR4", ""]
+    tracks = items.set_index("track_id")
+    assert tracks.loc["TR1", "biography"] == "Dub from Kingston"
+    assert tracks.loc["TR1", "tags"] == "dub:100"
+    assert tracks.loc["TR4", "title"] == "caf\ufffd"  # text, not an id: kept, byte replaced
+    artist_only = tracks.loc[""]
+    assert artist_only["biography"] == "caf\ufffd text in latin-1"
+    assert artist_only["tags"] == ""  # its only tag's name was not UTF-8
+    assert report["dropped"] == {
+        "audio_name_not_utf8": 1,
+        "biography_id_not_utf8": 3,
+        "biography_text_invalid_utf8_replaced": 1,
+        "tag_id_not_utf8": 2,
+        "tag_name_not_utf8": 1,
+        "track_id_not_utf8": 2,
+    }
+    jsonl = folder / "artist_biographies.jsonl"
+    for line in (2, 3, 5):
+        assert f"{jsonl}:{line}" in caplog.text
+    assert f"{folder / 'artist_tags.tsv'}:2" in caplog.text
+    assert "songs row 2" in caplog.text and "songs row 3" in caplog.text
+    assert "'AR\\udcff'" in caplog.text  # the id is quoted escaped, never printed raw
+    items.to_parquet(tmp_path / "items.parquet")  # nothing left that cannot be stored
 
 
 def test_release_folder_errors_name_the_file(tmp_path) -> None:

@@ -106,7 +106,6 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> tuple[np.ndarray, 
     AudioError
         ``missing``, ``empty`` (zero bytes or no samples) or ``undecodable``.
     """
-    import librosa
     import soundfile as sf
 
     path = Path(path)
@@ -126,13 +125,80 @@ def load_audio(path: str | Path, sample_rate: int = 22050) -> tuple[np.ndarray, 
     y = data[:, 0].copy()
     for channel in range(1, data.shape[1]):
         y += data[:, channel]
-    if data.shape[1] > 1:
-        y *= 1.0 / data.shape[1]
+    return _mono_at_rate(y, data.shape[1], native_rate, sample_rate)
+
+
+def _mono_at_rate(
+    channel_sum: np.ndarray, channels: int, native_rate: int, sample_rate: int
+) -> tuple[np.ndarray, float]:
+    """The channel sum averaged, made finite and resampled: the end of :func:`load_audio`."""
+    import librosa
+
+    y = channel_sum
+    if channels > 1:
+        y *= 1.0 / channels
     if not np.isfinite(y).all():
         y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
     if native_rate != sample_rate:
         y = librosa.resample(y, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(y, dtype=np.float32), len(y) / float(sample_rate)
+
+
+class AudioTooLong(Exception):
+    """The audio decodes to more than the frames a caller allowed (decoding stopped there)."""
+
+
+def load_audio_capped(
+    source: Any, sample_rate: int, max_seconds: float, block_frames: int = 65_536
+) -> tuple[np.ndarray, float]:
+    """:func:`load_audio` of an open file or a path, decoding at most ``max_seconds``.
+
+    For audio a stranger sends: the decoded samples never exceed ``max_seconds`` at the
+    file's own rate, whatever its header claims (an MP3's frame count is an estimate,
+    and a WAV header can lie), and channels are mixed block by block, so memory stays
+    at one mono buffer of the cap plus one block. Gives the same samples as
+    :func:`load_audio` for audio within the cap.
+
+    Raises
+    ------
+    AudioTooLong
+        More than ``max_seconds`` of audio (nothing past the cap is decoded).
+    AudioError
+        ``empty`` or ``undecodable`` (the message names no path: the caller knows
+        which item it was).
+    """
+    import soundfile as sf
+
+    try:
+        stream = sf.SoundFile(source)
+    except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
+        text = getattr(error, "error_string", "") or f"{type(error).__name__}"
+        raise AudioError("undecodable", f"libsndfile: {text}") from None
+    with stream:
+        channels, native_rate = stream.channels, stream.samplerate
+        cap = int(math.floor(max_seconds * native_rate))
+        channel_sum = np.empty(cap + 1, dtype=np.float32)  # pages are touched only as filled
+        filled = 0
+        try:
+            while filled <= cap:
+                block = stream.read(
+                    frames=min(block_frames, cap + 1 - filled), dtype="float32", always_2d=True
+                )
+                if len(block) == 0:
+                    break
+                target = channel_sum[filled : filled + len(block)]
+                target[:] = block[:, 0]
+                for channel in range(1, channels):
+                    target += block[:, channel]
+                filled += len(block)
+        except Exception as error:  # noqa: BLE001 - a decoder failing mid-file is that file's fault
+            text = getattr(error, "error_string", "") or f"{type(error).__name__}: {error}"
+            raise AudioError("undecodable", f"libsndfile: {text}") from None
+    if filled > cap:
+        raise AudioTooLong(f"more than {max_seconds:g} s of audio")
+    if filled == 0:
+        raise AudioError("empty", "decodes to no samples")
+    return _mono_at_rate(channel_sum[:filled], channels, native_rate, sample_rate)
 
 
 def _undecodable_message(path: Path, size: int, error: Exception) -> str:
@@ -252,14 +318,27 @@ def audio_to_features(
         when the signal is digital silence (its dB spectrogram would be flat).
     """
     y, duration = load_audio(path, config.sample_rate)
+    return signal_to_features(y, duration, config, min_duration_s, str(path)), duration
+
+
+def signal_to_features(
+    y: np.ndarray, duration: float, config: CQTConfig, min_duration_s: float, where: str
+) -> np.ndarray:
+    """The log-CQT of a decoded signal, checking it is usable (:func:`audio_to_features`).
+
+    Raises
+    ------
+    AudioError
+        ``too_short``, ``silent`` or ``undecodable`` (non-finite), naming ``where``.
+    """
     if duration < min_duration_s:
-        raise AudioError("too_short", f"{path}: {duration:.2f} s < {min_duration_s} s")
+        raise AudioError("too_short", f"{where}: {duration:.2f} s < {min_duration_s} s")
     if not np.any(np.abs(y) > 1e-6):
-        raise AudioError("silent", str(path))
+        raise AudioError("silent", where)
     spectrogram = compute_log_cqt(y, config)
     if not np.all(np.isfinite(spectrogram)):
-        raise AudioError("undecodable", f"{path}: non-finite spectrogram")
-    return spectrogram, duration
+        raise AudioError("undecodable", f"{where}: non-finite spectrogram")
+    return spectrogram
 
 
 def cqt_bin_of(frequency_hz: float, config: CQTConfig = CQTConfig()) -> int:

@@ -29,7 +29,15 @@ from rich.markup import escape
 
 from coldstart.models.common import l2_normalise
 from coldstart.releases.bundle import ReleaseModel
-from coldstart.releases.items import ReleaseInputError, parse_tags
+from coldstart.releases.items import (
+    ReleaseInputError,
+    RequestLimits,
+    RequestTooLarge,
+    check_audio_header,
+    open_request_audio,
+    parse_tags,
+    request_rules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +133,7 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
 
 
 def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np.ndarray:
-    """The log-CQT of an item's audio (path or base64 bytes), as the feature store holds it."""
+    """The log-CQT of a releases-folder item's audio, as the feature store holds it."""
     from coldstart.audio.features import audio_to_features
 
     if row["audio_path"]:
@@ -139,10 +147,52 @@ def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np
     return spectrogram.astype(config.dtype)
 
 
+def decode_request_audio(
+    row: dict[str, Any],
+    config: Any,
+    min_duration_s: float,
+    rules: tuple[RequestLimits, tuple[str, ...]],
+    where: str,
+    seconds_left: float,
+) -> tuple[np.ndarray, float]:
+    """The log-CQT of a request item's audio and its duration, decoding within the limits.
+
+    The item passed :func:`~coldstart.releases.items.validate_request`; its file is
+    opened and checked again here (what is read is what was checked), and decoding
+    stops at ``max_duration_s`` or at what is left of the request's
+    ``max_request_duration_s``, whichever is less, whatever the header said.
+    """
+    from coldstart.audio.features import AudioTooLong, load_audio_capped, signal_to_features
+
+    limits, roots = rules
+    field = f"{where}.{'audio_path' if row['audio_path'] else 'audio_base64'}"
+    cap = min(limits.max_duration_s, seconds_left)
+    with open_request_audio(row, limits, roots, where) as handle:
+        check_audio_header(handle, limits, field)
+        try:
+            y, duration = load_audio_capped(handle, config.sample_rate, cap)
+        except AudioTooLong:
+            raise RequestTooLarge(
+                f"{field}: more audio than its header said, over "
+                f"{'max_duration_s' if cap == limits.max_duration_s else 'max_request_duration_s'}"
+                f" ({cap:g} s here); decoding stopped there"
+            ) from None
+    spectrogram = signal_to_features(y, duration, config, min_duration_s, field)
+    return spectrogram.astype(config.dtype), duration
+
+
 def _track_audio(
-    model: ReleaseModel, tracks: pd.DataFrame, strict: bool, drops: Counter
+    model: ReleaseModel,
+    tracks: pd.DataFrame,
+    strict: bool,
+    drops: Counter,
+    rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Audio factors and T' per track id, for the tracks whose audio decodes."""
+    """Audio factors and T' per track id, for the tracks whose audio decodes.
+
+    With ``rules`` (a request's limits and audio roots) each item's audio is
+    decoded within them; without, as the releases folder's files always are.
+    """
     from coldstart.audio.features import AudioError, CQTConfig
     from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
 
@@ -152,12 +202,20 @@ def _track_audio(
     settings = model.settings["audio_features"]
     config = CQTConfig.from_params(settings)
     spectrograms: dict[str, np.ndarray] = {}
+    min_duration_s = float(settings.get("min_duration_s", 3.0))
+    seconds_left = rules[0].max_request_duration_s if rules else 0.0
     for position, row in wanted.iterrows():
         field = "audio_path" if row["audio_path"] else "audio_base64"
         try:
-            spectrograms[row["track_id"]] = _decode_audio(
-                row, config, float(settings.get("min_duration_s", 3.0))
-            )
+            if rules is None:
+                spectrograms[row["track_id"]] = _decode_audio(row, config, min_duration_s)
+            else:
+                spectrograms[row["track_id"]], seconds = decode_request_audio(
+                    row.to_dict(), config, min_duration_s, rules, f"items[{position}]", seconds_left
+                )
+                seconds_left -= seconds
+        except ReleaseInputError:
+            raise
         except Exception as error:  # noqa: BLE001 - a decoder failing on one file is that file's fault
             reason = error.reason if isinstance(error, AudioError) else "undecodable"
             if strict:
@@ -197,7 +255,11 @@ def _content_label(content: frozenset[str]) -> str:
 
 
 def predict_releases(
-    model: ReleaseModel, items: pd.DataFrame, *, strict: bool
+    model: ReleaseModel,
+    items: pd.DataFrame,
+    *,
+    strict: bool,
+    rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Factors of every new artist and track in ``items`` and the model behind each.
 
@@ -210,6 +272,13 @@ def predict_releases(
     strict
         Raise :class:`ReleaseInputError` for an item that cannot be served (a
         request); otherwise drop it and count why (a releases folder).
+    rules
+        A request's limits and allowed audio roots
+        (:func:`~coldstart.releases.items.request_rules`): audio is opened and
+        decoded within them. When ``strict`` and not given, the model's own
+        (``releases.requests`` of the run that built it): a request is never
+        decoded without them. A releases folder (not ``strict``) is the operator's
+        own files, decoded as in training.
 
     Returns
     -------
@@ -220,6 +289,8 @@ def predict_releases(
     from coldstart.models.fusion_models import ARTIST_INPUT, TRACK_INPUT
     from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
 
+    if strict and rules is None:
+        rules = request_rules(model.settings)
     items = items.reset_index(drop=True)
     drops: Counter[str] = Counter()
     catalogue = dict(
@@ -298,7 +369,7 @@ def predict_releases(
         a_prime[ns] = vectors
 
     # ---- track level
-    audio_factors, t_prime = _track_audio(model, tracks, strict, drops)
+    audio_factors, t_prime = _track_audio(model, tracks, strict, drops, rules)
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
     for i, row in tracks.iterrows():

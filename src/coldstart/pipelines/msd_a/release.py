@@ -12,11 +12,14 @@ factor name ``<f>`` (``als_200``)::
     train_data/X_{train,val,test}_<suffix>_<ds>.{npz,npy}   features (tf-idf or embeddings)
 
 Every read checks the release's conventions and names the file (or the two files)
-at fault. Nothing is unpickled.
+at fault: a truncated or corrupt file, an array holding NaN or infinity. Nothing is
+unpickled.
 """
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,9 @@ import numpy as np
 SPLITS = ("train", "val", "test")
 FEATURE_EXTENSIONS = (".npz", ".npy")
 CSR_KEYS = ("data", "indices", "indptr", "shape")
+#: What numpy and zipfile raise on a truncated, corrupt or unreadable .npy/.npz file
+#: (``BadZipFile`` and ``zlib.error`` are not ``ValueError``/``OSError``).
+UNREADABLE = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class ReleaseError(ValueError):
@@ -94,17 +100,38 @@ def read_index(path: Path) -> list[str]:
     return ids
 
 
+def require_finite(array: np.ndarray, path: Path, name: str = "") -> np.ndarray:
+    """``array`` unchanged, or a :class:`ReleaseError` naming the file, the array and
+    where its first NaN or infinity is (a non-finite factor or feature would only
+    surface later as a NaN loss or a NaN score, far from the file)."""
+    if array.dtype.kind != "f":
+        return array
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return array
+    where = np.unravel_index(int(np.argmax(bad)), array.shape)
+    position = f"row {where[0]}, column {where[1]}" if len(where) == 2 else f"index {where[0]}"
+    label = f"array '{name}'" if name else "the array"
+    raise ReleaseError(
+        f"{path}: {label} holds {int(bad.sum()):,} non-finite values (NaN or infinity), "
+        f"the first at {position}; the release's factors and features must be finite numbers"
+    )
+
+
 def read_array(path: Path) -> np.ndarray:
-    """A 2-d numeric ``.npy`` array (never unpickled)."""
+    """A 2-d finite numeric ``.npy`` array (never unpickled)."""
     try:
         array = np.load(_require(path), allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise ReleaseError(f"{path}: not a numeric .npy array ({error})") from None
+    except UNREADABLE as error:
+        raise ReleaseError(
+            f"{path}: not a readable numeric .npy array, truncated or corrupt? "
+            f"({type(error).__name__}: {error})"
+        ) from None
     if not isinstance(array, np.ndarray) or array.ndim != 2 or array.dtype.kind not in "fiu":
         raise ReleaseError(
             f"{path}: expected a 2-d numeric array, got {getattr(array, 'shape', '?')}"
         )
-    return array
+    return require_finite(array, path)
 
 
 def read_csr(path: Path) -> Any:
@@ -123,9 +150,23 @@ def read_csr(path: Path) -> Any:
                     f"{path}: lacks {missing}: expected a CSR matrix saved as "
                     "np.savez(data=, indices=, indptr=, shape=)"
                 )
-            arrays = {key: stored[key] for key in CSR_KEYS}
-    except (ValueError, OSError) as error:
-        raise ReleaseError(f"{path}: not an .npz archive of arrays ({error})") from None
+            arrays = {}
+            for key in CSR_KEYS:
+                try:
+                    arrays[key] = stored[key]
+                except UNREADABLE as error:
+                    raise ReleaseError(
+                        f"{path}: array '{key}' cannot be read, the archive is truncated or "
+                        f"corrupt ({type(error).__name__}: {error})"
+                    ) from None
+    except ReleaseError:
+        raise
+    except UNREADABLE as error:
+        raise ReleaseError(
+            f"{path}: not a readable .npz archive of arrays, truncated or corrupt? "
+            f"({type(error).__name__}: {error})"
+        ) from None
+    require_finite(np.asarray(arrays["data"]), path, "data")
     shape = tuple(int(n) for n in np.asarray(arrays["shape"]).ravel())
     try:
         matrix = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=shape)

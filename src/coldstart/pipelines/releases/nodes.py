@@ -27,6 +27,7 @@ from coldstart.releases.items import (
     COLUMNS,
     ReleaseInputError,
     read_release_folder,
+    request_rules,
     validate_request,
 )
 from coldstart.releases.predict import factor_matrix, predict_releases
@@ -106,6 +107,7 @@ def build_release_model(
             continue
         val_loss, best_epoch = _best_validation(artefacts[f"{ns}__training_history"], ns)
         rows[ns] = {**spec, "val_loss": val_loss, "best_epoch": best_epoch}
+    request_rules({"releases": releases})  # a typo in releases.requests stops training, not serving
     selection = str(releases.get("selection", "validation_loss"))
     if selection not in ("validation_loss", "listed_order"):
         raise ValueError(
@@ -493,8 +495,9 @@ def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel
 
     settings = release_model.settings
     try:
-        items = validate_request(release_items, settings["max_biography_chars"])
-        predictions, _ = predict_releases(release_model, items, strict=True)
+        rules = request_rules(settings)  # releases.requests: limits and audio roots
+        items = validate_request(release_items, *rules)
+        predictions, _ = predict_releases(release_model, items, strict=True, rules=rules)
     except ReleaseInputError as error:
         from mlflow.exceptions import MlflowException
 
