@@ -214,7 +214,7 @@ def train_dropoutnet(
             train_batches,
             val_batches,
             training,
-            f"{name}@{rate:g}",
+            f"{name}/cf-dropout-{rate:g}",
             loss="mean_squared_error",
         )
         val_loss = min(history["val_loss"]) if history["val_loss"] else float("inf")
