@@ -133,7 +133,9 @@ def test_dropoutnet_artists_tunes_the_rate_and_serves_cold_items_from_content(wo
     predicted = nodes.predict_dropoutnet_artists(model, world["tags_vsm"], world["artists"])
     assert predicted.shape == (len(test), N_FACTORS) and predicted.dtype == np.float32
     content = world["tags_vsm"][test].toarray()
-    cold = model.predict({CF_INPUT: np.zeros((len(test), N_FACTORS)), "content": content}, verbose=0)
+    cold = model.predict(
+        {CF_INPUT: np.zeros((len(test), N_FACTORS)), "content": content}, verbose=0
+    )
     np.testing.assert_allclose(predicted, cold, rtol=1e-5, atol=1e-6)
     warm_cf = world["artist_item_factors"][test] / history["cf_scale"]
     warm = model.predict({CF_INPUT: warm_cf, "content": content}, verbose=0)
@@ -231,7 +233,9 @@ def _twin_test_artists(world):
 def test_cmf_cold_factors_come_from_attributes(world):
     model = {"k": 4, "niter": 3, "lambda_": 1.0, "w_item": 1.0}
     vsm = _twin_test_artists(world)
-    users, items = nodes.collective_mf_factors(vsm, world["artist_plays"], world["artists"], model, 3)
+    users, items = nodes.collective_mf_factors(
+        vsm, world["artist_plays"], world["artists"], model, 3
+    )
     assert users.shape == (N_USERS, 4) and items.shape == (len(_test_artists(world)), 4)
     assert np.isfinite(items).all() and np.abs(items).sum() > 0
     np.testing.assert_allclose(items[0], items[1], rtol=1e-5)  # same attributes, same factors
@@ -304,4 +308,3 @@ def test_an_artist_level_factorisation_row_refuses_songs():
     row = {"table": "song", "template": "cmf", "approach": "x"}
     with pytest.raises(ValueError, match="artist-level"):
         row_pipeline("bad", row)
-

@@ -79,7 +79,9 @@ def build_dropoutnet(
     if not content_dims:
         raise ValueError("DropoutNet needs at least one content input")
     cf = keras.Input(shape=(int(n_factors),), name=CF_INPUT)
-    contents = {name: keras.Input(shape=(int(dim),), name=name) for name, dim in content_dims.items()}
+    contents = {
+        name: keras.Input(shape=(int(dim),), name=name) for name, dim in content_dims.items()
+    }
     transformed = [
         keras.layers.Dense(int(content_units), activation=activation, name=f"{name}_transform")(x)
         for name, x in contents.items()
@@ -99,7 +101,9 @@ def with_fixed_projection(network: Any, projection: np.ndarray) -> Any:
     outputs = head(network.outputs[0])
     head.set_weights([np.asarray(projection, dtype=np.float32)])
     if network.output_shape[-1] != k_in:
-        raise ValueError(f"projection expects {k_in} factors, the network outputs {network.output_shape[-1]}")
+        raise ValueError(
+            f"projection expects {k_in} factors, the network outputs {network.output_shape[-1]}"
+        )
     return keras.Model(network.inputs, outputs, name=f"{network.name}_training")
 
 
@@ -116,7 +120,9 @@ def build_content_encoder(
 
     if not content_dims:
         raise ValueError("the content encoder needs at least one content input")
-    contents = {name: keras.Input(shape=(int(dim),), name=name) for name, dim in content_dims.items()}
+    contents = {
+        name: keras.Input(shape=(int(dim),), name=name) for name, dim in content_dims.items()
+    }
     inputs = list(contents.values())
     x = inputs[0] if len(inputs) == 1 else keras.layers.Concatenate(name="content")(inputs)
     x = _dense_stack(x, hidden_units, activation, float(dropout), "encoder")

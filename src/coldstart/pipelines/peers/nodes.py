@@ -82,7 +82,9 @@ def _song_content(
         song_artist_rows,
     )
 
-    artist_embeddings = _check_artist_matrix(np.asarray(artist_embeddings), artists, "artist_embeddings")
+    artist_embeddings = _check_artist_matrix(
+        np.asarray(artist_embeddings), artists, "artist_embeddings"
+    )
     track_embeddings = _check_song_matrix(track_embeddings, songs, "track_embeddings")
     owner = song_artist_rows(songs, artists)
     return {
@@ -207,7 +209,11 @@ def train_dropoutnet(
             drop_rate=1.0,
         )
         logger.info(
-            "%s: CF dropout %.2f, training on %d items, cold val on %d", name, rate, len(train), len(val)
+            "%s: CF dropout %.2f, training on %d items, cold val on %d",
+            name,
+            rate,
+            len(train),
+            len(val),
         )
         history = train_factor_model(
             with_fixed_projection(network, projection),
@@ -392,7 +398,9 @@ def train_clcrec_artists(
 def predict_clcrec_artists(model: Any, features: Any, artists: pd.DataFrame) -> np.ndarray:
     """L2-normalised content representations of the test artists."""
     test = _artist_rows(artists)["test"]
-    return l2_normalise(_predict(model, {ARTIST_CONTENT: (_artist_content(features, artists), test)}))
+    return l2_normalise(
+        _predict(model, {ARTIST_CONTENT: (_artist_content(features, artists), test)})
+    )
 
 
 def train_clcrec_songs(

@@ -81,8 +81,15 @@ def artist_network_template(train: Callable, predict: Callable, user_factors: bo
             _features_node(),
             Node(
                 train,
-                ["features", "artists", *factors, "params:model", "params:training",
-                 "params:seed", "params:row"],
+                [
+                    "features",
+                    "artists",
+                    *factors,
+                    "params:model",
+                    "params:training",
+                    "params:seed",
+                    "params:row",
+                ],
                 ["model", "training_history"],
                 name=train.__name__,
             ),
@@ -104,8 +111,14 @@ def song_network_template(train: Callable, predict: Callable, user_factors: bool
         [
             Node(
                 train,
-                [*embeddings, *factors, "params:model", "params:training", "params:seed",
-                 "params:row"],
+                [
+                    *embeddings,
+                    *factors,
+                    "params:model",
+                    "params:training",
+                    "params:seed",
+                    "params:row",
+                ],
                 ["model", "training_history"],
                 name=train.__name__,
             ),
@@ -133,7 +146,9 @@ def factorisation_template(fit: Callable, with_training: bool) -> Pipeline:
 def _required(namespace: str, row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if not value:
-        raise ValueError(f"Row '{namespace}' ({row['template']}) needs `row.{key}` in its parameters")
+        raise ValueError(
+            f"Row '{namespace}' ({row['template']}) needs `row.{key}` in its parameters"
+        )
     return str(value)
 
 
@@ -213,7 +228,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         for namespace in rows_for(template):
             row = rows[namespace]
             if not row.get("enabled", True):
-                logger.info("Row '%s' (%s) skipped: %s", namespace, row["approach"], skip_reason(row))
+                logger.info(
+                    "Row '%s' (%s) skipped: %s", namespace, row["approach"], skip_reason(row)
+                )
                 continue
             pipes.append(row_pipeline(namespace, row))
     return sum(pipes, Pipeline([]))
