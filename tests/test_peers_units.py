@@ -109,7 +109,7 @@ def test_dropoutnet_network_shapes_and_safe_reload(tmp_path):
     np.testing.assert_allclose(dataset.load().predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_dropoutnet_artists_tunes_the_rate_and_serves_cold_items_from_content(world):
+def test_dropoutnet_artists_tunes_the_rate_and_serves_cold_items_from_content(world, tmp_path):
     from coldstart.models.peer_models import CF_INPUT
 
     model, history = nodes.train_dropoutnet_artists(
@@ -140,6 +140,10 @@ def test_dropoutnet_artists_tunes_the_rate_and_serves_cold_items_from_content(wo
     warm_cf = world["artist_item_factors"][test] / history["cf_scale"]
     warm = model.predict({CF_INPUT: warm_cf, "content": content}, verbose=0)
     assert not np.allclose(warm, cold)  # the network reads its CF input; serving gives it none
+    reloaded = nodes.predict_dropoutnet_artists(
+        _reload(model, tmp_path), world["tags_vsm"], world["artists"]
+    )
+    np.testing.assert_allclose(reloaded, predicted, rtol=1e-5, atol=1e-6)
 
 
 def test_dropoutnet_songs_reads_a_prime_and_t_prime(world):
@@ -190,7 +194,22 @@ def test_info_nce_is_low_for_aligned_items_and_log_batch_for_uninformative_ones(
         info_nce_loss(0.0)
 
 
-def test_clcrec_artists_predicts_unit_factors_from_content(world):
+def _reload(model, tmp_path):
+    """Save and load through the catalog's dataset (``.keras``, ``safe_mode`` on)."""
+    from kedro.io import Version
+
+    from coldstart.datasets import AtomicTensorFlowModelDataset
+
+    dataset = AtomicTensorFlowModelDataset(
+        filepath=str(tmp_path / f"{model.name}.keras"),
+        load_args={"safe_mode": True},
+        version=Version(None, None),
+    )
+    dataset.save(model)
+    return dataset.load()
+
+
+def test_clcrec_artists_predicts_unit_factors_from_content(world, tmp_path):
     model, history = nodes.train_clcrec_artists(
         world["tags_vsm"], world["artists"], world["artist_item_factors"], CLCREC, TRAINING, 3
     )
@@ -198,6 +217,11 @@ def test_clcrec_artists_predicts_unit_factors_from_content(world):
     predicted = nodes.predict_clcrec_artists(model, world["tags_vsm"], world["artists"])
     assert predicted.shape == (len(_test_artists(world)), N_FACTORS)
     np.testing.assert_allclose(np.linalg.norm(predicted, axis=1), 1.0, rtol=1e-5)
+    # the trained encoder, not its loss, is what the catalog saves and reloads
+    reloaded = nodes.predict_clcrec_artists(
+        _reload(model, tmp_path), world["tags_vsm"], world["artists"]
+    )
+    np.testing.assert_allclose(reloaded, predicted, rtol=1e-5, atol=1e-6)
 
 
 def test_clcrec_songs(world):

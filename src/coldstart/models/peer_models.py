@@ -107,6 +107,17 @@ def with_fixed_projection(network: Any, projection: np.ndarray) -> Any:
     return keras.Model(network.inputs, outputs, name=f"{network.name}_training")
 
 
+def for_training(network: Any) -> Any:
+    """A model sharing ``network``'s layers, to compile with a training-only loss.
+
+    The saved ``network`` then carries no compile configuration naming a custom loss
+    (which ``safe_mode`` loading could not resolve).
+    """
+    import keras
+
+    return keras.Model(network.inputs, network.outputs, name=f"{network.name}_training")
+
+
 def build_content_encoder(
     content_dims: Mapping[str, int],
     n_factors: int,

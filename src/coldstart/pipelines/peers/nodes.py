@@ -331,7 +331,12 @@ def train_clcrec(
     factors its negatives (``model.temperature``). Early stopping on the val
     items' contrastive loss.
     """
-    from coldstart.models.peer_models import build_content_encoder, info_nce_loss, item_batches
+    from coldstart.models.peer_models import (
+        build_content_encoder,
+        for_training,
+        info_nce_loss,
+        item_batches,
+    )
 
     targets = l2_normalise(np.asarray(item_factors, dtype=np.float32))
     set_global_seed(int(seed))
@@ -361,7 +366,9 @@ def train_clcrec(
         len(rows["val"]),
     )
     history = train_factor_model(
-        network,
+        # compiled in a wrapper sharing the encoder's layers: the saved encoder carries
+        # no custom loss, so it loads with safe_mode on
+        for_training(network),
         batches["train"],
         batches["val"],
         training,
