@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_spark import TreePeakRSS  # noqa: E402
 
-# stage label -> the pipelines one `kedro run` of it runs. The text, fusion and
+# stage label -> the pipelines one `kedro run` of it runs. The text, fusion, peers and
 # evaluation pipelines run together: each table needs rows of the others (Table 1's
 # random and upper-bound rows come from evaluation, its text rows from text).
 STAGES = {
@@ -43,7 +43,7 @@ STAGES = {
     "ingestion": "ingestion",
     "semantic_enrichment": "semantic_enrichment",
     "factorization": "factorization",
-    "models": "text,fusion,evaluation",
+    "models": "text,fusion,peers,evaluation",
 }
 PROJECT = Path(__file__).resolve().parents[1]
 # MSD-A's clean triplets (paper section 6.1), the size the extrapolation aims at

@@ -14,7 +14,7 @@ from kedro.pipeline import Pipeline
 from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
 from coldstart.rows import load_base_parameters, load_rows
 
-MODELLING = ("text", "audio", "fusion")
+MODELLING = ("text", "audio", "fusion", "peers")
 #: The MLflow registry name of the release model a training run logs.
 RELEASE_MODEL_NAME = "coldstart-releases"
 

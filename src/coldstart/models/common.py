@@ -57,13 +57,17 @@ def factor_head(inputs: Any, n_factors: int, name: str = "factors") -> Any:
     return keras.layers.UnitNormalization(axis=-1, name=name)(dense)
 
 
-def compile_for_factors(model: Any, learning_rate: float = 1e-3) -> Any:
-    """Compile with Adam and the cosine proximity loss (docs/architecture.md, protocol)."""
+def compile_for_factors(model: Any, learning_rate: float = 1e-3, loss: Any = None) -> Any:
+    """Compile with Adam and the cosine proximity loss (docs/architecture.md, protocol).
+
+    ``loss`` replaces the cosine loss (the peer rows: DropoutNet's preference MSE,
+    CLCRec's contrastive loss).
+    """
     import keras
 
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.CosineSimilarity(axis=-1),
+        loss=keras.losses.CosineSimilarity(axis=-1) if loss is None else loss,
     )
     return model
 
@@ -182,7 +186,12 @@ def fit_to_factors(
 
 
 def train_factor_model(
-    network: Any, train: Any, validation: Any, training: dict[str, Any], name: str
+    network: Any,
+    train: Any,
+    validation: Any,
+    training: dict[str, Any],
+    name: str,
+    loss: Any = None,
 ) -> dict[str, Any]:
     """Compile and fit a content model as every row of the paper does, and log it.
 
@@ -195,7 +204,9 @@ def train_factor_model(
     """
     import time
 
-    compile_for_factors(network, learning_rate=float(training.get("learning_rate", 1e-3)))
+    compile_for_factors(
+        network, learning_rate=float(training.get("learning_rate", 1e-3)), loss=loss
+    )
     started_at_ms = int(time.time() * 1000)
     started = time.perf_counter()
     history = fit_to_factors(

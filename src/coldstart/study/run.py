@@ -61,6 +61,7 @@ STAGES = (
     "audio",
     "text",
     "fusion",
+    "peers",
     "evaluation",
 )
 

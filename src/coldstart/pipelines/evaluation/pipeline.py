@@ -27,7 +27,16 @@ from .nodes import (
 )
 
 LEVEL_ITEMS = {"artist": "artists", "song": "songs"}
-TRAINED_TEMPLATES = {"text_ff", "text_cnn", "audio_cnn", "song_ff", "late_fusion", "multimodal"}
+TRAINED_TEMPLATES = {
+    "text_ff",
+    "text_cnn",
+    "audio_cnn",
+    "song_ff",
+    "late_fusion",
+    "multimodal",
+    "dropoutnet",
+    "clcrec",
+}
 #: Templates whose ``<row>.model`` is logged to the row's MLflow run in its flavour.
 LOGGED_MODEL_TEMPLATES = TRAINED_TEMPLATES | {"text_sklearn"}
 
