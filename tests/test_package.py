@@ -58,7 +58,7 @@ def test_the_packaged_project_runs_the_tiny_world_from_its_wheel(tiny_run, tmp_p
     )
     _run(
         [sys.executable, "-m", "coldstart", f"--conf-source={conf}", "--env=test",
-         "--pipeline=tables", f"--params={params}"],
+         "--pipelines=tables", f"--params={params}"],
         elsewhere,
         env,
     )  # fmt: skip
