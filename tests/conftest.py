@@ -16,7 +16,8 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     model and its registered MLflow model all come from this run.
     """
     root = tmp_path_factory.mktemp("tiny_run")
-    params = {"dataset_dir": str(root / "raw"), **isolated_outputs(root)}
+    # a world is generated outside the default folder only when asked
+    params = {"dataset_dir": str(root / "raw"), "generate_world": True, **isolated_outputs(root)}
     run_session(params)
     return {"root": root, "params": params}
 
