@@ -97,7 +97,9 @@ def read_runtime_names(config_loader: Any, candidates: Iterable[str]) -> set[str
     return found
 
 
-def unknown_parameters(runtime_params: Mapping[str, Any], config_loader: Any) -> dict[str, str | None]:
+def unknown_parameters(
+    runtime_params: Mapping[str, Any], config_loader: Any
+) -> dict[str, str | None]:
     """``{unknown top-level key: the closest known name or None}`` of ``runtime_params``.
 
     Known: the top-level keys of the parameter files (without the run-time values) and
