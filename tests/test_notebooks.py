@@ -28,8 +28,12 @@ def project_after_tiny_run(tiny_run: dict, tmp_path_factory: pytest.TempPathFact
     ``mlflow.yml`` put them by default, beside the project's own conf and code.
     """
     project = tmp_path_factory.mktemp("checkout")
-    for name in ("conf", "src"):
-        (project / name).symlink_to(PROJECT / name)
+    for name in ("conf", "src"):  # copies: Kedro wants the source folder inside the project
+        shutil.copytree(
+            PROJECT / name,
+            project / name,
+            ignore=shutil.ignore_patterns("__pycache__", "credentials*.yml"),
+        )
     shutil.copy2(PROJECT / "pyproject.toml", project)
     shutil.copytree(PROJECT / "notebooks", project / "notebooks")
     (project / "data" / "01_raw").mkdir(parents=True)

@@ -75,12 +75,16 @@ def _release_training(training: Pipeline, inference: Pipeline) -> Pipeline:
             except KedroMlflowPipelineMLError:
                 return Pipeline(pipeline.nodes)
 
+        # kedro-viz draws every namespace of the default pipeline as a super-node: it
+        # takes the namespace's nodes and the rest of the pipeline around them. Plain
+        # pipelines are all it needs (it logs no model). kedro-mlflow answers the same
+        # but warns ("BEWARE - ... no longer a 'PipelineML'") at each call, 38 lines
+        # per `kedro viz build` that no user can act on.
         def only_nodes_with_namespaces(self, node_namespaces: list[str]) -> Pipeline:
-            # kedro-viz asks every namespace of the default pipeline for its nodes, to
-            # draw it as a super-node: a plain sub-pipeline is all it needs (it logs no
-            # model). kedro-mlflow answers the same but warns ("BEWARE - ... no longer a
-            # 'PipelineML'") once per namespace, 38 lines no user can act on.
             return self.training.only_nodes_with_namespaces(node_namespaces)
+
+        def __sub__(self, other: Pipeline) -> Pipeline:
+            return self.training - other
 
     return ReleaseTraining(
         nodes=training.nodes,

@@ -33,30 +33,48 @@ KNOWN_NOISE = (
 )
 
 
-class KnownNoiseFilter(logging.Filter):
-    """Drops the warnings of :data:`KNOWN_NOISE` that reach logging anyway.
+#: logger -> message regexes of lines dependencies log (not warn) on every run.
+KNOWN_LOG_NOISE = {
+    # kedro-mlflow logs the release model as a pyfunc *object* (its KedroPipelineModel),
+    # and MLflow says at each run that such objects are cloudpickled: kedro-mlflow offers
+    # no other way, so nothing a user can change
+    "mlflow.pyfunc": (r"Passing a Python object as `python_model` causes it to be serialized",),
+}
 
-    Kedro's ``RichHandler`` routes warnings to the ``py.warnings`` logger. A
-    ``warnings`` filter cannot stop MLflow's type-hint warning: MLflow raises it
-    inside ``warnings.catch_warnings()`` with its own ``simplefilter("once")``
-    in front of every other filter. Its logged line is dropped here instead.
+
+class KnownNoiseFilter(logging.Filter):
+    """Drops log records whose message matches one of ``patterns``.
+
+    On ``py.warnings`` (where Kedro's ``RichHandler`` routes warnings) it drops the
+    warnings of :data:`KNOWN_NOISE` that reach logging anyway: a ``warnings`` filter
+    cannot stop MLflow's type-hint warning, which MLflow raises inside
+    ``warnings.catch_warnings()`` with its own ``simplefilter("once")`` in front of
+    every other filter. On the loggers of :data:`KNOWN_LOG_NOISE`, their lines.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, patterns: tuple[str, ...] | None = None) -> None:
         super().__init__()
-        self._patterns = [re.compile(message) for message, _ in KNOWN_NOISE]
+        chosen = patterns if patterns is not None else tuple(m for m, _ in KNOWN_NOISE)
+        self._patterns = [re.compile(message) for message in chosen]
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         return not any(pattern.search(text) for pattern in self._patterns)
 
 
+def _add_filter(logger_name: str, patterns: tuple[str, ...] | None = None) -> None:
+    """Attach one :class:`KnownNoiseFilter` to ``logger_name`` (once per process)."""
+    target = logging.getLogger(logger_name)
+    if not any(isinstance(f, KnownNoiseFilter) for f in target.filters):
+        target.addFilter(KnownNoiseFilter(patterns))
+
+
 def silence_known_noise() -> None:
-    """Filter :data:`KNOWN_NOISE` and TensorFlow's C++ start-up chatter."""
+    """Filter :data:`KNOWN_NOISE`, :data:`KNOWN_LOG_NOISE` and TensorFlow's C++ chatter."""
     # 2 = errors only from TensorFlow's C++ logging (oneDNN notices, memory patches)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for message, category in KNOWN_NOISE:
         warnings.filterwarnings("ignore", message=message, category=category)
-    captured = logging.getLogger("py.warnings")
-    if not any(isinstance(f, KnownNoiseFilter) for f in captured.filters):
-        captured.addFilter(KnownNoiseFilter())
+    _add_filter("py.warnings")
+    for logger_name, patterns in KNOWN_LOG_NOISE.items():
+        _add_filter(logger_name, patterns)

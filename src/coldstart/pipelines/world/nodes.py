@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 logger = logging.getLogger(__name__)
 
@@ -18,11 +19,18 @@ RAW_FILES = (
 )
 
 
+#: The ``generate_world`` parameter (a Literal, not ``bool | str``: Kedro's typed
+#: parameter validation warns on every run about a union it cannot validate).
+GenerateWorld = Literal["auto", True, False]
+
+
 class DatasetDirError(FileNotFoundError):
     """``dataset_dir`` holds no dataset, and no world is to be generated there."""
 
 
-def may_generate_world(folder: Path, generate_world: bool | str, default_dataset_dir: str) -> bool:
+def may_generate_world(
+    folder: Path, generate_world: GenerateWorld, default_dataset_dir: str
+) -> bool:
     """Whether a synthetic world may be generated into the empty or missing ``folder``.
 
     ``generate_world``: ``true`` anywhere, ``false`` nowhere, ``auto`` only into the
@@ -41,7 +49,7 @@ def ensure_raw_dataset(
     dataset_dir: str,
     world: dict,
     releases_dir: str | None = None,
-    generate_world: bool | str = "auto",
+    generate_world: GenerateWorld = "auto",
     default_dataset_dir: str | None = None,
 ) -> tuple[Path, ...]:
     """Generate the synthetic world in ``dataset_dir`` unless a dataset is there.
