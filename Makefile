@@ -30,7 +30,8 @@ lint: setup
 viz: setup  ## lineage in the browser
 	$(BIN)/kedro viz run
 
-viz-build: setup  ## static lineage site in ./build
+viz-build: setup  ## static lineage site in ./build, made afresh (kedro package builds in dist/)
+	rm -rf build
 	$(BIN)/kedro viz build
 
 mlflow-ui: setup  ## browse the runs of the project's store

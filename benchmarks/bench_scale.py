@@ -80,6 +80,7 @@ def run_stage(
             f"world.preset={preset}",
             "world.audio=false",
             f"dataset_dir={data_root / '01_raw' / preset}",
+            "generate_world=true",  # outside the default folder: generated only when asked
             f"data_root={data_root}",
             f"mlflow_tracking_uri=sqlite:///{data_root / 'mlruns.db'}",
             "mlflow_models.log_row_models=false",

@@ -25,6 +25,7 @@ def tiny_root(root: Path) -> dict[str, str]:
         shutil.copytree(TINY_WORLD, raw)
     return {
         "dataset_dir": str(raw),
+        "generate_world": True,  # when the project's tiny world was not there to copy
         "data_root": str(root / "data"),
         "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
         "mlflow_artifact_location": str(root / "mlartifacts"),

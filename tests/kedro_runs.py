@@ -22,7 +22,7 @@ def run_session(
     env: str = "test",
     conf_source: str | None = None,
 ) -> None:
-    """``kedro run --env=<env> [--pipeline=<name>] [--conf-source=...] --params=...``, in process."""
+    """``kedro run --env=<env> [--pipelines=<name>] [--conf-source=...] --params=...``, in process."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -33,7 +33,7 @@ def run_session(
         with KedroSession.create(
             project_path=PROJECT, env=env, conf_source=conf_source, runtime_params=runtime_params
         ) as session:
-            session.run(pipeline_name=pipeline_name)
+            session.run(pipeline_names=[pipeline_name] if pipeline_name else None)
     finally:
         # the session wired its rows from its own parameters (a dataset without audio
         # switches rows off); the tests after it read the project's conf again

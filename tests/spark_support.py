@@ -57,6 +57,7 @@ def tiny_ingested(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("spark_tiny")
     params = {
         "dataset_dir": str(root / "raw"),
+        "generate_world": True,  # a temporary folder: generated only when asked
         "data_root": str(root / "data"),
         "mlflow_tracking_uri": f"sqlite:///{root / 'mlruns.db'}",
         "mlflow_artifact_location": str(root / "mlartifacts"),

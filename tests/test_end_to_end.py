@@ -196,14 +196,14 @@ def test_fusion_without_embeddings_names_what_is_missing(tmp_path: Path) -> None
     assert "(made by: text)" in message and "(made by: audio)" in message
     # one command that makes them all, not a circular list (evaluation needs fusion)
     assert "Make them with `kedro run` (every stage, once)" in message
-    assert "`kedro run --pipeline=fusion` reruns only its own part" in message
+    assert "`kedro run --pipelines=fusion` reruns only its own part" in message
 
 
 def test_missing_inputs_hint_names_one_non_circular_command() -> None:
     from coldstart.hooks import _missing_inputs_hint
 
     assert _missing_inputs_hint({"text"}, {"fusion"}).startswith(
-        "Make them with `kedro run --pipeline=text`"
+        "Make them with `kedro run --pipelines=text`"
     )
     assert "`kedro run` (every stage" in _missing_inputs_hint({"evaluation"}, {"fusion"})
     assert "`kedro run` (every stage" in _missing_inputs_hint({"text", "audio"}, {"fusion"})

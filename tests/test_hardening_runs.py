@@ -48,7 +48,7 @@ def test_a_concurrent_run_is_refused_and_a_terminated_run_ends_killed(tmp_path: 
     try:
         run = wait_for(lambda: _running_parent(params, first.pid), 240, "run A's MLflow run")
         second = subprocess.run(
-            cli_args(params, "--pipeline=ingestion"),
+            cli_args(params, "--pipelines=ingestion"),
             cwd=PROJECT,
             capture_output=True,
             text=True,
@@ -89,7 +89,7 @@ def test_a_killed_run_is_marked_killed_and_a_stopped_run_ends_failed(tmp_path: P
     )
     # fusion's inputs (embeddings, audio features) were never made: the check stops it
     rerun = subprocess.run(
-        cli_args(params, "--pipeline=fusion"),
+        cli_args(params, "--pipelines=fusion"),
         cwd=PROJECT,
         capture_output=True,
         text=True,

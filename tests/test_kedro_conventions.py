@@ -39,7 +39,7 @@ def test_one_row_runs_alone_with_namespaces(tiny_run: dict) -> None:
 
 def test_one_stage_runs_alone_with_its_tag(tiny_run: dict) -> None:
     data = Path(tiny_run["params"]["data_root"])
-    done = _kedro(tiny_run, "--pipeline=tables", "--tags=factorization")
+    done = _kedro(tiny_run, "--pipelines=tables", "--tags=factorization")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     ran = set(json.loads((data / "08_reporting" / "node_timings.json").read_text())["nodes"])
     assert ran == {"factorize_songs", "factorize_artists"}

@@ -416,7 +416,7 @@ def test_a_world_whose_audio_folder_is_emptied_runs_table_1_end_to_end(
     shutil.rmtree(raw / "audio")
     (raw / "audio").mkdir()
     params = {"dataset_dir": str(raw), **isolated_outputs(tmp_path)}
-    run_in_process(params, pipeline_name="tables")
+    run_in_process(params, pipeline_names=["tables"])
     reporting = tmp_path / "data" / "08_reporting"
     table1 = pd.read_csv(reporting / "table1_artist.csv")
     enabled = [ns for ns, row in load_rows_of("artist").items() if row.get("enabled", True)]

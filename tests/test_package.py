@@ -31,9 +31,19 @@ def _run(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.C
     return done
 
 
+def _tree(folder: Path) -> dict[str, int]:
+    """``{relative path: mtime_ns}`` of every file under ``folder`` (empty if it is absent)."""
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+    }
+
+
 def test_the_packaged_project_runs_the_tiny_world_from_its_wheel(tiny_run, tmp_path) -> None:
     kedro = Path(sys.executable).with_name("kedro")
+    viz_site = _tree(PROJECT / "build")  # `kedro viz build`'s folder: not the package's
     _run([str(kedro), "package"], PROJECT)
+    assert _tree(PROJECT / "build") == viz_site
+    assert (PROJECT / "dist" / ".build" / "lib" / "coldstart" / "__main__.py").is_file()
     wheels = sorted((PROJECT / "dist").glob("coldstart-*.whl"), key=os.path.getmtime)
     conf = PROJECT / "dist" / "conf-coldstart.tar.gz"
     assert wheels and conf.is_file()
@@ -56,12 +66,18 @@ def test_the_packaged_project_runs_the_tiny_world_from_its_wheel(tiny_run, tmp_p
             f"mlflow_artifact_location={tmp_path / 'mlartifacts'}",
         ]
     )
-    _run(
+    done = _run(
         [sys.executable, "-m", "coldstart", f"--conf-source={conf}", "--env=test",
-         "--pipeline=tables", f"--params={params}"],
+         "--pipelines=tables", f"--params={params}"],
         elsewhere,
         env,
     )  # fmt: skip
+    # the project's logging.yml, from the conf tarball: no line per dataset load and save,
+    # and its log file (Kedro's default logs every "Loading data from ...")
+    output = done.stdout + done.stderr
+    assert "Loading data from" not in output and "Saving data to" not in output
+    assert "Completed" in output  # the console still shows the nodes
+    assert "Loading data from" not in (elsewhere / "logs" / "info.log").read_text()
     for table, name in TABLES.items():
         frame = pd.read_csv(data / "08_reporting" / f"{name}.csv")
         expected = {

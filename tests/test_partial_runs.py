@@ -1,4 +1,4 @@
-"""Partial runs (``kedro run --pipeline=...``) on a dataset in the raw contract.
+"""Partial runs (``kedro run --pipelines=...``) on a dataset in the raw contract.
 
 Real data may come without previews: no ``audio/`` folder at all. Ingestion reads
 that as "no audio", so the missing-inputs check must let it through, while an
@@ -68,7 +68,7 @@ def test_a_missing_required_input_names_the_dataset_its_path_and_its_maker(
     message = str(error.value)
     assert f"raw_tags at {raw / 'artist_tags.tsv'}  (made by: world)" in message
     assert "raw_audio_dir" not in message  # optional for ingestion
-    assert "Make them with `kedro run --pipeline=world`" in message
+    assert "Make them with `kedro run --pipelines=world`" in message
     assert not (Path(params["data_root"]) / "02_intermediate").exists()  # no node ran
 
 

@@ -3,7 +3,7 @@
 The default run (the shared ``tiny_run`` fixture) already checks that every row of
 the configuration, the peers included, is in its table, has its MLflow run and, when
 trained, its logged model (test_end_to_end.py). Here: the peers' own outputs, and
-``kedro run --pipeline=peers`` sliced on a copy of that run's data.
+``kedro run --pipelines=peers`` sliced on a copy of that run's data.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_peer_rows_are_in_the_default_runs_tables(tiny_run: dict) -> None:
 
 @pytest.mark.slow
 def test_the_peers_pipeline_reruns_its_rows_alone(tiny_run: dict, tmp_path: Path) -> None:
-    """``kedro run --pipeline=peers`` on a copy of the run: the peer rows only, and the tables."""
+    """``kedro run --pipelines=peers`` on a copy of the run: the peer rows only, and the tables."""
     import mlflow
 
     data = tmp_path / "data"

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 class MissingInputsError(RuntimeError, click.ClickException):
-    """A partial run (``--pipeline=...``) lacks inputs that another pipeline makes.
+    """A partial run (``--pipelines=...``) lacks inputs that another pipeline makes.
 
     A ``ClickException``: the ``kedro`` command prints the list alone, not a traceback.
     """
@@ -54,7 +54,7 @@ def _producers() -> dict[str, list[str]]:
 class CheckInputsHooks:
     """Fail fast, before any node runs, when a partial run's inputs are not on disk.
 
-    ``kedro run --pipeline=fusion`` retrains from the embeddings in the catalog; if
+    ``kedro run --pipelines=fusion`` retrains from the embeddings in the catalog; if
     they are not there the run would fail an hour in with a bare ``DatasetError``.
     This names every missing input, where it was looked for and the command that
     makes it. An input the catalog marks ``optional`` (a raw folder such as
@@ -122,10 +122,10 @@ def _missing_inputs_hint(makers: set[str], requested: set[str]) -> str:
     or ``evaluation``, whose row results need the requested pipeline's own outputs)
     the one command that makes everything is ``kedro run``.
     """
-    rerun = " / ".join(f"`kedro run --pipeline={name}`" for name in sorted(requested - {None}))
+    rerun = " / ".join(f"`kedro run --pipelines={name}`" for name in sorted(requested - {None}))
     if len(makers) == 1 and not makers & (requested | {"evaluation"}):
         (maker,) = makers
-        return f"Make them with `kedro run --pipeline={maker}`, then rerun {rerun or 'this'}."
+        return f"Make them with `kedro run --pipelines={maker}`, then rerun {rerun or 'this'}."
     return (
         "Make them with `kedro run` (every stage, once); afterwards "
         f"{rerun or 'a partial run'} reruns only its own part."

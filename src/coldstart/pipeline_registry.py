@@ -2,7 +2,7 @@
 
 Each modelling pipeline (``text``, ``audio``, ``fusion``) is registered together
 with the evaluation of the rows it produces and the tables those rows belong to,
-so ``kedro run --pipeline=fusion`` retrains *and* re-evaluates the fusion rows
+so ``kedro run --pipelines=fusion`` retrains *and* re-evaluates the fusion rows
 (the other rows' results are read back from the catalog). ``evaluation`` alone
 re-scores every row from the predictions in the catalog.
 """
@@ -40,7 +40,7 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
 def stage_pipelines() -> dict[str, Pipeline]:
     """``{name: create_pipeline()}`` of every package under ``coldstart.pipelines``.
 
-    Not Kedro's ``find_pipelines``: under ``--pipeline=<name>`` it imports only
+    Not Kedro's ``find_pipelines``: under ``--pipelines=<name>`` it imports only
     the package of that name, and the composite pipelines (``tables``,
     ``__default__``) need them all.
     """
@@ -74,6 +74,17 @@ def _release_training(training: Pipeline, inference: Pipeline) -> Pipeline:
                 return super()._turn_pipeline_to_ml(pipeline)
             except KedroMlflowPipelineMLError:
                 return Pipeline(pipeline.nodes)
+
+        # kedro-viz draws every namespace of the default pipeline as a super-node: it
+        # takes the namespace's nodes and the rest of the pipeline around them. Plain
+        # pipelines are all it needs (it logs no model). kedro-mlflow answers the same
+        # but warns ("BEWARE - ... no longer a 'PipelineML'") at each call, 38 lines
+        # per `kedro viz build` that no user can act on.
+        def only_nodes_with_namespaces(self, node_namespaces: list[str]) -> Pipeline:
+            return self.training.only_nodes_with_namespaces(node_namespaces)
+
+        def __sub__(self, other: Pipeline) -> Pipeline:
+            return self.training - other
 
     return ReleaseTraining(
         nodes=training.nodes,

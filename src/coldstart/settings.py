@@ -3,6 +3,7 @@
 from kedro.config import OmegaConfigLoader
 
 from coldstart.backend import BackendHooks
+from coldstart.config_hooks import MlflowStoreHooks, RuntimeParamsHooks
 from coldstart.determinism import DeterminismHooks
 from coldstart.hooks import CheckInputsHooks, RunGuardHooks, RunVersionsHooks
 from coldstart.quiet import silence_known_noise
@@ -16,6 +17,9 @@ silence_known_noise()
 # pluggy calls the last registered first, so a plain hook here runs after kedro-mlflow's;
 # RunGuardHooks wraps before_pipeline_run to act before it (see coldstart.hooks).
 HOOKS = (
+    # before kedro-mlflow's: a --params typo stops the session; the store is the project's
+    RuntimeParamsHooks(),
+    MlflowStoreHooks(),
     RunGuardHooks(),
     RowsHooks(),
     RunVersionsHooks(),

@@ -89,7 +89,7 @@ class FeatureStore:
             if stored is None:
                 raise FileNotFoundError(
                     f"No feature store at {self.root} (no {MANIFEST}); run the audio "
-                    "feature extraction first (`kedro run --pipeline=audio`)."
+                    "feature extraction first (`kedro run --pipelines=audio`)."
                 )
             self.config = CQTConfig.from_params(stored["config"])
             return

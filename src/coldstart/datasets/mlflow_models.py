@@ -54,6 +54,17 @@ class MlflowRowModelDataset(MlflowModelTrackingDataset):
             # what the project's own skops dataset trusts, and nothing more, on reload
             save_args.setdefault("skops_trusted_types", list(TRUSTED_TYPES))
         super().__init__(flavor, pyfunc_workflow, load_args, save_args, metadata)
+        self._logged_run_id: str | None = None
+
+    def _exists(self) -> bool:
+        """Whether this dataset logged its row's model in this session.
+
+        A row model has no fixed place to look for: each run logs it into that row's
+        new MLflow run. So it exists once saved here, and not before (a resumed or
+        partial run trains the row again). Kedro and kedro-mlflow ask this of every
+        output (kedro-mlflow at the end of each run, before logging the release model).
+        """
+        return self._logged_run_id is not None
 
     def _save(self, row_model: RowModel) -> None:
         if row_model.model is None:
@@ -75,6 +86,7 @@ class MlflowRowModelDataset(MlflowModelTrackingDataset):
                 super()._save(row_model.model)
         finally:
             self._save_args = fixed
+        self._logged_run_id = row_model.run_id
         logger.info(
             "MLflow: model %s logged (%s) in run %s",
             row_model.name,

@@ -672,7 +672,7 @@ def read_release_folder(
         raise FileNotFoundError(
             f"Releases folder '{root}' does not exist. Point `releases_dir` at a folder with "
             "artist_biographies.jsonl, artist_tags.tsv, track_metadata.db and/or audio/ "
-            "(`kedro run --pipeline=releases --params=releases_dir=...`)."
+            "(`kedro run --pipelines=releases --params=releases_dir=...`)."
         )
     drops = _Drops()
     biographies = _read_biographies(root / "artist_biographies.jsonl", drops, max_biography_chars)

@@ -1,6 +1,6 @@
 """Run the protocol over K seeds and aggregate across them (``python -m coldstart.study``).
 
-Each seed is one ``kedro run --pipeline=tables`` (both results tables, no release
+Each seed is one ``kedro run --pipelines=tables`` (both results tables, no release
 model) in its own data root, ``<data_root>/09_study/<name>/seed_<seed>``, with
 ``seed=<seed>``: the split and every model's initialisation follow it. What does
 not depend on the seed is shared through ``cache_root=<data_root>``: the world
@@ -241,7 +241,7 @@ def run_seed(
     run_name: str,
     project: Path = PROJECT,
 ) -> float:
-    """One seed's ``kedro run --pipeline=tables``, logging into ``run_id``; returns seconds."""
+    """One seed's ``kedro run --pipelines=tables``, logging into ``run_id``; returns seconds."""
     seed_root.mkdir(parents=True, exist_ok=True)
     seed_params = {
         # the seeds are for the figures: their models are on disk, not each logged to MLflow
@@ -258,7 +258,7 @@ def run_seed(
         "-m",
         "kedro",
         "run",
-        "--pipeline=tables",
+        "--pipelines=tables",
         f"--env={settings.env}",
         f"--params={encode_params(seed_params)}",
     ]

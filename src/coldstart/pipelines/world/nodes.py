@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 logger = logging.getLogger(__name__)
 
@@ -18,14 +19,46 @@ RAW_FILES = (
 )
 
 
+#: The ``generate_world`` parameter (a Literal, not ``bool | str``: Kedro's typed
+#: parameter validation warns on every run about a union it cannot validate).
+GenerateWorld = Literal["auto", True, False]
+
+
+class DatasetDirError(FileNotFoundError):
+    """``dataset_dir`` holds no dataset, and no world is to be generated there."""
+
+
+def may_generate_world(
+    folder: Path, generate_world: GenerateWorld, default_dataset_dir: str
+) -> bool:
+    """Whether a synthetic world may be generated into the empty or missing ``folder``.
+
+    ``generate_world``: ``true`` anywhere, ``false`` nowhere, ``auto`` only into the
+    environment's default dataset folder (``globals.yml``'s ``dataset_dir``): a
+    ``dataset_dir`` given at run time that holds nothing is a typo or a missing mount,
+    never a place to write a world into unasked.
+    """
+    if isinstance(generate_world, str):
+        if generate_world.lower() != "auto":
+            raise ValueError(f"generate_world must be true, false or auto, not {generate_world!r}")
+        return folder.resolve() == Path(default_dataset_dir).resolve()
+    return bool(generate_world)
+
+
 def ensure_raw_dataset(
-    dataset_dir: str, world: dict, releases_dir: str | None = None
+    dataset_dir: str,
+    world: dict,
+    releases_dir: str | None = None,
+    generate_world: GenerateWorld = "auto",
+    default_dataset_dir: str | None = None,
 ) -> tuple[Path, ...]:
     """Generate the synthetic world in ``dataset_dir`` unless a dataset is there.
 
     * no ``train_triplets.txt``: generate the world described by ``world``, and its
       new-releases folder ``releases/`` (``world.releases``; see
-      :mod:`coldstart.world.releases`);
+      :mod:`coldstart.world.releases`) -- where :func:`may_generate_world` allows it
+      (``generate_world``; the default folder is ``default_dataset_dir``), else stop
+      with :class:`DatasetDirError` naming the folder;
     * a ``world_manifest.json`` (or the marker of an interrupted generation): a synthetic
       world; the generator reuses it when its configuration matches (adding
       ``releases/`` when it is missing or was made with other release settings) and
@@ -48,6 +81,15 @@ def ensure_raw_dataset(
     ).exists()
     if has_triplets and not has_manifest:
         logger.info("Using the dataset in %s as it is (not a synthetic world)", folder)
+    elif not has_manifest and not may_generate_world(
+        folder, generate_world, default_dataset_dir or dataset_dir
+    ):
+        state = "holds no dataset (no train_triplets.txt)" if folder.exists() else "does not exist"
+        raise DatasetDirError(
+            f"dataset_dir {folder} {state}. Point dataset_dir at a dataset in the raw data "
+            "contract (docs/architecture.md), or generate a synthetic world there with "
+            "--params=dataset_dir=...,generate_world=true"
+        )
     else:
         from coldstart.world import generate_world
 

@@ -10,7 +10,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 ensure_raw_dataset,
-                inputs=["params:dataset_dir", "params:world", "params:releases_dir"],
+                inputs=[
+                    "params:dataset_dir",
+                    "params:world",
+                    "params:releases_dir",
+                    "params:generate_world",
+                    "params:default_dataset_dir",
+                ],
                 outputs=[
                     "raw_triplets",
                     "raw_track_metadata",
