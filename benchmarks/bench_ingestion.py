@@ -275,9 +275,7 @@ def main() -> None:
         f"peak memory ratio project/pandas: {p['peak_rss_mb'] / q['peak_rss_mb']:.2f}, "
         f"project/pyarrow: {p['peak_rss_mb'] / a['peak_rss_mb']:.2f}"
     )
-    agree = all(
-        r["nnz"] == p["nnz"] and np.isclose(r["plays"], p["plays"]) for r in (q, a)
-    )
+    agree = all(r["nnz"] == p["nnz"] and np.isclose(r["plays"], p["plays"]) for r in (q, a))
     print(f"same matrix, all three (nnz and total plays): {agree}")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     rate = n_lines / p["seconds"]

@@ -179,6 +179,10 @@ def test_a_new_row_is_one_parameter_block(tmp_path: Path):
         assert resolver.match_dataset_pattern(name) in _row_patterns(catalog), name
     model = resolver.resolve_pattern("a_sem_wide.model")
     assert model["filepath"] == "/nonexistent/data_root/06_models/rows/a_sem_wide/model.keras"
-    table = {i for n in pipelines["__default__"].nodes if n.name == "assemble_table1_artist"
-             for i in n.inputs}
+    table = {
+        i
+        for n in pipelines["__default__"].nodes
+        if n.name == "assemble_table1_artist"
+        for i in n.inputs
+    }
     assert "a_sem_wide.row_result" in table

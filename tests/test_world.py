@@ -754,4 +754,6 @@ def test_turtle_of_awkward_labels_parses_back_and_bad_names_are_refused():
     assert labels == {'Say "hi"\nback\\slash', "Mötley"}
     assert pyoxigraph.NamedNode(DBR + "Category:1981_establishments") in {t.object for t in parsed}
     with pytest.raises(ValueError, match="not usable in an IRI: 'Bad name'"):
-        to_turtle([Entity(resource="Bad name", types=["Band"], labels=["x"], props={}, subjects=[])])
+        to_turtle(
+            [Entity(resource="Bad name", types=["Band"], labels=["x"], props={}, subjects=[])]
+        )
