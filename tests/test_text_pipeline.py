@@ -161,7 +161,8 @@ def _catalog(world, namespace, params, **extra):
             "artist_item_factors": MemoryDataset(factors),
             "artist_plays": MemoryDataset(plays),
             "params:seed": MemoryDataset(11),
-            f"{namespace}.model": MemoryDataset(copy_mode="assign"),
+            f"{namespace}.model": MemoryDataset(copy_mode="assign"),  # Keras rows
+            f"{namespace}.estimator": MemoryDataset(copy_mode="assign"),  # scikit-learn rows
             **extra,
         }
     )
@@ -257,7 +258,10 @@ def test_create_pipeline_builds_the_configured_rows():
     outputs = pipe.all_outputs()
     for ns in ("a_text", "a_sem", "a_tags", "a_w2v", "text_rf", "ridge", "tags_itemknn"):
         assert f"{ns}.test_item_factors" in outputs
-        assert f"{ns}.model" in outputs
+    for ns in ("a_text", "a_sem", "a_tags", "a_w2v"):
+        assert f"{ns}.model" in outputs  # Keras
+    for ns in ("text_rf", "ridge", "tags_itemknn"):
+        assert f"{ns}.estimator" in outputs and f"{ns}.model" not in outputs  # scikit-learn
     for ns in ("a_text", "a_sem", "a_tags", "a_w2v"):
         assert f"{ns}.training_history" in outputs
     assert {"a_sem.artist_embeddings", "a_tags.artist_embeddings"} <= outputs

@@ -153,14 +153,26 @@ def test_deterministic_bytes_parallel_and_sequential(world, bare_world):
 TINY_SHA256_BEFORE_RELEASES = {
     "artist_biographies.jsonl": "5a4e67a69ab533176225e9a6cf63519c7151eb6912c51e03d12f396e1dbc077f",
     "artist_tags.tsv": "d2df4399d2a7fe4f52c4810d2c5382546f60765e0b2b53801679c85de1fef4b6",
-    "knowledge_base.ttl": "16ded245b599744dcf379491e939aa733dbe485a2ee5a002b11542183745aa3e",
 }
+# The knowledge base is written by pyoxigraph's Turtle serialiser since, laid out
+# differently from the hand-written Turtle of that commit: what must not change is its
+# triples, so the digest is of the file's triples as sorted N-Triples lines (computed
+# from the commit's file, whose bytes hashed to 16ded245...).
+TINY_KB_TRIPLES_SHA256 = "ab00ce829b31149a0ab1b1bb780ecbb95a8573035e980f02397fcd0d176300e9"
+
+
+def _triples_digest(path: Path) -> str:
+    import pyoxigraph
+
+    triples = pyoxigraph.parse(path.read_bytes(), format=pyoxigraph.RdfFormat.TURTLE)
+    return hashlib.sha256("\n".join(sorted(str(t) for t in triples)).encode()).hexdigest()
 
 
 def test_world_text_files_unchanged_by_releases(world):
     folder, _ = world
     for name, digest in TINY_SHA256_BEFORE_RELEASES.items():
         assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert _triples_digest(folder / "knowledge_base.ttl") == TINY_KB_TRIPLES_SHA256
 
 
 def test_manifest_is_complete_and_hashes_match(world):
@@ -720,3 +732,28 @@ def test_world_node_returns_the_releases_folder(world, tmp_path):
     paths = ensure_raw_dataset(str(real), TINY)
     assert paths[-1] == real / "releases" and not paths[-1].exists()
     assert [p.name for p in real.iterdir()] == ["train_triplets.txt"]
+
+
+def test_turtle_of_awkward_labels_parses_back_and_bad_names_are_refused():
+    import pyoxigraph
+
+    from coldstart.world.knowledge import DBR, Entity, knowledge_triples, to_turtle
+
+    entity = Entity(
+        resource="Mötley_(band)",
+        types=["Band", "Agent"],
+        labels=['Say "hi"\nback\\slash', "Mötley"],
+        props={"genre": ["Rock_music"], "hometown": []},
+        subjects=["1981_establishments"],
+    )
+    text, n = to_turtle([entity])
+    assert n == 6 == len(knowledge_triples([entity]))
+    parsed = {q.triple for q in pyoxigraph.parse(text.encode(), format=pyoxigraph.RdfFormat.TURTLE)}
+    assert parsed == set(knowledge_triples([entity]))
+    labels = {t.object.value for t in parsed if isinstance(t.object, pyoxigraph.Literal)}
+    assert labels == {'Say "hi"\nback\\slash', "Mötley"}
+    assert pyoxigraph.NamedNode(DBR + "Category:1981_establishments") in {t.object for t in parsed}
+    with pytest.raises(ValueError, match="not usable in an IRI: 'Bad name'"):
+        to_turtle(
+            [Entity(resource="Bad name", types=["Band"], labels=["x"], props={}, subjects=[])]
+        )

@@ -133,21 +133,32 @@ def p_value(tests: pd.DataFrame, a: str, b: str, column: str = "p_ttest") -> flo
 def bootstrap_interval(
     values: np.ndarray, samples: int = 1000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over users (resampling users)."""
+    """Percentile bootstrap interval of the mean over users (resampling users).
+
+    ``scipy.stats.bootstrap`` with ``method="percentile"``. The resamples are drawn in
+    batches of at most two million indices, so that a million users need no
+    samples x users index matrix; the batches also fix the draws: the same seed,
+    sample count and number of users give the same interval.
+    """
+    from scipy import stats
+
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = np.empty(samples)
-    # chunks keep the index matrix small for a million users
-    chunk = max(1, 2_000_000 // max(len(values), 1))
-    for start in range(0, samples, chunk):
-        stop = min(samples, start + chunk)
-        idx = rng.integers(0, len(values), size=(stop - start, len(values)))
-        means[start:stop] = values[idx].mean(axis=1)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
-    return float(low), float(high)
+    if len(values) == 1:  # scipy needs two observations; every resample is the one value
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=samples,
+        batch=max(1, 2_000_000 // len(values)),
+        confidence_level=confidence,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    interval = result.confidence_interval
+    return float(interval.low), float(interval.high)
 
 
 def not_significant_from(

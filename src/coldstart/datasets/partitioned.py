@@ -40,10 +40,19 @@ class PartitionedParquetDataset(AbstractDataset):
         return {"filepath": str(self._path), "n_parts": self._n_parts}
 
     def load(self) -> pd.DataFrame:
+        import pyarrow.dataset as ds
+
         parts = sorted(self._path.glob("part-*.parquet"))
-        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        if not parts:
+            raise FileNotFoundError(f"{self._path}: no part-*.parquet files in the folder")
+        # the parts in name order, read by pyarrow's threads into one table
+        return ds.dataset([str(p) for p in parts], format="parquet").to_table().to_pandas()
 
     def save(self, data: pd.DataFrame) -> None:
+        # Written part by part rather than by ``pyarrow.dataset.write_dataset``: that
+        # cuts files by a maximum row count (the last one short) and names them
+        # ``part-{i}`` without zero padding, so neither the ``n_parts`` nearly equal
+        # slices nor the ``part-00000`` names that sort in row order would remain.
         parent = self._path.parent
         parent.mkdir(parents=True, exist_ok=True)
         partial = parent / f".{self._path.name}.{os.getpid()}.partial"

@@ -500,42 +500,48 @@ def kb_entities(cat: Catalog) -> list[Entity]:
 
 
 # ---------------------------------------------------------------------- Turtle
-_PREFIXES = (
-    "@prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .\n"
-    "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
-    "@prefix dbo: <http://dbpedia.org/ontology/> .\n"
-    "@prefix dct: <http://purl.org/dc/terms/> .\n"
-)
+_NAMESPACES = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "dbo": "http://dbpedia.org/ontology/",
+    "dct": "http://purl.org/dc/terms/",
+}
 
 _IRI_BAD = set('<>"{}|^`\\ ')
 
 
-def _iri(local: str) -> str:
+def _resource(local: str):
+    """The DBpedia resource ``local`` as a node; a name no IRI may hold is refused by name."""
+    from pyoxigraph import NamedNode
+
     if any(c in _IRI_BAD or ord(c) < 0x21 for c in local):
         raise ValueError(f"resource name not usable in an IRI: {local!r}")
-    return f"<{DBR}{local}>"
+    return NamedNode(DBR + local)
 
 
-def _literal(text: str) -> str:
-    esc = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{esc}"@en'
+def knowledge_triples(entities: list[Entity]) -> list:
+    """The entities' triples (``pyoxigraph.Triple``), in entity order, duplicates kept."""
+    from pyoxigraph import Literal, NamedNode, Triple
+
+    rdf_type = NamedNode(_NAMESPACES["rdf"] + "type")
+    label = NamedNode(_NAMESPACES["rdfs"] + "label")
+    subject_of = NamedNode(_NAMESPACES["dct"] + "subject")
+    dbo = _NAMESPACES["dbo"]
+    triples = []
+    for e in entities:
+        node = _resource(e.resource)
+        triples += [Triple(node, rdf_type, NamedNode(dbo + t)) for t in e.types]
+        triples += [Triple(node, label, Literal(x, language="en")) for x in e.labels]
+        for prop, objs in e.props.items():
+            triples += [Triple(node, NamedNode(dbo + prop), _resource(o)) for o in objs]
+        triples += [Triple(node, subject_of, _resource("Category:" + s)) for s in e.subjects]
+    return triples
 
 
 def to_turtle(entities: list[Entity]) -> tuple[str, int]:
-    """Serialise entities as Turtle; returns the text and the number of triples."""
-    parts = [_PREFIXES, "\n"]
-    n = 0
-    for e in entities:
-        preds: list[str] = [f"a {', '.join('dbo:' + t for t in e.types)}"]
-        n += len(e.types)
-        preds.append("rdfs:label " + ", ".join(_literal(x) for x in e.labels))
-        n += len(e.labels)
-        for prop, objs in e.props.items():
-            if objs:
-                preds.append(f"dbo:{prop} " + ", ".join(_iri(o) for o in objs))
-                n += len(objs)
-        if e.subjects:
-            preds.append("dct:subject " + ", ".join(_iri("Category:" + s) for s in e.subjects))
-            n += len(e.subjects)
-        parts.append(_iri(e.resource) + " " + " ;\n    ".join(preds) + " .\n\n")
-    return "".join(parts), n
+    """Serialise entities as Turtle (pyoxigraph); returns the text and the number of triples."""
+    from pyoxigraph import RdfFormat, serialize
+
+    triples = knowledge_triples(entities)
+    text = serialize(triples, format=RdfFormat.TURTLE, prefixes=_NAMESPACES)
+    return text.decode("utf-8"), len(triples)

@@ -411,7 +411,8 @@ def _pinned_requirements(model: Any) -> tuple[str, ...]:
 def row_model_for_mlflow(
     model: Any, mlflow_run: dict, row_params: dict, mlflow_models: dict
 ) -> Any:
-    """The row's trained model, addressed to the row's MLflow run (``{row}.logged_model``).
+    """The row's trained model, addressed to the row's MLflow run (``{row}.logged_model``,
+    ``{row}.logged_estimator`` for scikit-learn rows).
 
     The catalog's :class:`~coldstart.datasets.mlflow_models.MlflowRowModelDataset`
     logs it there in its MLflow flavour, with an input example from which MLflow

@@ -4,7 +4,9 @@ Every row (see ``coldstart.rows``) provides ``<row>.test_item_factors``; the
 template below turns it into ``<row>.metrics``, ``<row>.user_ap`` and one nested
 MLflow run. Rows whose template trains a Keras model also hand over
 ``<row>.training_history`` (learning curves in the run); every row with a trained
-model (Keras or scikit-learn) logs it into its run as ``<row>.logged_model``.
+model logs it into its run: ``<row>.model`` (Keras) as ``<row>.logged_model``,
+``<row>.estimator`` (scikit-learn) as ``<row>.logged_estimator``. The names differ so
+the catalog's factories (``conf/base/catalog_rows.yml``) can give each its format.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ TRAINED_TEMPLATES = {
 }
 #: Templates whose ``<row>.model`` is logged to the row's MLflow run in its flavour.
 LOGGED_MODEL_TEMPLATES = TRAINED_TEMPLATES | {"text_sklearn"}
+#: Templates whose trained model is a scikit-learn estimator, ``<row>.estimator`` (skops)
+#: rather than ``<row>.model`` (Keras): the catalog tells the formats apart by name.
+ESTIMATOR_TEMPLATES = frozenset({"text_sklearn", "item_knn"})
+# rows whose own user factors are a dense matrix (`<row>.dense_user_factors`, .npy); the
+# item_knn rows' are sparse (`<row>.user_factors`, .npz): two factories, two formats
+DENSE_OWN_USERS_TEMPLATES = frozenset({"cmf", "lightfm"})
 
 
 def shared_inputs() -> Pipeline:
@@ -105,8 +113,14 @@ def _all_hyperparameter_keys() -> tuple[str, ...]:
     return hyperparameter_keys([parameters[ns] for ns in enabled_rows() if ns in parameters])
 
 
-def evaluation_template(with_history: bool, with_model: bool = False) -> Pipeline:
-    """Evaluate one row's predicted test factors and log the row (and its model) to MLflow."""
+def evaluation_template(
+    with_history: bool, with_model: bool = False, model: str = "model"
+) -> Pipeline:
+    """Evaluate one row's predicted test factors and log the row (and its model) to MLflow.
+
+    ``model`` is the row's model dataset (``model`` or ``estimator``); it is logged
+    as ``logged_<model>``.
+    """
     log_inputs = ["row_result", "user_ap", "params:row_params", "params:dataset_dir", "params:seed"]
     if with_history:
         log_inputs.append("training_history")
@@ -116,8 +130,8 @@ def evaluation_template(with_history: bool, with_model: bool = False) -> Pipelin
     logged_model = [
         Node(
             row_model_for_mlflow,
-            ["model", "mlflow_run", "params:row_params", "params:mlflow_models"],
-            "logged_model",
+            [model, "mlflow_run", "params:row_params", "params:mlflow_models"],
+            f"logged_{model}",
             name="log_model_to_mlflow",
         )
     ]
@@ -150,13 +164,20 @@ def row_evaluation(namespace: str) -> Pipeline:
     with_model = row["template"] in LOGGED_MODEL_TEMPLATES
     return pipeline(
         evaluation_template(
-            with_history=row["template"] in TRAINED_TEMPLATES, with_model=with_model
+            with_history=row["template"] in TRAINED_TEMPLATES,
+            with_model=with_model,
+            model="estimator" if row["template"] in ESTIMATOR_TEMPLATES else "model",
         ),
         namespace=namespace,
         inputs={
             "test_plays": f"{level}_test_plays",
             "evaluated_users": f"{level}_evaluated_users",
             **({} if own_users else {"user_factors": f"{level}_user_factors"}),
+            **(
+                {"user_factors": f"{namespace}.dense_user_factors"}
+                if own_users and row["template"] in DENSE_OWN_USERS_TEMPLATES
+                else {}
+            ),
         },
         parameters={
             "params:evaluation": "params:evaluation",

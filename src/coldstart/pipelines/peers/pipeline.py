@@ -15,7 +15,7 @@ Templates (``row.template`` in ``conf/base/parameters_peers.yml``):
 
 Every row ``<ns>`` outputs ``<ns>.test_item_factors``; the Keras rows also
 ``<ns>.model`` and ``<ns>.training_history``, ``cmf`` and ``lightfm`` rows
-``<ns>.user_factors``. A row with ``row.enabled: false`` is not built.
+``<ns>.dense_user_factors`` (their files come from the catalog's ``{row}.*`` factories). A row with ``row.enabled: false`` is not built.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def factorisation_template(fit: Callable, with_training: bool) -> Pipeline:
             Node(
                 fit,
                 ["features", "artist_plays", "artists", *parameters],
-                ["user_factors", "test_item_factors"],
+                ["dense_user_factors", "test_item_factors"],
                 name=fit.__name__,
             ),
         ]

@@ -9,9 +9,13 @@ Templates (``row.template`` in ``conf/base/parameters_text.yml``):
 
 Every row reads the global ``seed`` and its own parameter block (``<ns>.row``,
 ``<ns>.features``, ``<ns>.model``, ...). Each row ``<ns>`` outputs
-``<ns>.test_item_factors`` and ``<ns>.model``; Keras rows also ``<ns>.training_history``; rows with ``row.artist_embeddings: true`` also
-``<ns>.artist_embeddings`` (A'); item_knn rows also ``<ns>.user_factors``. A row
-with ``row.enabled: false`` is not built.
+``<ns>.test_item_factors`` and its trained model: ``<ns>.model`` for the Keras rows
+(with ``<ns>.training_history``), ``<ns>.estimator`` for the scikit-learn ones
+(text_sklearn, item_knn). The two names differ because the catalog picks a row's
+model format from the dataset name alone (the ``"{row}.model"`` and
+``"{row}.estimator"`` factories in ``conf/base/catalog_rows.yml``). Rows with
+``row.artist_embeddings: true`` also output ``<ns>.artist_embeddings`` (A'); item_knn
+rows also ``<ns>.user_factors``. A row with ``row.enabled: false`` is not built.
 """
 
 from __future__ import annotations
@@ -155,12 +159,12 @@ def text_sklearn_template(artist_embeddings: bool = False) -> Pipeline:
                     "params:model",
                     "params:seed",
                 ],
-                outputs="model",
+                outputs="estimator",
                 name="train_text_regressor",
             ),
             node(
                 predict_regressor_factors,
-                inputs=["model", "features", "artists"],
+                inputs=["estimator", "features", "artists"],
                 outputs="test_item_factors",
                 name="predict_regressor_factors",
             ),
@@ -183,12 +187,12 @@ def item_knn_template(artist_embeddings: bool = False) -> Pipeline:
             node(
                 fit_item_attribute_knn,
                 inputs=["features", "artists", "params:model"],
-                outputs="model",
+                outputs="estimator",
                 name="fit_item_attribute_knn",
             ),
             node(
                 item_knn_item_factors,
-                inputs=["model", "features", "artists"],
+                inputs=["estimator", "features", "artists"],
                 outputs="test_item_factors",
                 name="item_knn_item_factors",
             ),
