@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from waits import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ def test_notebook_executes_on_the_tiny_run(tiny_run: dict, name: str, monkeypatc
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(
         notebook,
-        timeout=600,
+        timeout=int(scaled(1800)),
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     ).execute()
