@@ -8,15 +8,23 @@ independent users, the evaluator's and the triplet reader's threads merging in
 a fixed order, patch datasets ordered by their seed.
 
 What ``deterministic`` cannot promise: the same figures on another machine.
-Thread counts and the CPU's vector units change the order of floating-point
-sums inside BLAS and TensorFlow kernels.
+TensorFlow's CPU kernels (oneDNN) pick their code path by the CPU's vector
+units (AVX2, AVX-512, AMX), and each path sums in another order; the last bits
+differ, training follows another path from the first epoch on, and early stopping
+can keep another epoch (docs/reproducibility.md has the measurements). So every
+run that makes a results table records the arithmetic it ran with
+(:func:`run_environment`, ``08_reporting/run_environment.json``), and the README
+labels its single-run tables with it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -25,6 +33,22 @@ logger = logging.getLogger(__name__)
 
 # TensorFlow reads it at import and in every op that has a deterministic variant.
 TF_FLAG = "TF_DETERMINISTIC_OPS"
+#: Catalog entry of the record of a run that made a results table (its machine's arithmetic).
+ENVIRONMENT_DATASET = "run_environment"
+#: The outputs whose run is recorded: the results tables.
+TABLE_OUTPUTS = frozenset({"table1_artist_markdown", "table2_song_markdown"})
+#: Environment variables that change the kernels or the threads TensorFlow sums with.
+ARITHMETIC_VARIABLES = (
+    "ONEDNN_MAX_CPU_ISA",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "OMP_NUM_THREADS",
+)
+#: CPU flags that decide which oneDNN code path runs, newest last.
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+#: Packages whose versions are part of the arithmetic.
+PACKAGES = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn", "implicit")
 
 
 def configure(deterministic: bool) -> None:
@@ -55,8 +79,72 @@ def enable_tensorflow_determinism() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
+    """The CPU's model name and its flags among :data:`VECTOR_FLAGS` (Linux; else empty)."""
+    model, flags = "", set()
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model or platform.machine(), [flag for flag in VECTOR_FLAGS if flag in flags]
+
+
+def run_environment() -> dict[str, Any]:
+    """What decides this process's floating-point sums: CPU, cores, settings, versions.
+
+    Cheap (no TensorFlow import). ``cores`` is what this process may run on, which is
+    also the size of TensorFlow's default thread pools unless the variables in
+    ``settings`` say otherwise.
+    """
+    from coldstart.cores import available_cores
+
+    model, flags = _cpuinfo()
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "cpu": model,
+        "vector_extensions": flags,
+        "machine": platform.machine(),
+        "cores": available_cores(),
+        "settings": {name: os.environ[name] for name in ARITHMETIC_VARIABLES if name in os.environ},
+        "deterministic": deterministic_requested(),
+        "versions": versions,
+    }
+
+
+def describe_environment(environment: dict[str, Any]) -> str:
+    """One line for a reader: ``Intel(R) Xeon(R) ..., 2 cores (AVX-512, AMX); TensorFlow ...``."""
+    extensions = environment.get("vector_extensions") or []
+    best = (
+        "AMX" if "amx_tile" in extensions
+        else "AVX-512" if "avx512f" in extensions
+        else "AVX2" if "avx2" in extensions
+        else ""
+    )  # fmt: skip
+    cores = environment.get("cores")
+    threads = f"{cores} {'core' if cores == 1 else 'cores'}" if cores else "cores unknown"
+    settings = environment.get("settings") or {}
+    if settings:
+        threads += ", " + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
+    names = {"python": "Python", "tensorflow": "TensorFlow", "keras": "Keras", "numpy": "NumPy"}
+    versions = environment.get("versions") or {}
+    shown = ", ".join(f"{label} {versions[key]}" for key, label in names.items() if key in versions)
+    cpu = environment.get("cpu") or "an unrecorded CPU"
+    return f"`{cpu}`{f' ({best})' if best else ''}, {threads}; {shown}"
+
+
 class DeterminismHooks:
-    """Apply ``params:deterministic`` before any node runs."""
+    """Apply ``params:deterministic`` before any node runs; record a table run's machine."""
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -67,3 +155,11 @@ class DeterminismHooks:
             deterministic,
             "" if deterministic else " (TensorFlow may pick faster, order-dependent kernels)",
         )
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Save :func:`run_environment` when this run made a results table."""
+        made = sorted(TABLE_OUTPUTS & set(pipeline.all_outputs()))
+        if not made or ENVIRONMENT_DATASET not in catalog:
+            return
+        catalog.save(ENVIRONMENT_DATASET, {**run_environment(), "tables": made})
