@@ -1,6 +1,6 @@
 """How a results-table row's training moves with the machine's arithmetic.
 
-Trains one row (default: ``mm_lf_lin``) from the inputs an earlier ``kedro run``
+Trains one row or a chain of rows (default: ``mm_lf_lin``) from the inputs an earlier ``kedro run``
 left in ``--data-root``, once per *variant* -- a set of environment variables that
 changes how TensorFlow's CPU kernels sum -- each in a fresh process, and prints per
 variant: the oneDNN instruction set the kernels ran with, every epoch's validation
@@ -22,7 +22,7 @@ Variants (``--variants``; pick any):
 
 Example (the measurements in docs/reproducibility.md)::
 
-    nice -n 15 python benchmarks/bench_reproducibility.py --row mm_lf_lin \\
+    nice -n 15 python benchmarks/bench_reproducibility.py --rows mm_lf_lin \\
         --data-root /path/to/a/default/run/data --variants default,avx2,no-onednn
 """
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -89,20 +90,26 @@ def onednn_isa(env: dict[str, str]) -> str:
     return "no oneDNN primitive ran (TensorFlow's Eigen kernels)"
 
 
-def row_nodes(row: str) -> list[Any]:
-    """The row's nodes of the default pipeline, in run order, without the MLflow loggers."""
+def row_nodes(rows: list[str]) -> list[Any]:
+    """The rows' nodes of the default pipeline, in run order, without the MLflow loggers."""
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(Path.cwd())
-    pipeline = pipelines["__default__"].only_nodes_with_namespaces([row])
+    pipeline = pipelines["__default__"].only_nodes_with_namespaces(rows)
     return [
         node for node in pipeline.nodes if "mlflow" not in node.name and "model_to" not in node.name
     ]
 
 
-def train_row(row: str, data_root: str, dataset_dir: str, epochs: int | None) -> dict[str, Any]:
-    """Run the row's nodes in memory from the data in ``data_root``; what they gave."""
+def train_rows(
+    rows: list[str], data_root: str, dataset_dir: str, epochs: int | None
+) -> dict[str, Any]:
+    """Run the rows' nodes in memory from the data in ``data_root``; what each gave.
+
+    A row listed after another reads that row's outputs from memory (``audio,mm_lf_lin``:
+    the late fusion on the embeddings of the audio CNN just trained), not from disk.
+    """
     import numpy as np
     from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
@@ -116,7 +123,8 @@ def train_row(row: str, data_root: str, dataset_dir: str, epochs: int | None) ->
     params = config["parameters"]
     determinism.configure(bool(params.get("deterministic", True)))
     if epochs is not None:
-        params[row]["training"]["epochs"] = epochs
+        for row in rows:
+            params[row]["training"]["epochs"] = epochs
     catalog = DataCatalog.from_config(config["catalog"])
     memory: dict[str, Any] = {}
 
@@ -129,20 +137,20 @@ def train_row(row: str, data_root: str, dataset_dir: str, epochs: int | None) ->
         return memory[name]
 
     started = time.perf_counter()
-    for node in row_nodes(row):
+    for node in row_nodes(rows):
         memory.update(node.run({name: value(name) for name in node.inputs}))
-    seconds = time.perf_counter() - started
-    history = memory[f"{row}.training_history"]
-    losses = list(history.get("val_loss", []))
-    factors = np.ascontiguousarray(memory[f"{row}.test_item_factors"], dtype=np.float32)
-    return {
-        "val_loss": [repr(float(v)) for v in losses],
-        "epochs_run": len(losses),
-        "best_epoch": int(np.argmin(losses)) + 1 if losses else None,
-        "map_at_500": float(memory[f"{row}.row_result"]["metrics"]["map_at_500"]),
-        "test_factors_sha256": hashlib.sha256(factors.tobytes()).hexdigest()[:16],
-        "seconds": round(seconds, 1),
-    }
+    result: dict[str, Any] = {"seconds": round(time.perf_counter() - started, 1)}
+    for row in rows:
+        losses = list(memory[f"{row}.training_history"].get("val_loss", []))
+        factors = np.ascontiguousarray(memory[f"{row}.test_item_factors"], dtype=np.float32)
+        result[row] = {
+            "val_loss": [repr(float(v)) for v in losses],
+            "epochs_run": len(losses),
+            "best_epoch": int(np.argmin(losses)) + 1 if losses else None,
+            "map_at_500": float(memory[f"{row}.row_result"]["metrics"]["map_at_500"]),
+            "test_factors_sha256": hashlib.sha256(factors.tobytes()).hexdigest()[:16],
+        }
+    return result
 
 
 def _param(params: dict[str, Any], dotted: str) -> Any:
@@ -154,7 +162,9 @@ def _param(params: dict[str, Any], dotted: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--row", default="mm_lf_lin", help="a row namespace, e.g. audio")
+    parser.add_argument(
+        "--rows", default="mm_lf_lin", help="row namespaces in run order, e.g. audio,mm_lf_lin"
+    )
     parser.add_argument("--data-root", default="data", help="the data folder of a finished run")
     parser.add_argument("--dataset-dir", default=None, help="default: <data-root>/01_raw/...")
     parser.add_argument("--variants", default="default,avx2,no-onednn")
@@ -163,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dataset_dir = args.dataset_dir or str(Path(args.data_root) / "01_raw" / "synthetic_default")
     if args.child:
-        result = train_row(args.row, args.data_root, dataset_dir, args.epochs)
+        # the epoch lines of coldstart.models.common (val_loss per epoch) on stderr
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        result = train_rows(args.rows.split(","), args.data_root, dataset_dir, args.epochs)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
-    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; row {args.row}", flush=True)
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; rows {args.rows}", flush=True)
     for name in args.variants.split(","):
         env = VARIANTS[name]
-        command = [sys.executable, __file__, "--child", "--row", args.row]
+        command = [sys.executable, __file__, "--child", "--rows", args.rows]
         command += ["--data-root", args.data_root, "--dataset-dir", dataset_dir]
         if args.epochs is not None:
             command += ["--epochs", str(args.epochs)]
