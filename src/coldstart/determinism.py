@@ -140,7 +140,8 @@ def describe_environment(environment: dict[str, Any]) -> str:
     versions = environment.get("versions") or {}
     shown = ", ".join(f"{label} {versions[key]}" for key, label in names.items() if key in versions)
     cpu = environment.get("cpu") or "an unrecorded CPU"
-    return f"`{cpu}`{f' ({best})' if best else ''}, {threads}; {shown}"
+    line = f"`{cpu}`{f' ({best})' if best else ''}, {threads}"
+    return f"{line}; {shown}" if shown else line
 
 
 class DeterminismHooks:
