@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from coldstart.determinism import _cpuinfo, describe_environment, run_environment
 
 CPUINFO = """processor\t: 0
@@ -45,3 +47,15 @@ def test_the_readers_line_names_cpu_best_unit_cores_and_versions() -> None:
         "`AMD EPYC 7B13` (AVX2), 1 core, ONEDNN_MAX_CPU_ISA=AVX2; Python 3.11.7, TensorFlow 2.21.0"
     )
     assert describe_environment({}) == "`an unrecorded CPU`, cores unknown"
+
+
+def test_the_instruction_set_cap_is_set_unless_the_user_set_one(monkeypatch) -> None:
+    from coldstart.determinism import ISA_VARIABLE, cap_instruction_set
+
+    # set, then removed: monkeypatch then restores the variable as it was, set or not
+    monkeypatch.setenv(ISA_VARIABLE, "unset below")
+    monkeypatch.delenv(ISA_VARIABLE)
+    assert cap_instruction_set(None) is None and ISA_VARIABLE not in os.environ
+    assert cap_instruction_set("avx2") == "AVX2"
+    monkeypatch.setenv(ISA_VARIABLE, "AVX512_CORE")  # the environment wins
+    assert cap_instruction_set("AVX2") == "AVX512_CORE"

@@ -67,6 +67,28 @@ def configure(deterministic: bool) -> None:
         enable_tensorflow_determinism()
 
 
+ISA_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+
+
+def cap_instruction_set(max_cpu_isa: str | None) -> str | None:
+    """Cap oneDNN's kernels at ``max_cpu_isa`` (e.g. ``AVX2``) for this process and its children.
+
+    oneDNN reads ``ONEDNN_MAX_CPU_ISA`` when TensorFlow runs its first kernel, so this
+    must come before any model work (the hook runs it before the first node). A value
+    the user set in the environment wins. Returns the cap in force (``None``: the
+    CPU's best).
+    """
+    if max_cpu_isa and ISA_VARIABLE not in os.environ:
+        os.environ[ISA_VARIABLE] = str(max_cpu_isa).upper()
+        if "tensorflow" in sys.modules:
+            logger.warning(
+                "%s=%s set after TensorFlow was imported: it holds only if no kernel ran yet",
+                ISA_VARIABLE,
+                os.environ[ISA_VARIABLE],
+            )
+    return os.environ.get(ISA_VARIABLE)
+
+
 def deterministic_requested() -> bool:
     """Whether this process was configured with ``deterministic: true``."""
     return os.environ.get(TF_FLAG, "") in ("1", "true", "True")
@@ -151,10 +173,12 @@ class DeterminismHooks:
     def after_context_created(self, context: Any) -> None:
         deterministic = bool(context.params.get("deterministic", True))
         configure(deterministic)
+        isa = cap_instruction_set(context.params.get("max_cpu_isa"))
         logger.info(
-            "deterministic: %s%s",
+            "deterministic: %s%s; oneDNN kernels: %s",
             deterministic,
             "" if deterministic else " (TensorFlow may pick faster, order-dependent kernels)",
+            f"at most {isa}" if isa else "the CPU's best (docs/reproducibility.md)",
         )
 
     @hook_impl
