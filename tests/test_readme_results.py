@@ -98,7 +98,7 @@ def test_a_fresh_clone_whose_run_reproduces_the_tables_passes_the_check(
     monkeypatch.chdir(published)
     assert main([]) == 0  # `make results`
     text = (published / "README.md").read_text()
-    assert "`CPU A` (AVX-512), 2 cores; Python 3.11.7, TensorFlow 2.21.0" in text
+    assert "`CPU A` (AVX2, AVX-512), 2 cores; Python 3.11.7, TensorFlow 2.21.0" in text
     assert SIGNIFICANCE_NOTE.strip() in text and "claims" in text
     fresh = _clone(tmp_path / "b", "0.0974", "CPU B")
     (fresh / "README.md").write_text(text)  # the clone's README is the published one

@@ -145,14 +145,10 @@ def run_environment() -> dict[str, Any]:
 
 
 def describe_environment(environment: dict[str, Any]) -> str:
-    """One line for a reader: ``Intel(R) Xeon(R) ..., 2 cores (AVX-512, AMX); TensorFlow ...``."""
+    """One line for a reader: ```Xeon ...` (AVX2, AVX-512, AMX), 2 cores; Python ...``."""
     extensions = environment.get("vector_extensions") or []
-    best = (
-        "AMX" if "amx_tile" in extensions
-        else "AVX-512" if "avx512f" in extensions
-        else "AVX2" if "avx2" in extensions
-        else ""
-    )  # fmt: skip
+    labels = {"avx2": "AVX2", "avx512f": "AVX-512", "amx_tile": "AMX"}
+    units = ", ".join(label for flag, label in labels.items() if flag in extensions)
     cores = environment.get("cores")
     threads = f"{cores} {'core' if cores == 1 else 'cores'}" if cores else "cores unknown"
     settings = environment.get("settings") or {}
@@ -162,7 +158,7 @@ def describe_environment(environment: dict[str, Any]) -> str:
     versions = environment.get("versions") or {}
     shown = ", ".join(f"{label} {versions[key]}" for key, label in names.items() if key in versions)
     cpu = environment.get("cpu") or "an unrecorded CPU"
-    line = f"`{cpu}`{f' ({best})' if best else ''}, {threads}"
+    line = f"`{cpu}`{f' ({units})' if units else ''}, {threads}"
     return f"{line}; {shown}" if shown else line
 
 
