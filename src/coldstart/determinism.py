@@ -11,10 +11,11 @@ What ``deterministic`` cannot promise: the same figures on another machine.
 TensorFlow's CPU kernels (oneDNN) pick their code path by the CPU's vector
 units (AVX2, AVX-512, AMX), and each path sums in another order; the last bits
 differ, training follows another path from the first epoch on, and early stopping
-can keep another epoch (docs/reproducibility.md has the measurements). So every
-run that makes a results table records the arithmetic it ran with
-(:func:`run_environment`, ``08_reporting/run_environment.json``), and the README
-labels its single-run tables with it.
+can keep another epoch (docs/reproducibility.md has the measurements).
+``max_cpu_isa`` (parameters.yml) caps the code path (:func:`cap_instruction_set`),
+and every run that makes a results table records the arithmetic it ran with
+(:func:`run_environment`, ``08_reporting/run_environment.json``), with which the
+README labels its single-run tables.
 """
 
 from __future__ import annotations
