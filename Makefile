@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run run-tiny test lint viz viz-build mlflow-ui serve results study bench clean-data
+.PHONY: setup run run-tiny test test-fast lint viz viz-build mlflow-ui serve results study bench clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ run-tiny: setup  ## the same pipelines on the tiny world (kedro run --env=test)
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup  ## the suite without the `slow` end-to-end runs (a quick check; `make test` is the full one)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks notebooks

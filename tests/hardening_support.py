@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -75,17 +74,3 @@ def mlflow_runs(params: dict) -> list:
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id])
-
-
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 1.0):
-    """Poll ``condition()`` until it returns something truthy; fail after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # the store may not exist yet, or be mid-migration
-            value = None
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")

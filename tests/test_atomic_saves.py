@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from waits import scaled
 
 SLOW_SAVE = """
 import sys
@@ -34,7 +35,7 @@ def _kill_midway(kind: str, target: Path, versioned: str, watch: Path) -> None:
         [sys.executable, "-c", SLOW_SAVE, kind, str(target), versioned], stdout=subprocess.PIPE
     )
     assert process.stdout.readline().strip() == b"saving"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(300)
     while time.monotonic() < deadline:
         written = [p for p in watch.rglob("*") if p.is_file() and p.stat().st_size > 1000]
         if written:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from waits import scaled
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
@@ -31,6 +34,7 @@ def test_env_test_keeps_the_tiny_world_after_the_pipelines_are_built() -> None:
         )
 
 
+@pytest.mark.slow  # a `kedro run` that makes the tiny world when it is not there (minutes)
 def test_the_cli_run_with_env_test_uses_the_tiny_world_folder(tmp_path) -> None:
     """``kedro run --env=test`` from the command line, whatever the default world holds.
 
@@ -48,7 +52,7 @@ def test_the_cli_run_with_env_test_uses_the_tiny_world_folder(tmp_path) -> None:
     done = subprocess.run(
         [str(kedro), "run", "--env=test", "--nodes=ensure_raw_dataset",
          f"--params=mlflow_tracking_uri=sqlite:///{tmp_path / 'mlruns.db'}"],
-        cwd=PROJECT, capture_output=True, text=True, timeout=900, check=False,
+        cwd=PROJECT, capture_output=True, text=True, timeout=scaled(1800), check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     manifest = json.loads((PROJECT / "data/01_raw/synthetic_tiny/world_manifest.json").read_text())

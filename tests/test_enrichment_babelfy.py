@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
+from waits import scaled
 
 from coldstart.enrichment import (
     BabelfyLinker,
@@ -35,6 +36,10 @@ RECORDED = json.loads((FIXTURES / "babelfy_responses.json").read_text(encoding="
 BIOS: dict[str, str] = RECORDED["biographies"]
 KEY = "TEST-KEY-0123456789abcdef"
 DBR = "http://dbpedia.org/resource/"
+
+
+#: How long the client waits for the fake server's answer (scaled, tests/waits.py).
+ANSWER_S = scaled(30.0)
 
 
 class FakeBabelfy:
@@ -110,7 +115,8 @@ def babelfy():
 
 
 def _linker(server: FakeBabelfy, **kwargs) -> BabelfyLinker:
-    options = {"timeout_s": 2.0, "max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.02}
+    # a loopback answer takes milliseconds; the bound is for a busy machine (tests/waits.py)
+    options = {"timeout_s": ANSWER_S, "max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.02}
     return BabelfyLinker(Secret(KEY), endpoint=server.url, **{**options, **kwargs})
 
 
@@ -158,8 +164,11 @@ def test_long_texts_are_sent_in_pieces_with_offsets_mapped_back(babelfy: FakeBab
 
 
 def test_timeout_is_retried(babelfy: FakeBabelfy) -> None:
-    babelfy.script = [("sleep", 1.5)]
-    linker = _linker(babelfy, timeout_s=0.3)
+    # the client gives up on a request that takes longer than its timeout (3 s, scaled),
+    # and the retry's immediate answer arrives well within the same bound
+    timeout_s = scaled(3.0)
+    babelfy.script = [("sleep", 3 * timeout_s)]
+    linker = _linker(babelfy, timeout_s=timeout_s)
     assert len(linker.link(BIOS["ARBF0003"])) == 3
     assert linker.stats["timeouts"] == 1 and linker.stats["requests"] == 2
 
@@ -312,7 +321,7 @@ def test_the_key_never_leaks(
     errors = []
     for endpoint in ("http://127.0.0.1:9/v1/disambiguate", babelfy.url):
         linker = BabelfyLinker(
-            Secret(KEY), endpoint=endpoint, method="GET", max_retries=0, timeout_s=1
+            Secret(KEY), endpoint=endpoint, method="GET", max_retries=0, timeout_s=ANSWER_S
         )
         babelfy.script = [("json", 200, {"message": f"limit reached for key {KEY}"})]
         try:
@@ -334,7 +343,7 @@ def test_node_with_babelfy_configured_caches_and_resumes(
     params = {
         "linker": {
             "type": "babelfy",
-            "babelfy": {"endpoint": babelfy.url, "max_retries": 0, "timeout_s": 2},
+            "babelfy": {"endpoint": babelfy.url, "max_retries": 0, "timeout_s": ANSWER_S},
         },
         "knowledge_base": {"type": "embedded"},
         "cache": {"dir": str(tmp_path / "cache")},

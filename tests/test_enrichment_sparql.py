@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from waits import scaled
 
 from coldstart.enrichment import (
     DiskCache,
@@ -76,7 +77,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory):
         [cli, "load", "--location", str(location), "--file", str(KB_TTL)],
         check=True,
         capture_output=True,
-        timeout=60,
+        timeout=scaled(300),
     )
     port = _free_port()
     server = subprocess.Popen(
@@ -86,7 +87,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory):
     )
     url = f"http://127.0.0.1:{port}/query"
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + scaled(120)
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -99,7 +100,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory):
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=scaled(60))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def embedded() -> EmbeddedKnowledgeBase:
 
 def _remote(url: str, **kwargs) -> SparqlEndpointKnowledgeBase:
     return SparqlEndpointKnowledgeBase(
-        url, **{"timeout_s": 10, "max_retries": 1, "backoff_s": 0.01, **kwargs}
+        url, **{"timeout_s": scaled(60), "max_retries": 1, "backoff_s": 0.01, **kwargs}
     )
 
 

@@ -23,6 +23,7 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 from test_enrichment_babelfy import BIOS, KEY, FakeBabelfy, _artists, _linker
+from waits import scaled
 
 from coldstart.enrichment import (
     DiskCache,
@@ -168,13 +169,13 @@ def test_kill_during_an_artist_repeats_no_answered_request(
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + scaled(300)
         while len(babelfy.requests) < 3:
             assert child.poll() is None, child.stderr.read().decode()
             assert time.monotonic() < deadline, "the child never reached its third request"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
+        child.wait(timeout=scaled(120))
     finally:
         if child.poll() is None:
             child.kill()

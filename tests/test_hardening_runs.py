@@ -6,34 +6,52 @@ MLflow SQLite store (issue 13, "Runs that don't cross" and "Secrets").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
-from hardening_support import PROJECT, cli_args, mlflow_runs, start_cli, tiny_root, wait_for
+from hardening_support import PROJECT, cli_args, mlflow_runs, start_cli, tiny_root
+from waits import scaled, wait_for
 
 pytestmark = pytest.mark.slow
 
 SECRET = "s3cr3t-babelfy-key-4242"
 
 
-def _running_parent(params: dict, pid: int):
-    """The MLflow run of process ``pid`` once it is RUNNING and tagged with its pid."""
-    return next(
-        (
-            run
-            for run in mlflow_runs(params)
-            if run.info.status == "RUNNING" and run.data.tags.get("coldstart.pid") == str(pid)
-        ),
-        None,
-    )
+def _running_parent(params: dict, pid: int) -> str | None:
+    """The id of process ``pid``'s MLflow run once it is RUNNING and tagged with its pid.
+
+    Read from the SQLite file read-only, never through an MLflow client: a client
+    creates and migrates a store it finds empty, and doing that while the run is
+    creating the same store made the run fail (``_alembic_tmp_experiments already
+    exists``) on a slow machine, where the two overlap. A store not made yet raises,
+    which the wait counts as "not yet".
+    """
+    import sqlite3
+
+    path = params["mlflow_tracking_uri"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as store:
+        row = store.execute(
+            "SELECT runs.run_uuid FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
+            "WHERE runs.status = 'RUNNING' AND tags.key = 'coldstart.pid' AND tags.value = ?",
+            (str(pid),),
+        ).fetchone()
+    return row[0] if row else None
 
 
-def _finish(process: subprocess.Popen, timeout_s: float = 120) -> int:
+# Bounds of the waits below (scaled by COLDSTART_TEST_TIMEOUT_SCALE, tests/waits.py): a
+# run that starts in seconds on an idle machine took minutes on a busy one (issue 25)
+START_S = 1200  # the first run's MLflow run: imports, and the tiny world when not copied
+RUN_S = 1200  # a whole refused or stopped `kedro run`, start-up included
+FINISH_S = 600  # a terminated run ending its MLflow run and releasing the lock
+
+
+def _finish(process: subprocess.Popen, timeout_s: float = FINISH_S) -> int:
     try:
-        return process.wait(timeout=timeout_s)
+        return process.wait(timeout=scaled(timeout_s))
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
@@ -46,16 +64,24 @@ def test_a_concurrent_run_is_refused_and_a_terminated_run_ends_killed(tmp_path: 
     params = tiny_root(tmp_path)
     first = start_cli(params, tmp_path / "a.log")
     try:
-        run = wait_for(lambda: _running_parent(params, first.pid), 240, "run A's MLflow run")
+        run_id = wait_for(
+            lambda: _running_parent(params, first.pid),
+            START_S,
+            "run A's MLflow run",
+            process=first,
+            log=tmp_path / "a.log",
+        )
         second = subprocess.run(
             cli_args(params, "--pipelines=ingestion"),
             cwd=PROJECT,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=scaled(RUN_S),
             env={**os.environ, "COLUMNS": "200"},
         )
         output = second.stdout + second.stderr
+        # B was refused only if A still held the lock: an A that ended first proves nothing
+        assert first.poll() is None, "run A ended before run B tried: nothing was tested"
         assert second.returncode != 0, output[-3000:]
         assert "Another `kedro run` is using data_root" in output, output[-3000:]
         assert f"pid {first.pid}" in output, output[-3000:]
@@ -66,7 +92,7 @@ def test_a_concurrent_run_is_refused_and_a_terminated_run_ends_killed(tmp_path: 
             first.kill()
             first.wait()
     runs = {r.info.run_id: r for r in mlflow_runs(params)}
-    assert runs[run.info.run_id].info.status == "KILLED"
+    assert runs[run_id].info.status == "KILLED"
     assert not [r for r in runs.values() if r.info.status == "RUNNING"]
     # the lock went with A: the refused run B left no MLflow run behind
     assert len([r for r in runs.values() if "mlflow.parentRunId" not in r.data.tags]) == 1
@@ -80,20 +106,24 @@ def test_a_killed_run_is_marked_killed_and_a_stopped_run_ends_failed(tmp_path: P
     params = tiny_root(tmp_path)
     victim = start_cli(params, tmp_path / "victim.log")
     try:
-        run = wait_for(lambda: _running_parent(params, victim.pid), 240, "the victim's run")
+        run_id = wait_for(
+            lambda: _running_parent(params, victim.pid),
+            START_S,
+            "the victim's run",
+            process=victim,
+            log=tmp_path / "victim.log",
+        )
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
-    assert {r.info.run_id: r for r in mlflow_runs(params)}[run.info.run_id].info.status == (
-        "RUNNING"
-    )
+    assert {r.info.run_id: r for r in mlflow_runs(params)}[run_id].info.status == ("RUNNING")
     # fusion's inputs (embeddings, audio features) were never made: the check stops it
     rerun = subprocess.run(
         cli_args(params, "--pipelines=fusion"),
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=scaled(RUN_S),
         env={**os.environ, "COLUMNS": "200"},
     )
     output = rerun.stdout + rerun.stderr
@@ -102,8 +132,8 @@ def test_a_killed_run_is_marked_killed_and_a_stopped_run_ends_failed(tmp_path: P
     assert "left by a run that is gone" in output, output[-3000:]
     runs = mlflow_runs(params)
     by_id = {r.info.run_id: r for r in runs}
-    assert by_id[run.info.run_id].info.status == "KILLED"
-    stopped = [r for r in runs if r.info.run_id != run.info.run_id and r.info.run_name == "fusion"]
+    assert by_id[run_id].info.status == "KILLED"
+    stopped = [r for r in runs if r.info.run_id != run_id and r.info.run_name == "fusion"]
     assert [r.info.status for r in stopped] == ["FAILED"]
     assert not [r for r in runs if r.info.status in ("RUNNING", "FINISHED")]
 
@@ -129,7 +159,7 @@ def test_a_key_given_as_a_parameter_is_refused_before_anything_is_logged(
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=scaled(RUN_S),
         env={**os.environ, "COLUMNS": "200"},
     )
     output = result.stdout + result.stderr

@@ -6,6 +6,7 @@ import logging
 import threading
 
 import pytest
+from waits import scaled
 
 from coldstart import jit
 
@@ -66,7 +67,7 @@ def test_a_slow_compile_is_announced_and_timed(caplog):
     log.addHandler(handler)
     try:
         with jit.compile_notice("the triplet reader", "~30 s", after_s=0.0, log=log):
-            assert announced.wait(60)  # the block outlives after_s: the line comes first
+            assert announced.wait(scaled(300))  # the block outlives after_s: the line comes first
     finally:
         log.removeHandler(handler)
     lines = [r.getMessage() for r in caplog.records if r.name == "test.jit"]

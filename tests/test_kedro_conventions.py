@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from waits import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +23,7 @@ def _kedro(tiny_run: dict, *args: str) -> subprocess.CompletedProcess:
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=scaled(1800),
         check=False,
     )
 

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from waits import scaled
 
 import coldstart.metrics as metrics_mod
 from coldstart.metrics import EvaluationResult, apk, evaluate_factors, evaluate_factors_at, mapk
@@ -683,7 +684,7 @@ def test_auto_device_does_not_import_tensorflow():
         "r = evaluate_factors(np.ones((3, 2)), np.ones((4, 2)), sp.eye(3, 4, format='csr'), k=2)\n"
         "assert 'tensorflow' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=scaled(600))
 
 
 def test_gpu_device_without_gpu_raises(monkeypatch):

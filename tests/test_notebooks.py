@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from waits import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +57,7 @@ def test_notebook_executes_from_its_folder_on_the_tiny_run(
     notebook = nbformat.read(notebooks / name, as_version=4)
     NotebookClient(
         notebook,
-        timeout=600,
+        timeout=int(scaled(1800)),
         kernel_name="python3",
         resources={"metadata": {"path": str(notebooks)}},  # the kernel's working directory
     ).execute()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from waits import scaled
 
 from coldstart.rows import TABLES, load_rows
 
@@ -25,7 +26,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def _run(command: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=scaled(3600), check=False
     )
     assert done.returncode == 0, f"{command}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done

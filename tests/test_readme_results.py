@@ -61,3 +61,73 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
     assert main([*args, "--check"]) == 0
     (study / "study_forest.png").write_bytes(b"\x89PNG changed")
     assert main([*args, "--check"]) == 1
+
+
+def _clone(root, song_table: str, cpu: str):
+    """A clone after its run: ``data/08_reporting`` with the three reports and the
+    machine that made them, and a README with empty blocks."""
+    import json
+
+    from coldstart.readme_results import STUDY_BEGIN, STUDY_END
+
+    reporting = root / "data" / "08_reporting"
+    reporting.mkdir(parents=True)
+    (reporting / "table1_artist.md").write_text("| a-tags | 0.2425 |\n")
+    (reporting / "table2_song.md").write_text(f"| audio | {song_table} |\n")
+    (reporting / "releases_quality.md").write_text("| artist | all | 0.2282 |\n")
+    environment = {
+        "cpu": cpu,
+        "vector_extensions": ["avx2", "avx512f"],
+        "cores": 2,
+        "settings": {},
+        "versions": {"python": "3.11.7", "tensorflow": "2.21.0"},
+    }
+    (reporting / "run_environment.json").write_text(json.dumps(environment))
+    (root / "README.md").write_text(f"{BEGIN}\n{END}\n{STUDY_BEGIN}\nclaims\n{STUDY_END}\n")
+    return root
+
+
+def test_a_fresh_clone_whose_run_reproduces_the_tables_passes_the_check(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """The README from run A; a fresh clone (no study folder) reruns on another CPU and
+    gets the same tables: --check passes, saying the machine differs."""
+    from coldstart.readme_results import SIGNIFICANCE_NOTE
+
+    published = _clone(tmp_path / "a", "0.0974", "CPU A")
+    monkeypatch.chdir(published)
+    assert main([]) == 0  # `make results`
+    text = (published / "README.md").read_text()
+    assert "`CPU A` (AVX2, AVX-512), 2 cores; Python 3.11.7, TensorFlow 2.21.0" in text
+    assert SIGNIFICANCE_NOTE.strip() in text and "claims" in text
+    fresh = _clone(tmp_path / "b", "0.0974", "CPU B")
+    (fresh / "README.md").write_text(text)  # the clone's README is the published one
+    monkeypatch.chdir(fresh)
+    capsys.readouterr()
+    assert main(["--check"]) == 0
+    out = capsys.readouterr().out
+    assert "the tables match" in out and "study block is not checked" in out
+
+
+def test_the_check_names_the_stale_block_and_only_it(tmp_path, monkeypatch, capsys) -> None:
+    """Table 2 moved in the fresh run: --check fails naming Table 2, not Table 1, the
+    releases or the machine; a changed study report is named on its own."""
+    published = _clone(tmp_path / "a", "0.0974", "CPU A")
+    monkeypatch.chdir(published)
+    study = published / "data" / "09_study" / "default"
+    study.mkdir(parents=True)
+    (study / "study_report.md").write_text("| mm-lf-lin > audio | 0.0219 |\n")
+    assert main([]) == 0
+    assert main(["--check"]) == 0
+    (published / "data/08_reporting/table2_song.md").write_text("| audio | 0.1144 |\n")
+    capsys.readouterr()
+    assert main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "Table 2 (song level)" in err
+    assert "Table 1" not in err and "New releases" not in err and "study" not in err
+    assert "machine" not in err
+    (published / "data/08_reporting/table2_song.md").write_text("| audio | 0.0974 |\n")
+    (study / "study_report.md").write_text("| mm-lf-lin > audio | 0.0300 |\n")
+    assert main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "the study block" in err and "Table" not in err

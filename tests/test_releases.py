@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from waits import scaled
 
 from coldstart.releases.bundle import read_bundle
 from coldstart.releases.items import RequestLimits
@@ -199,7 +200,7 @@ def _post(port: int, body: bytes) -> tuple[int, dict]:
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=scaled(300)) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
@@ -241,7 +242,7 @@ def server(release_run: dict):
         cwd=release_run["root"],
     )
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + scaled(900)
         while True:
             if process.poll() is not None:
                 raise RuntimeError((release_run["root"] / "serve.log").read_text()[-3000:])
@@ -252,13 +253,15 @@ def server(release_run: dict):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("mlflow models serve did not answer /ping in 240 s")
+                raise TimeoutError(
+                    f"mlflow models serve did not answer /ping in {scaled(900):.0f} s"
+                )
             time.sleep(1.0)
         yield {"port": port, "process": process}
     finally:
         process.terminate()
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=scaled(120))
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()

@@ -24,6 +24,7 @@ from spark_support import (  # noqa: F401
     wmf_parameters,
     world_tracks,
 )
+from waits import scaled
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +68,7 @@ def test_the_cluster_has_two_workers_on_loopback(cluster):
     running, session = cluster
     assert running.master_url.startswith("spark://127.0.0.1:")
     assert running.registered_workers() == 2
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(300)
     while _executors(session) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _executors(session) == 2
@@ -147,7 +148,7 @@ def test_a_worker_killed_mid_stage_is_retried_and_the_result_unchanged(
     tracker = session.sparkContext.statusTracker()
     job = threading.Thread(target=extract, daemon=True)
     job.start()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + scaled(600)
     busy = False
     while not busy and job.is_alive() and time.monotonic() < deadline:
         stages = [tracker.getStageInfo(s) for s in tracker.getActiveStageIds()]
@@ -157,7 +158,7 @@ def test_a_worker_killed_mid_stage_is_retried_and_the_result_unchanged(
     stage = next(s for s in stages if s is not None and s.numActiveTasks >= 2)
     assert stage.numCompletedTasks < stage.numTasks  # mid-stage
     running.kill_worker(0)
-    job.join(timeout=300)
+    job.join(timeout=scaled(900))
     # the task the dead executor was running failed and ran again on the other one
     assert tracker.getStageInfo(stage.stageId).numFailedTasks >= 1
     assert not job.is_alive(), "the job did not finish on the surviving worker"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from waits import scaled
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -63,7 +64,7 @@ def test_local_runs_never_import_pyspark() -> None:
         [sys.executable, "-c", code],
         check=True,
         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
-        timeout=300,
+        timeout=scaled(600),
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from waits import scaled
 
 from coldstart.study.aggregate import PAPER_CLAIMS
 
@@ -39,7 +40,7 @@ def _study(tiny_run: dict, store: Path) -> subprocess.CompletedProcess:
         cwd=PROJECT,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=scaled(3600),
         check=False,
     )
 
