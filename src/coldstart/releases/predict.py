@@ -34,6 +34,9 @@ from coldstart.releases.items import ReleaseInputError, parse_tags
 logger = logging.getLogger(__name__)
 
 PREDICT_BATCH_SIZE = 256
+#: Up to this many rows a network is called directly (one eager forward pass); more go
+#: through ``predict``, whose ``tf.data`` set-up costs tens of milliseconds per call.
+DIRECT_CALL_MAX_ROWS = 1024
 OUTPUT_COLUMNS = (
     "level",
     "item_id",
@@ -78,30 +81,107 @@ def _artist_content(items: pd.DataFrame) -> pd.DataFrame:
     return firsts
 
 
-def _enriched_biographies(model: ReleaseModel, artists: pd.DataFrame) -> list[str]:
-    """The biographies with their knowledge-base terms appended, as training did."""
-    from coldstart.pipelines.semantic_enrichment.nodes import (
-        enrich_biographies,
-        link_entities,
-        lookup_entity_facts,
-    )
+def forward(network: Any, inputs: Any) -> np.ndarray:
+    """``network``'s output for ``inputs`` (an array, a sparse matrix or a dict of them).
 
-    settings = dict(model.settings["semantic_enrichment"])
-    # prediction never writes a cache of its own, and has no bar to draw
-    settings["cache"] = {**dict(settings.get("cache") or {}), "offline": False}
-    settings["progress_bar"] = False
-    table = artists[["artist_id", "biography"]].reset_index(drop=True)
-    mentions, _ = link_entities(table, model.knowledge_base, None, settings)
-    facts, _ = lookup_entity_facts(mentions, model.knowledge_base, settings)
-    enriched = enrich_biographies(table, mentions, facts, settings)
-    return enriched["biography_enriched"].tolist()
+    A small batch is one direct call of the network (``training=False``); a large
+    one goes through ``predict`` in batches. Sparse inputs are densified for the
+    direct call: the networks' inputs are dense layers.
+    """
+
+    def dense(x: Any) -> np.ndarray:
+        return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
+
+    n_rows = (next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[0]
+    if n_rows > DIRECT_CALL_MAX_ROWS:
+        return np.asarray(network.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0))
+    if isinstance(inputs, dict):
+        output = network({name: dense(x) for name, x in inputs.items()}, training=False)
+    else:
+        output = network(dense(inputs), training=False)
+    return np.asarray(output)
 
 
-def _text_inputs(model: ReleaseModel, sources: set[str], artists: pd.DataFrame) -> dict[str, Any]:
+class PredictionRuntime:
+    """What predicting with one release model builds once and reuses for every call.
+
+    The knowledge base and the offline linker (opened on first use: parsing the
+    Turtle file is the slow part of enriching a biography), and the A' sub-models
+    of the text rows. The served model keeps one for its lifetime; the pipeline
+    builds one per run.
+    """
+
+    def __init__(self, model: ReleaseModel) -> None:
+        self.model = model
+        self._knowledge_base: Any = None
+        self._linker: Any = None
+        self._embedding_models: dict[str, Any] = {}
+
+    def embedding_model(self, ns: str) -> Any:
+        """Row ``ns``'s network up to its A' layer (built once)."""
+        from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
+
+        if ns not in self._embedding_models:
+            self._embedding_models[ns] = layer_model(self.model.models[ns], EMBEDDING_LAYER)
+        return self._embedding_models[ns]
+
+    def _open_enrichment(self) -> None:
+        from coldstart.enrichment import EnrichmentConfig, make_linker, open_knowledge_base
+
+        config = EnrichmentConfig.from_params(self.model.settings["semantic_enrichment"])
+        self._knowledge_base = open_knowledge_base(config, self.model.knowledge_base)
+        self._linker = make_linker(config, self._knowledge_base, None)
+
+    def enriched_biographies(self, artists: pd.DataFrame) -> list[str]:
+        """The biographies with their knowledge-base terms appended, as training did."""
+        from coldstart.enrichment import (
+            EnrichmentConfig,
+            NullCache,
+            enrich_texts,
+            link_artists,
+            lookup_entities,
+            select_facts,
+        )
+
+        if self._linker is None:
+            self._open_enrichment()
+        config = EnrichmentConfig.from_params(self.model.settings["semantic_enrichment"])
+        table = artists[["artist_id", "biography"]].reset_index(drop=True)
+        # prediction never writes a cache of its own, and has no bar to draw
+        mentions, _ = link_artists(
+            table, self._linker, NullCache(), allow_partial=config.allow_partial, progress=False
+        )
+        rows, _ = lookup_entities(
+            mentions["entity"].tolist(),
+            self._knowledge_base,
+            NullCache(),
+            classes=config.classes,
+            properties=config.all_properties(),
+            categories=config.categories,
+            batch_size=config.batch_size,
+            allow_partial=config.allow_partial,
+            progress=False,
+        )
+        facts = select_facts(rows, config.classes, config.properties, config.categories)
+        enriched = enrich_texts(table, mentions, facts, object_terms=config.object_terms)
+        return enriched["biography_enriched"].tolist()
+
+    def close(self) -> None:
+        """Release the knowledge base and the linker."""
+        for backend in (self._linker, self._knowledge_base):
+            if backend is not None:
+                backend.close()
+        self._linker = self._knowledge_base = None
+
+
+def _text_inputs(
+    runtime: PredictionRuntime, sources: set[str], artists: pd.DataFrame
+) -> dict[str, Any]:
     """Per text row: its VSM of ``artists`` (only rows whose content it reads are used)."""
+    model = runtime.model
     documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
     if "enriched" in sources and (artists["biography"] != "").any():
-        documents["enriched"] = _enriched_biographies(model, artists)
+        documents["enriched"] = runtime.enriched_biographies(artists)
     tag_rows = [
         (artist_id, tag, weight)
         for artist_id, text in zip(artists["artist_id"], artists["tags"], strict=True)
@@ -197,7 +277,11 @@ def _content_label(content: frozenset[str]) -> str:
 
 
 def predict_releases(
-    model: ReleaseModel, items: pd.DataFrame, *, strict: bool
+    model: ReleaseModel,
+    items: pd.DataFrame,
+    *,
+    strict: bool,
+    runtime: PredictionRuntime | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Factors of every new artist and track in ``items`` and the model behind each.
 
@@ -210,6 +294,9 @@ def predict_releases(
     strict
         Raise :class:`ReleaseInputError` for an item that cannot be served (a
         request); otherwise drop it and count why (a releases folder).
+    runtime
+        What earlier calls built for ``model`` (the served model passes its own);
+        None builds one for this call.
 
     Returns
     -------
@@ -218,8 +305,13 @@ def predict_releases(
         array, L2-normalised) and counts by level, model, content and drop reason.
     """
     from coldstart.models.fusion_models import ARTIST_INPUT, TRACK_INPUT
-    from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
 
+    if runtime is None:
+        runtime = PredictionRuntime(model)
+        try:
+            return predict_releases(model, items, strict=strict, runtime=runtime)
+        finally:
+            runtime.close()
     items = items.reset_index(drop=True)
     drops: Counter[str] = Counter()
     catalogue = dict(
@@ -235,7 +327,7 @@ def predict_releases(
         )
     }
     sources = {row.get("source") for row in model.rows.values() if row["kind"] == "text"}
-    text_inputs = _text_inputs(model, sources, new_artists) if len(new_artists) else {}
+    text_inputs = _text_inputs(runtime, sources, new_artists) if len(new_artists) else {}
     position = {a: i for i, a in enumerate(new_artists["artist_id"])}
 
     out: list[dict[str, Any]] = []
@@ -250,9 +342,7 @@ def predict_releases(
         chosen.setdefault(ns, []).append(artist_id)
     for ns, ids in chosen.items():
         rows = np.array([position[a] for a in ids])
-        predicted = model.models[ns].predict(
-            text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
-        )
+        predicted = forward(model.models[ns], text_inputs[ns][rows])
         for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
             name = new_artists.loc[position[artist_id], "artist_name"]
             out.append(
@@ -289,9 +379,7 @@ def predict_releases(
         eligible = [a for a, c in content_of.items() if model.rows[ns]["requires"] <= c]
         if eligible and ns in text_inputs:
             rows = np.array([position[a] for a in eligible])
-            embedded = layer_model(model.models[ns], EMBEDDING_LAYER).predict(
-                text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
-            )
+            embedded = forward(runtime.embedding_model(ns), text_inputs[ns][rows])
             vectors.update(zip(eligible, np.asarray(embedded, np.float32), strict=True))
         for artist_id in set(tracks["artist_id"]) & set(catalogue):
             vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
@@ -341,9 +429,7 @@ def predict_releases(
                 }
             else:
                 inputs = artist_inputs
-            factors = l2_normalise(
-                model.models[ns].predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0)
-            )
+            factors = l2_normalise(forward(model.models[ns], inputs))
         for position_, record, vector in zip(
             positions, group.to_dict("records"), factors, strict=True
         ):
