@@ -116,7 +116,11 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
 
         from coldstart.releases import registry
         from coldstart.releases.bundle import MANIFEST, write_bundle
-        from coldstart.releases.served import MANIFEST_SHA256_KEY
+        from coldstart.releases.served import (
+            FILES_SHA256_TAG,
+            MANIFEST_SHA256_KEY,
+            logged_file_hashes,
+        )
 
         if not self._logging_activated:
             logger.info("MLflow: release model not logged (MLflow is off for this run)")
@@ -145,6 +149,12 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
                 self._save_args = fixed
         number = str(self.model_info.registered_model_version)
         client = mlflow.MlflowClient()
+        # MLflow writes MLmodel and the environment files itself, after the metadata is
+        # fixed: their hashes go on the logged model, where the loader checks them
+        logged = Path(mlflow.artifacts.download_artifacts(self.model_info.model_uri))
+        client.set_logged_model_tags(
+            self.model_info.model_id, {FILES_SHA256_TAG: json.dumps(logged_file_hashes(logged))}
+        )
         client.update_model_version(name, number, description=registration.description)
         if registration.quality is not None:
             client.set_model_version_tag(

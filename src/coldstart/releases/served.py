@@ -9,8 +9,10 @@ package and call :func:`_load_pyfunc` with the bundle's folder.
 
 Loading checks, before anything is read into memory, that the version holds
 only the files MLflow and the bundle write (a planted ``python_model.pkl`` or
-``code/`` is refused, named), that ``manifest.json`` is the one recorded in
-``MLmodel`` when the version was logged, and -- through
+``code/`` is refused, named), that MLflow's own files (``MLmodel`` and the
+environment files) have the SHA-256 the logging run tagged the logged model with
+in the tracking store, that ``manifest.json`` is the one recorded in ``MLmodel``
+when the version was logged, and -- through
 :func:`~coldstart.releases.bundle.read_bundle` -- that every bundle file has the
 SHA-256 its manifest records. Keras files load with ``safe_mode``; nothing is
 unpickled. Everything a request needs (networks, vectorisers, user factors, the
@@ -37,10 +39,14 @@ logger = logging.getLogger(__name__)
 MANIFEST_SHA256_KEY = "coldstart_bundle_manifest_sha256"
 #: Where MLflow puts the bundle inside a model version (``data_path`` is copied there).
 BUNDLE_SUBPATH = "data/release_model"
-#: The files MLflow writes beside the bundle in a model version's folder.
-MLFLOW_FILES = frozenset(
-    {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt", "registered_model_meta"}
-)
+#: The files MLflow writes beside the bundle when it logs a model version.
+LOGGED_FILES = ("MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt")
+#: ... and the one it adds when it downloads a registered version (``models:/`` URIs).
+MLFLOW_FILES = frozenset({*LOGGED_FILES, "registered_model_meta"})
+#: The logged model's tag holding the SHA-256 of each of :data:`LOGGED_FILES`, set by
+#: the run that logged it; MLflow writes them after ``MLmodel``, so they cannot be
+#: recorded inside the version itself.
+FILES_SHA256_TAG = "coldstart.files_sha256"
 
 
 def _sha256(path: Path) -> str:
@@ -74,7 +80,9 @@ def verify_model_folder(bundle_dir: Path) -> None:
             f"{path}: a file the release model does not write (a release model version holds "
             f"{sorted(MLFLOW_FILES)} and {BUNDLE_SUBPATH}/); refusing to load"
         )
-    recorded = (mlflow.models.Model.load(model_dir).metadata or {}).get(MANIFEST_SHA256_KEY)
+    mlmodel = mlflow.models.Model.load(model_dir)
+    _check_logged_files(model_dir, mlmodel.model_id)
+    recorded = (mlmodel.metadata or {}).get(MANIFEST_SHA256_KEY)
     manifest = bundle_dir / MANIFEST
     if not recorded:
         raise BundleError(
@@ -89,6 +97,40 @@ def verify_model_folder(bundle_dir: Path) -> None:
             f"{manifest}: SHA-256 {actual[:12]}… does not match the {str(recorded)[:12]}… recorded "
             "in MLmodel when the model was logged; refusing to load a file that changed"
         )
+
+
+def logged_file_hashes(model_dir: Path) -> dict[str, str]:
+    """SHA-256 of the files MLflow wrote into a logged model (:data:`LOGGED_FILES`)."""
+    return {name: _sha256(model_dir / name) for name in LOGGED_FILES if (model_dir / name).is_file()}
+
+
+def _check_logged_files(model_dir: Path, model_id: str | None) -> None:
+    """Compare MLflow's own files with the hashes the logging run tagged the model with."""
+    import json
+
+    import mlflow
+
+    try:
+        tags = mlflow.MlflowClient().get_logged_model(str(model_id)).tags if model_id else {}
+    except mlflow.exceptions.MlflowException as error:
+        raise BundleError(
+            f"{model_dir / 'MLmodel'}: logged model {model_id!r} is not in the tracking store "
+            f"({mlflow.get_tracking_uri()}), so its files cannot be checked: {error.message}"
+        ) from None
+    if FILES_SHA256_TAG not in tags:
+        raise BundleError(
+            f"{model_dir / 'MLmodel'}: logged model {model_id!r} has no {FILES_SHA256_TAG} tag; "
+            "this is not a release model logged by coldstart"
+        )
+    recorded = json.loads(tags[FILES_SHA256_TAG])
+    actual = logged_file_hashes(model_dir)
+    for name in sorted(set(recorded) | set(actual)):
+        if recorded.get(name) != actual.get(name):
+            state = "missing" if name not in actual else f"SHA-256 {actual[name][:12]}…"
+            raise BundleError(
+                f"{model_dir / name}: {state} does not match what the run that logged model "
+                f"{model_id} recorded; refusing to load a file that changed"
+            )
 
 
 class ServedReleaseModel:
