@@ -15,9 +15,14 @@ Each kind gets two untimed requests first. Reports p50 and p90 of the
 client-side wall time per request, the batch's p50 against ``--batch`` times
 the single item's, the load average (the machine may be shared) and the machine.
 
+With ``--bundle`` a release bundle folder (``data/06_models/release_model``) is
+first registered into a temporary registry, the way a training run registers it,
+and that version is served; otherwise ``--model-uri`` from ``--tracking-uri``.
+
 Example (after ``make run``)::
 
     python benchmarks/bench_serving.py --requests 40
+    python benchmarks/bench_serving.py --bundle data/06_models/release_model
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -93,6 +99,26 @@ def start_server(model_uri: str, tracking_uri: str, port: int, log_path: Path, w
         time.sleep(0.5)
 
 
+def register_bundle(bundle: Path, workdir: Path) -> tuple[str, str]:
+    """``bundle`` logged and registered as a training run does; its model URI and tracking URI."""
+    import mlflow
+
+    from coldstart.datasets import MlflowReleaseModelDataset
+    from coldstart.releases.bundle import read_bundle
+    from coldstart.releases.registry import ReleaseRegistration
+
+    tracking_uri = f"sqlite:///{workdir / 'mlruns.db'}"
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = mlflow.create_experiment("bench", artifact_location=str(workdir / "artifacts"))
+    dataset = MlflowReleaseModelDataset(
+        save_args={"name": "release_model", "registered_model_name": "coldstart-releases"}
+    )
+    with mlflow.start_run(experiment_id=experiment):
+        dataset.save(ReleaseRegistration(read_bundle(bundle), "benchmark", None, None, {}))
+    version = dataset.model_info.registered_model_version
+    return f"models:/coldstart-releases/{version}", tracking_uri
+
+
 def audio_clip(path: Path, seconds: float) -> bytes:
     """The audio of ``path`` cut or repeated to ``seconds``, as WAV bytes (22.05 kHz mono)."""
     import librosa
@@ -126,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model-uri", default="models:/coldstart-releases@champion")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
+    p.add_argument("--bundle", type=Path, help="register this bundle folder and serve it")
     p.add_argument("--releases-dir", type=Path,
                    default=Path("data/01_raw/synthetic_default/releases"))
     p.add_argument("--requests", type=int, default=30, help="timed requests per kind")
@@ -148,11 +175,16 @@ def main(argv: list[str] | None = None) -> None:
         "batch": [artist(i) for i in range(args.batch)],
     }
     bodies = {k: json.dumps({"dataframe_records": v}).encode() for k, v in kinds.items()}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    if args.bundle is not None:
+        started = time.perf_counter()
+        args.model_uri, args.tracking_uri = register_bundle(args.bundle, workdir)
+        print(f"registered {args.bundle} in {time.perf_counter() - started:.1f} s")
     print(f"machine: {machine()}")
     print(f"model: {args.model_uri}; audio: {audio_path.name} as {args.audio_seconds:g} s WAV "
           f"({len(clip) / 1e6:.1f} MB base64); {args.requests} timed requests per kind")
     port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="bench-serving-")) / "serve.log"
+    log_path = workdir / "serve.log"
     started = time.perf_counter()
     process, log = start_server(args.model_uri, args.tracking_uri, port, log_path, args.wait)
     print(f"server up in {time.perf_counter() - started:.1f} s (log: {log_path})")
@@ -181,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        if args.bundle is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     one = float(np.median(results["bio+tags"]))
     batch = float(np.median(results["batch"]))
     print(f"batch of {args.batch}: {batch / one:.1f}x one item (p50 over p50; "

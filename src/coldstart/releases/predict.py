@@ -97,6 +97,8 @@ def forward(network: Any, inputs: Any) -> np.ndarray:
         return np.asarray(network.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0))
     if isinstance(inputs, dict):
         output = network({name: dense(x) for name, x in inputs.items()}, training=False)
+    elif isinstance(network.input, list):  # built from ``model.inputs``: [A'-layer sub-models]
+        output = network([dense(inputs)], training=False)
     else:
         output = network(dense(inputs), training=False)
     return np.asarray(output)
@@ -175,28 +177,33 @@ class PredictionRuntime:
 
 
 def _text_inputs(
-    runtime: PredictionRuntime, sources: set[str], artists: pd.DataFrame
+    runtime: PredictionRuntime, needed: set[str], artists: pd.DataFrame
 ) -> dict[str, Any]:
-    """Per text row: its VSM of ``artists`` (only rows whose content it reads are used)."""
+    """Per text row in ``needed``: its VSM of ``artists``.
+
+    Every artist's tags are parsed (a bad weight is refused whichever row serves);
+    the knowledge base is consulted only when a needed row reads the enriched biography.
+    """
     model = runtime.model
-    documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
-    if "enriched" in sources and (artists["biography"] != "").any():
-        documents["enriched"] = runtime.enriched_biographies(artists)
     tag_rows = [
         (artist_id, tag, weight)
         for artist_id, text in zip(artists["artist_id"], artists["tags"], strict=True)
         for tag, weight in parse_tags(text, f"tags of artist {artist_id}")
     ]
     tag_table = pd.DataFrame(tag_rows, columns=["artist_id", "tag", "weight"])
+    needed = {ns for ns in needed if model.rows[ns]["kind"] == "text" and ns in model.vectorizers}
+    documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
+    if any(model.rows[ns]["source"] == "enriched" for ns in needed) and (
+        artists["biography"] != ""
+    ).any():
+        documents["enriched"] = runtime.enriched_biographies(artists)
     inputs = {}
-    for ns, row in model.rows.items():
-        if row["kind"] != "text" or ns not in model.vectorizers:
-            continue
-        vectorizer = model.vectorizers[ns]
-        if row["source"] == "tags":
+    for ns in sorted(needed):
+        vectorizer, source = model.vectorizers[ns], model.rows[ns]["source"]
+        if source == "tags":
             inputs[ns] = _csr(vectorizer.transform(artists["artist_id"].to_numpy(), tag_table))
-        elif row["source"] in documents:
-            inputs[ns] = _csr(vectorizer.transform(documents[row["source"]]))
+        elif source in documents:
+            inputs[ns] = _csr(vectorizer.transform(documents[source]))
     return inputs
 
 
@@ -326,40 +333,7 @@ def predict_releases(
             new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True
         )
     }
-    sources = {row.get("source") for row in model.rows.values() if row["kind"] == "text"}
-    text_inputs = _text_inputs(runtime, sources, new_artists) if len(new_artists) else {}
     position = {a: i for i, a in enumerate(new_artists["artist_id"])}
-
-    out: list[dict[str, Any]] = []
-
-    # ---- artist level: new artists with text
-    chosen: dict[str, list[str]] = {}
-    for artist_id, content in content_of.items():
-        ns = _first_served(model.ranking["artist"], model.rows, content)
-        if ns is None:
-            drops["artist_without_text"] += 1
-            continue
-        chosen.setdefault(ns, []).append(artist_id)
-    for ns, ids in chosen.items():
-        rows = np.array([position[a] for a in ids])
-        predicted = forward(model.models[ns], text_inputs[ns][rows])
-        for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
-            name = new_artists.loc[position[artist_id], "artist_name"]
-            out.append(
-                {
-                    "level": "artist",
-                    "item_id": artist_id,
-                    "artist_id": artist_id,
-                    "track_id": "",
-                    "name": name,
-                    "model": ns,
-                    "approach": model.rows[ns]["approach"],
-                    "content": _content_label(content_of[artist_id]),
-                    "factors": factors,
-                }
-            )
-
-    # ---- A' of each track's artist, per source row
     tracks = items[items["track_id"] != ""]
     if strict:
         for i, row in items[items["track_id"] == ""].iterrows():
@@ -373,19 +347,15 @@ def predict_releases(
                     f"items[{i}]: no biography, no tags and no track: nothing to recommend "
                     f"for artist_id {row['artist_id']!r}"
                 )
-    a_prime: dict[str, dict[str, np.ndarray]] = {}
-    for ns in model.artist_embeddings:
-        vectors: dict[str, np.ndarray] = {}
-        eligible = [a for a, c in content_of.items() if model.rows[ns]["requires"] <= c]
-        if eligible and ns in text_inputs:
-            rows = np.array([position[a] for a in eligible])
-            embedded = forward(runtime.embedding_model(ns), text_inputs[ns][rows])
-            vectors.update(zip(eligible, np.asarray(embedded, np.float32), strict=True))
-        for artist_id in set(tracks["artist_id"]) & set(catalogue):
-            vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
-        a_prime[ns] = vectors
 
-    # ---- track level
+    # ---- which row serves each item (from its content), before any network runs
+    chosen: dict[str, list[str]] = {}
+    for artist_id, content in content_of.items():
+        ns = _first_served(model.ranking["artist"], model.rows, content)
+        if ns is None:
+            drops["artist_without_text"] += 1
+            continue
+        chosen.setdefault(ns, []).append(artist_id)
     audio_factors, t_prime = _track_audio(model, tracks, strict, drops)
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
@@ -413,6 +383,55 @@ def predict_releases(
         track_content[i] = frozenset(content) | (
             frozenset({"catalogue_artist"}) if artist_id in catalogue else frozenset()
         )
+    # A' is computed only for the rows and the new artists the served tracks read
+    a_prime_needed: dict[str, set[str]] = {}
+    for ns, positions in served.items():
+        if model.rows[ns]["kind"] != "audio":
+            a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
+                tracks.loc[positions, "artist_id"]
+            )
+    text_inputs = (
+        _text_inputs(runtime, set(chosen) | set(a_prime_needed), new_artists)
+        if len(new_artists)
+        else {}
+    )
+
+    out: list[dict[str, Any]] = []
+
+    # ---- artist level: new artists with text
+    for ns, ids in chosen.items():
+        rows = np.array([position[a] for a in ids])
+        predicted = forward(model.models[ns], text_inputs[ns][rows])
+        for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
+            name = new_artists.loc[position[artist_id], "artist_name"]
+            out.append(
+                {
+                    "level": "artist",
+                    "item_id": artist_id,
+                    "artist_id": artist_id,
+                    "track_id": "",
+                    "name": name,
+                    "model": ns,
+                    "approach": model.rows[ns]["approach"],
+                    "content": _content_label(content_of[artist_id]),
+                    "factors": factors,
+                }
+            )
+
+    # ---- A' of each served track's artist, per source row
+    a_prime: dict[str, dict[str, np.ndarray]] = {}
+    for ns, artist_ids in a_prime_needed.items():
+        vectors: dict[str, np.ndarray] = {}
+        new = [a for a in position if a in artist_ids]
+        if new:
+            rows = np.array([position[a] for a in new])
+            embedded = forward(runtime.embedding_model(ns), text_inputs[ns][rows])
+            vectors.update(zip(new, np.asarray(embedded, np.float32), strict=True))
+        for artist_id in artist_ids & set(catalogue):
+            vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
+        a_prime[ns] = vectors
+
+    # ---- track level
     for ns, positions in served.items():
         row = model.rows[ns]
         group = tracks.loc[positions]

@@ -548,7 +548,12 @@ def serve_release_items(
             continue
         factors = np.stack([predictions["factors"].iloc[i] for i in rows])
         result = recommend(
-            release_model.user_factors[level], factors, n_per_user=0, n_per_item=n_per_item
+            release_model.user_factors[level],
+            factors,
+            n_per_user=0,
+            n_per_item=n_per_item,
+            # a request's few items: starting threads would cost more than they save
+            num_threads=1 if len(rows) * len(release_model.user_ids) < 2**24 else None,
         )
         for j, i in enumerate(rows):
             top_users[i] = release_model.user_ids[result.item_users[j]].tolist()
