@@ -159,14 +159,16 @@ class ServedReleaseModel:
 
         for ns, network in self.model.models.items():
             shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in network.inputs}
-            zeros = {name: np.zeros((1, *shape), np.float32) for name, shape in shapes.items()}
-            forward(network, zeros if len(zeros) > 1 else next(iter(zeros.values())))
-            if self.model.rows[ns].get("makes_embeddings"):
-                forward(self.runtime.embedding_model(ns), next(iter(zeros.values())))
+            for n in (1, 2, 3):  # a second shape makes the traced predict step shape-generic
+                zeros = {name: np.zeros((n, *shape), np.float32) for name, shape in shapes.items()}
+                single = next(iter(zeros.values()))
+                forward(network, zeros if len(zeros) > 1 else single)
+                if self.model.rows[ns].get("makes_embeddings"):
+                    forward(self.runtime.embedding_model(ns), single)
             if self.model.rows[ns]["kind"] == "audio":
                 sub = track_outputs_model(network)
                 shape = tuple(network.inputs[0].shape[1:])
-                for n in (1, 2, 3):  # a second shape makes the traced function shape-generic
+                for n in (1, 2, 3):
                     sub.predict_on_batch(np.zeros((n, *shape), np.float32))
         if self.model.knowledge_base is not None:
             self.runtime.enriched_biographies(
