@@ -78,9 +78,24 @@ def start_server(model_uri: str, tracking_uri: str, port: int, log_path: Path, w
     }
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(bin_dir / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + wait_s
     while True:
@@ -153,8 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model-uri", default="models:/coldstart-releases@champion")
     p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
     p.add_argument("--bundle", type=Path, help="register this bundle folder and serve it")
-    p.add_argument("--releases-dir", type=Path,
-                   default=Path("data/01_raw/synthetic_default/releases"))
+    p.add_argument(
+        "--releases-dir", type=Path, default=Path("data/01_raw/synthetic_default/releases")
+    )
     p.add_argument("--requests", type=int, default=30, help="timed requests per kind")
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--audio-seconds", type=float, default=30.0)
@@ -166,8 +182,11 @@ def main(argv: list[str] | None = None) -> None:
     tags = "dub:100; reggae:70; roots:40"
 
     def artist(i: int) -> dict:
-        return {"artist_id": f"ARBENCH{i:05d}", "biography": biographies[i % len(biographies)],
-                "tags": tags}
+        return {
+            "artist_id": f"ARBENCH{i:05d}",
+            "biography": biographies[i % len(biographies)],
+            "tags": tags,
+        }
 
     kinds = {
         "bio+tags": [artist(0)],
@@ -181,8 +200,10 @@ def main(argv: list[str] | None = None) -> None:
         args.model_uri, args.tracking_uri = register_bundle(args.bundle, workdir)
         print(f"registered {args.bundle} in {time.perf_counter() - started:.1f} s")
     print(f"machine: {machine()}")
-    print(f"model: {args.model_uri}; audio: {audio_path.name} as {args.audio_seconds:g} s WAV "
-          f"({len(clip) / 1e6:.1f} MB base64); {args.requests} timed requests per kind")
+    print(
+        f"model: {args.model_uri}; audio: {audio_path.name} as {args.audio_seconds:g} s WAV "
+        f"({len(clip) / 1e6:.1f} MB base64); {args.requests} timed requests per kind"
+    )
     port = free_port()
     log_path = workdir / "serve.log"
     started = time.perf_counter()
@@ -204,8 +225,10 @@ def main(argv: list[str] | None = None) -> None:
                 assert status == 200, answer[:500]
             results[kind] = times
             n_out = len(json.loads(answer)["predictions"])
-            print(f"{kind:9s} {len(kinds[kind]):3d} item(s) -> {n_out:3d} predictions   "
-                  f"{percentiles(times)}   load avg {load_before:.2f} -> {os.getloadavg()[0]:.2f}")
+            print(
+                f"{kind:9s} {len(kinds[kind]):3d} item(s) -> {n_out:3d} predictions   "
+                f"{percentiles(times)}   load avg {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+            )
     finally:
         process.terminate()
         try:
@@ -217,9 +240,13 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(workdir, ignore_errors=True)
     one = float(np.median(results["bio+tags"]))
     batch = float(np.median(results["batch"]))
-    print(f"batch of {args.batch}: {batch / one:.1f}x one item (p50 over p50; "
-          f"{args.batch}x would be no batching gain)")
-    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"batch of {args.batch}: {batch / one:.1f}x one item (p50 over p50; "
+        f"{args.batch}x would be no batching gain)"
+    )
+    print(
+        f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":

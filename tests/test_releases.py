@@ -209,9 +209,7 @@ def test_the_gate_moves_the_alias_only_for_a_version_at_least_as_good(
     def register(track: float, random: float = 0.01) -> str:
         quality = {"k": 500, "levels": {"track": {"map": track, "random_map": random}}}
         with mlflow.start_run(experiment_id=experiment):
-            dataset.save(
-                ReleaseRegistration(release_run["model"], "test", quality, "world-1", {})
-            )
+            dataset.save(ReleaseRegistration(release_run["model"], "test", quality, "world-1", {}))
         return str(dataset.model_info.registered_model_version)
 
     def champion() -> str:
@@ -223,12 +221,15 @@ def test_the_gate_moves_the_alias_only_for_a_version_at_least_as_good(
         assert champion() == first
         worse = register(0.25)
         assert champion() == first
-        assert "below version" in client.get_model_version("gate-test", worse).tags["coldstart.gate"]
+        assert (
+            "below version" in client.get_model_version("gate-test", worse).tags["coldstart.gate"]
+        )
         at_random = register(0.40, random=0.40)
         assert champion() == first
-        assert "not above random" in client.get_model_version(
-            "gate-test", at_random
-        ).tags["coldstart.gate"]
+        assert (
+            "not above random"
+            in client.get_model_version("gate-test", at_random).tags["coldstart.gate"]
+        )
         better = register(0.31)
         assert champion() == better
     finally:
@@ -417,9 +418,7 @@ def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
 def _readme_example() -> str:
     """The README's request example: its ``bash`` block from the first ``curl`` on."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    block = next(
-        b.split("```", 1)[0] for b in readme.split("```bash\n")[1:] if "/invocations" in b
-    )
+    block = next(b.split("```", 1)[0] for b in readme.split("```bash\n")[1:] if "/invocations" in b)
     return block[block.index("curl ") :]
 
 

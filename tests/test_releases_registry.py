@@ -41,7 +41,9 @@ def test_gate_compares_with_the_champion_on_the_same_world_only() -> None:
     champion = _champion(_quality(track=0.30, artist=0.20))
     worse = gate(_quality(track=0.29, artist=0.25), "w1", champion, {})
     assert not worse.promote and "below version 3" in worse.reason
-    assert gate(_quality(track=0.29, artist=0.25), "w1", champion, {"champion_tolerance": 0.02}).promote
+    assert gate(
+        _quality(track=0.29, artist=0.25), "w1", champion, {"champion_tolerance": 0.02}
+    ).promote
     assert gate(_quality(track=0.30, artist=0.20), "w1", champion, {}).promote  # equal is not below
     other_world = gate(_quality(track=0.9, artist=0.9), "w2", champion, {})
     assert not other_world.promote and "another world" in other_world.reason
@@ -87,7 +89,9 @@ def test_world_identity_is_the_truth_files_hash(tmp_path) -> None:
 
 def test_description_lists_every_request_field_and_limit() -> None:
     assert set(REQUEST_FIELDS) == set(COLUMNS)  # one description per column a request may carry
-    limits = request_limits({"request": {"max_items": 500, "nested": {"x": 1}}}, {"max_biography_chars": 9})
+    limits = request_limits(
+        {"request": {"max_items": 500, "nested": {"x": 1}}}, {"max_biography_chars": 9}
+    )
     assert limits == {"max_biography_chars": 9, "max_items": 500}
     text = version_description(_quality(0.3, 0.2), limits, serve_top_users=100)
     for name in COLUMNS:
@@ -98,5 +102,7 @@ def test_description_lists_every_request_field_and_limit() -> None:
 
 @pytest.mark.parametrize("scored", [True, False])
 def test_description_without_quality_still_lists_the_request(scored: bool) -> None:
-    text = version_description(_quality(0.3, 0.2) if scored else None, {"max_biography_chars": 1}, 10)
+    text = version_description(
+        _quality(0.3, 0.2) if scored else None, {"max_biography_chars": 1}, 10
+    )
     assert "dataframe_records" in text and ("MAP@500" in text) == scored

@@ -107,7 +107,6 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
         super().__init__("mlflow.pyfunc", "loader_module", load_args, save_args, metadata)
 
     def _save(self, registration: Any) -> None:
-        import hashlib
         import tempfile
         from importlib.metadata import version
         from pathlib import Path
@@ -115,7 +114,7 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
         import mlflow
 
         from coldstart.releases import registry
-        from coldstart.releases.bundle import MANIFEST, write_bundle
+        from coldstart.releases.bundle import MANIFEST, file_sha256, write_bundle
         from coldstart.releases.served import (
             FILES_SHA256_TAG,
             MANIFEST_SHA256_KEY,
@@ -130,8 +129,7 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
         with tempfile.TemporaryDirectory(prefix="release-model-") as tmp:
             folder = Path(tmp) / "release_model"
             write_bundle(registration.model, folder)
-            with open(folder / MANIFEST, "rb") as stream:
-                manifest_sha = hashlib.file_digest(stream, "sha256").hexdigest()
+            manifest_sha = file_sha256(folder / MANIFEST)
             self._save_args = {
                 **fixed,
                 "data_path": str(folder),
@@ -174,8 +172,10 @@ class MlflowReleaseModelDataset(MlflowModelTrackingDataset):
             registration.quality, registration.world, champion, registration.registry
         )
         client.set_model_version_tag(
-            name, number, registry.GATE_TAG, ("promoted: " if decision.promote else "kept: ")
-            + decision.reason
+            name,
+            number,
+            registry.GATE_TAG,
+            ("promoted: " if decision.promote else "kept: ") + decision.reason,
         )
         if decision.promote:
             client.set_registered_model_alias(name, alias, number)

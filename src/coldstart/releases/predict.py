@@ -202,9 +202,10 @@ def _text_inputs(
     ]
     needed = {ns for ns in needed if model.rows[ns]["kind"] == "text" and ns in model.vectorizers}
     documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
-    if any(model.rows[ns]["source"] == "enriched" for ns in needed) and (
-        artists["biography"] != ""
-    ).any():
+    if (
+        any(model.rows[ns]["source"] == "enriched" for ns in needed)
+        and (artists["biography"] != "").any()
+    ):
         documents["enriched"] = runtime.enriched_biographies(artists)
     inputs = {}
     for ns in sorted(needed):

@@ -19,7 +19,6 @@ the alias (``champion`` by default) only when
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +125,10 @@ def quality_summary(release_quality: dict[str, Any]) -> dict[str, Any] | None:
 
 def world_identity(raw_releases_dir: Path) -> str | None:
     """SHA-256 of the releases' ``truth/plays.tsv``: quality figures compare when it is equal."""
+    from coldstart.releases.bundle import file_sha256
+
     truth = Path(raw_releases_dir) / "truth" / "plays.tsv"
-    if not truth.is_file():
-        return None
-    with open(truth, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+    return file_sha256(truth) if truth.is_file() else None
 
 
 def gate(
@@ -154,7 +152,7 @@ def gate(
                 f"{level} MAP@{k} {v['map']:.4f} is not above random factors' {v['random_map']:.4f}",
             )
     if champion is None:
-        return GateDecision(True, f"above random at every level; no version held the alias")
+        return GateDecision(True, "above random at every level; no version held the alias")
     if champion.get("world") != world or not champion.get("quality"):
         if settings.get("replace_champion_of_other_world", False):
             return GateDecision(

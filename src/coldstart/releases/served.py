@@ -21,7 +21,6 @@ parsed knowledge base, the A' sub-models) is loaded once, here, and reused.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coldstart.releases.bundle import MANIFEST, BundleError, read_bundle
+from coldstart.releases.bundle import MANIFEST, BundleError, file_sha256, read_bundle
 from coldstart.releases.predict import PredictionRuntime, forward
 
 logger = logging.getLogger(__name__)
@@ -49,11 +48,6 @@ MLFLOW_FILES = frozenset({*LOGGED_FILES, "registered_model_meta"})
 FILES_SHA256_TAG = "coldstart.files_sha256"
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
 def verify_model_folder(bundle_dir: Path) -> None:
     """Refuse a model version holding files nobody logged, or another bundle manifest.
 
@@ -67,9 +61,9 @@ def verify_model_folder(bundle_dir: Path) -> None:
         raise BundleError(f"{bundle_dir}: expected the bundle at <model>/{BUNDLE_SUBPATH}")
     for path in sorted(model_dir.rglob("*")):
         relative = path.relative_to(model_dir)
-        inside_bundle = relative.parts[: len(Path(BUNDLE_SUBPATH).parts)] == Path(
-            BUNDLE_SUBPATH
-        ).parts
+        inside_bundle = (
+            relative.parts[: len(Path(BUNDLE_SUBPATH).parts)] == Path(BUNDLE_SUBPATH).parts
+        )
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             raise BundleError(f"{path}: not a regular file or folder; refusing to load")
         if inside_bundle or relative.as_posix() in {"data", BUNDLE_SUBPATH}:
@@ -91,7 +85,7 @@ def verify_model_folder(bundle_dir: Path) -> None:
         )
     if not manifest.is_file():
         raise BundleError(f"{manifest}: missing")
-    actual = _sha256(manifest)
+    actual = file_sha256(manifest)
     if actual != recorded:
         raise BundleError(
             f"{manifest}: SHA-256 {actual[:12]}… does not match the {str(recorded)[:12]}… recorded "
@@ -101,7 +95,9 @@ def verify_model_folder(bundle_dir: Path) -> None:
 
 def logged_file_hashes(model_dir: Path) -> dict[str, str]:
     """SHA-256 of the files MLflow wrote into a logged model (:data:`LOGGED_FILES`)."""
-    return {name: _sha256(model_dir / name) for name in LOGGED_FILES if (model_dir / name).is_file()}
+    return {
+        name: file_sha256(model_dir / name) for name in LOGGED_FILES if (model_dir / name).is_file()
+    }
 
 
 def _check_logged_files(model_dir: Path, model_id: str | None) -> None:
@@ -149,8 +145,10 @@ class ServedReleaseModel:
         self.runtime = PredictionRuntime(self.model)
         self._warm_up()
         logger.info(
-            "Release model loaded from %s in %.1f s: %d rows", bundle_dir,
-            time.perf_counter() - started, len(self.model.rows),
+            "Release model loaded from %s in %.1f s: %d rows",
+            bundle_dir,
+            time.perf_counter() - started,
+            len(self.model.rows),
         )
 
     def _warm_up(self) -> None:
