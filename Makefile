@@ -46,9 +46,10 @@ study: setup  ## both tables over 5 seeds, read across seeds (docs/study.md); re
 results: setup  ## copy the last run's tables (data/08_reporting) and the study into the README
 	$(BIN)/python -m coldstart.readme_results
 
-serve: setup  ## the registered release model on http://127.0.0.1:5001 (docs/releases.md)
-	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns.db $(BIN)/mlflow models serve \
-	  -m models:/coldstart-releases/latest --env-manager local --host 127.0.0.1 --port 5001
+serve: setup  ## the release model aliased champion on http://127.0.0.1:5001 (docs/releases.md)
+	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI=sqlite:///mlruns.db \
+	  MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false $(BIN)/mlflow models serve \
+	  -m models:/coldstart-releases@champion --env-manager local --host 127.0.0.1 --port 5001
 
 bench: setup  ## the evaluation, ingestion and top-N benchmarks of the README's performance section
 	$(BIN)/python benchmarks/bench_evaluation.py --users 100000 --items 20000 --factors 200

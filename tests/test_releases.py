@@ -174,6 +174,8 @@ def test_release_factors_equal_the_row_models_predictions(release_run: dict) -> 
 def test_the_training_run_registers_the_release_model(release_run: dict) -> None:
     import mlflow
 
+    from coldstart.releases.items import COLUMNS
+
     client = mlflow.MlflowClient(tracking_uri=release_run["params"]["mlflow_tracking_uri"])
     versions = client.search_model_versions("name='coldstart-releases'")
     assert len(versions) == 1
@@ -182,6 +184,60 @@ def test_the_training_run_registers_the_release_model(release_run: dict) -> None
     metrics = run.data.metrics
     assert metrics["releases.track_map_at_500"] > metrics["releases.track_random_map_at_500"]
     assert {"releases.artist_map_at_500", "releases.track_recall_at_50"} <= set(metrics)
+    # the first version of a world passes the gate (above random, no champion yet)
+    champion = client.get_model_version_by_alias("coldstart-releases", "champion")
+    assert champion.version == versions[0].version
+    assert champion.tags["coldstart.gate"].startswith("promoted: ")
+    quality = json.loads(champion.tags["coldstart.release_quality"])
+    assert quality["levels"]["track"]["map"] == pytest.approx(metrics["releases.track_map_at_500"])
+    for name in COLUMNS:  # the description lists every request field and the limits
+        assert f"- {name}: " in champion.description
+    assert "- max_biography_chars: " in champion.description
+
+
+def test_the_gate_moves_the_alias_only_for_a_version_at_least_as_good(
+    release_run: dict, tmp_path: Path
+) -> None:
+    """Three registrations on one world into a fresh registry: better, worse, random-level."""
+    import mlflow
+
+    from coldstart.datasets import MlflowReleaseModelDataset
+    from coldstart.releases.registry import ReleaseRegistration
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'gate.db'}")
+    experiment = mlflow.create_experiment("gate", artifact_location=str(tmp_path / "artifacts"))
+    dataset = MlflowReleaseModelDataset(
+        save_args={"name": "release_model", "registered_model_name": "gate-test"}
+    )
+
+    def register(track: float, random: float = 0.01) -> str:
+        quality = {"k": 500, "levels": {"track": {"map": track, "random_map": random}}}
+        with mlflow.start_run(experiment_id=experiment):
+            dataset.save(ReleaseRegistration(release_run["model"], "test", quality, "world-1", {}))
+        return str(dataset.model_info.registered_model_version)
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias("gate-test", "champion").version)
+
+    try:
+        client = mlflow.MlflowClient()
+        first = register(0.30)
+        assert champion() == first
+        worse = register(0.25)
+        assert champion() == first
+        assert (
+            "below version" in client.get_model_version("gate-test", worse).tags["coldstart.gate"]
+        )
+        at_random = register(0.40, random=0.40)
+        assert champion() == first
+        assert (
+            "not above random"
+            in client.get_model_version("gate-test", at_random).tags["coldstart.gate"]
+        )
+        better = register(0.31)
+        assert champion() == better
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 # --------------------------------------------------------------------------- serving
@@ -217,6 +273,7 @@ def server(release_run: dict):
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": release_run["params"]["mlflow_tracking_uri"],
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false",  # as `make serve`
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log = open(release_run["root"] / "serve.log", "wb")
@@ -226,7 +283,7 @@ def server(release_run: dict):
             "models",
             "serve",
             "-m",
-            "models:/coldstart-releases/latest",
+            "models:/coldstart-releases@champion",
             "--env-manager",
             "local",
             "--host",
@@ -401,7 +458,7 @@ def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(release_run["params"]["mlflow_tracking_uri"])
-    model = mlflow.pyfunc.load_model("models:/coldstart-releases/latest")
+    model = mlflow.pyfunc.load_model("models:/coldstart-releases@champion")
     items = pd.read_parquet(_first(release_run["data"] / "05_model_input/release_items.parquet"))
     # a request carries its audio: the served model reads no file unless told a root
     items = items.head(12).assign(
@@ -420,3 +477,107 @@ def test_pyfunc_model_equals_the_pipeline(release_run: dict) -> None:
         np.testing.assert_allclose(
             served.loc[key, "factors"], pipeline.loc[key, "factors"], atol=1e-5
         )
+
+
+def _readme_example() -> str:
+    """The README's request example: its ``bash`` block from the first ``curl`` on."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b.split("```", 1)[0] for b in readme.split("```bash\n")[1:] if "/invocations" in b)
+    return block[block.index("curl ") :]
+
+
+def test_readme_example_runs_as_pasted(server: dict, release_run: dict, tmp_path: Path) -> None:
+    """The README's commands, verbatim but for the port, from a project-like folder.
+
+    ``data/01_raw/synthetic_default`` there is the tiny world (what ``make run``
+    leaves at that place for the default world).
+    """
+    example = _readme_example()
+    assert "127.0.0.1:5001" in example
+    raw = tmp_path / "data" / "01_raw"
+    raw.mkdir(parents=True)
+    (raw / "synthetic_default").symlink_to(release_run["raw"], target_is_directory=True)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", example.replace(":5001/", f":{server['port']}/")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    # curl prints each answer without a newline: read the JSON documents one after the other
+    decoder, answers, at = json.JSONDecoder(), [], 0
+    while at < len(result.stdout.rstrip()):
+        answer, at = decoder.raw_decode(result.stdout, at)
+        answers.append(answer)
+    assert len(answers) == 2, result.stdout[-2000:]
+    (artist,) = answers[0]["predictions"]
+    assert artist["level"] == "artist" and artist["content"] == "biography+tags"
+    (track,) = answers[1]["predictions"]
+    assert track["level"] == "track" and track["content"] == "audio"
+    assert len(track["top_users"]) == 100
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: the proof that a planted pickle ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_payloads_never_run_and_are_refused_by_name(
+    release_run: dict, tmp_path: Path
+) -> None:
+    """Every file of the registered version, replaced in turn by a payload, and one added."""
+    import pickle
+    import shutil
+
+    import mlflow
+
+    mlflow.set_tracking_uri(release_run["params"]["mlflow_tracking_uri"])
+    try:
+        clean = Path(
+            mlflow.artifacts.download_artifacts(
+                "models:/coldstart-releases@champion", dst_path=str(tmp_path / "clean")
+            )
+        )
+        mlflow.pyfunc.load_model(str(clean))  # the untouched copy loads
+        marker = tmp_path / "payload_ran"
+        pickled = pickle.dumps(_Payload(marker))
+        yaml_payload = f"!!python/object/apply:builtins.open [{str(marker)!r}, w]\n".encode()
+        files = sorted(p.relative_to(clean) for p in clean.rglob("*") if p.is_file())
+        assert {"MLmodel", "data/release_model/manifest.json"} <= {f.as_posix() for f in files}
+        mlflow_files = {"MLmodel", "conda.yaml", "python_env.yaml", "requirements.txt"}
+        # MLflow's own files also get a valid-text change (a comment line appended)
+        cases = [(f, pickled) for f in files] + [(Path("MLmodel"), yaml_payload)]
+        cases += [(Path(name), None) for name in sorted(mlflow_files)]
+        for i, (name, payload) in enumerate(cases):
+            if name.as_posix() == "registered_model_meta":
+                continue  # written by the download itself, never part of the logged version
+            copy = tmp_path / f"case{i}"
+            shutil.copytree(clean, copy)
+            if payload is None:
+                (copy / name).write_bytes((clean / name).read_bytes() + b"\n# planted\n")
+            else:
+                (copy / name).write_bytes(payload)
+            with pytest.raises(Exception) as refused:
+                mlflow.pyfunc.load_model(str(copy))
+            assert not marker.exists(), f"a payload in {name} ran"
+            if name.as_posix() in mlflow_files and isinstance(refused.value, UnicodeDecodeError):
+                # MLflow reads MLmodel and requirements.txt itself before any loader runs,
+                # and refuses bytes that are not UTF-8 with a bare UnicodeDecodeError
+                continue
+            assert name.name in str(refused.value), (name, str(refused.value)[:500])
+            shutil.rmtree(copy, ignore_errors=True)
+        # a pickle added beside the bundle, as a pickled python model would be stored
+        copy = tmp_path / "added"
+        shutil.copytree(clean, copy)
+        (copy / "python_model.pkl").write_bytes(pickled)
+        with pytest.raises(Exception, match="python_model.pkl"):
+            mlflow.pyfunc.load_model(str(copy))
+        assert not marker.exists()
+    finally:
+        mlflow.set_tracking_uri(None)

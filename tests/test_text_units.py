@@ -396,3 +396,29 @@ def test_text_cnn_architecture_and_safe_reload(tmp_path):
     )
     with pytest.raises(ValueError, match="widest filter"):
         build_text_cnn(vocabulary_size=5, embedding_dim=2, sequence_length=4)
+
+
+def test_tag_vectorizer_lists_route_equals_the_table_route() -> None:
+    """A served request's tags (parsed pairs) give the matrix the pipeline's table gives."""
+    from coldstart.text.features import TagVectorizer
+
+    rng = np.random.default_rng(3)
+    vocabulary = [f"tag{i}" for i in range(12)]
+    lists = [
+        [
+            (f" {rng.choice(vocabulary).upper()} ", float(rng.integers(0, 101)))
+            for _ in range(int(rng.integers(0, 6)))
+        ]
+        + [("unknown", 50.0)]
+        for _ in range(9)
+    ]
+    table = pd.DataFrame(
+        [(f"a{i}", tag, weight) for i, pairs in enumerate(lists) for tag, weight in pairs],
+        columns=["artist_id", "tag", "weight"],
+    )
+    ids = np.array([f"a{i}" for i in range(len(lists))])
+    for weighting in ("tfidf", "binary", "weight"):
+        fitted = TagVectorizer(weighting=weighting, max_df=1.0).fit(ids, table)
+        np.testing.assert_array_equal(
+            fitted.transform_lists(lists).toarray(), fitted.transform(ids, table).toarray()
+        )

@@ -1,6 +1,6 @@
 """Project pipelines.
 
-Each modelling pipeline (``text``, ``audio``, ``fusion``) is registered together
+Each modelling pipeline (``text``, ``audio``, ``fusion``, ``peers``) is registered together
 with the evaluation of the rows it produces and the tables those rows belong to,
 so ``kedro run --pipelines=fusion`` retrains *and* re-evaluates the fusion rows
 (the other rows' results are read back from the catalog). ``evaluation`` alone
@@ -15,8 +15,6 @@ from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_input
 from coldstart.rows import load_base_parameters, load_rows
 
 MODELLING = ("text", "audio", "fusion", "peers")
-#: The MLflow registry name of the release model a training run logs.
-RELEASE_MODEL_NAME = "coldstart-releases"
 
 
 def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
@@ -58,60 +56,21 @@ def stage_pipelines() -> dict[str, Pipeline]:
     return found
 
 
-def _release_training(training: Pipeline, inference: Pipeline) -> Pipeline:
-    """``training`` as a kedro-mlflow ``PipelineML`` that logs the release model.
-
-    kedro-mlflow turns every filtered run of a ``PipelineML`` (``--namespaces``,
-    ``--tags``, ``--to-nodes``...) into another ``PipelineML`` and refuses it when
-    the filtered nodes no longer make the release model. Such a partial run makes
-    no release model to log, so here it is simply the filtered training pipeline.
-    """
-    from kedro_mlflow.pipeline.pipeline_ml import KedroMlflowPipelineMLError, PipelineML
-
-    class ReleaseTraining(PipelineML):
-        def _turn_pipeline_to_ml(self, pipeline: Pipeline) -> Pipeline:
-            try:
-                return super()._turn_pipeline_to_ml(pipeline)
-            except KedroMlflowPipelineMLError:
-                return Pipeline(pipeline.nodes)
-
-        # kedro-viz draws every namespace of the default pipeline as a super-node: it
-        # takes the namespace's nodes and the rest of the pipeline around them. Plain
-        # pipelines are all it needs (it logs no model). kedro-mlflow answers the same
-        # but warns ("BEWARE - ... no longer a 'PipelineML'") at each call, 38 lines
-        # per `kedro viz build` that no user can act on.
-        def only_nodes_with_namespaces(self, node_namespaces: list[str]) -> Pipeline:
-            return self.training.only_nodes_with_namespaces(node_namespaces)
-
-        def __sub__(self, other: Pipeline) -> Pipeline:
-            return self.training - other
-
-    return ReleaseTraining(
-        nodes=training.nodes,
-        inference=inference,
-        input_name="release_items",
-        log_model_kwargs={
-            "name": "release_model",
-            "registered_model_name": RELEASE_MODEL_NAME,
-            # the inference node checks every field itself and names the one at fault;
-            # a schema would drop unknown fields silently instead
-            "signature": None,
-        },
-    )
-
-
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     ``__default__`` goes from the raw files (the synthetic world is generated when
     absent) to both results tables and one MLflow run per table row, bundles the
-    release model, places the world's new releases, and -- as a kedro-mlflow
-    ``PipelineML`` (what ``pipeline_ml_factory`` builds) -- logs the release model as
-    an MLflow pyfunc model registered as ``coldstart-releases`` (its inference pipeline:
-    :func:`coldstart.pipelines.releases.pipeline.inference_pipeline`). ``tables``
+    release model, places the world's new releases, and logs the release model as an
+    MLflow pyfunc model registered as ``coldstart-releases``, moving its ``champion``
+    alias when the release quality passes the gate
+    (:func:`coldstart.pipelines.releases.pipeline.registration_pipeline`). ``tables``
     is the same without the releases: what each seed of the multi-seed study runs.
     """
-    from coldstart.pipelines.releases.pipeline import inference_pipeline, release_model_pipeline
+    from coldstart.pipelines.releases.pipeline import (
+        registration_pipeline,
+        release_model_pipeline,
+    )
 
     if isinstance(load_base_parameters().get("msd_a"), dict):
         # `kedro run --env=msd_a`: the paper's release replaces world, ingestion,
@@ -128,9 +87,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["tables"] = sum(
         (pipe for name, pipe in pipelines.items() if name != "releases"), Pipeline([])
     )
-    training = sum(
+    pipelines["__default__"] = sum(
         (pipe for name, pipe in pipelines.items() if name != "tables"),
-        release_model_pipeline().tag("releases"),
+        release_model_pipeline().tag("releases") + registration_pipeline(),
     )
-    pipelines["__default__"] = _release_training(training, inference_pipeline())
     return pipelines

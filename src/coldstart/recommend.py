@@ -637,11 +637,24 @@ def _single_threaded_blas() -> tuple[AbstractContextManager[Any], bool]:
     first kernel phase after a product ran about 1.5x slower). So the products
     are run by our own threads, each a single-threaded BLAS call on its rows.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+    controller = _threadpool_controller()
+    if controller is None:  # pragma: no cover - threadpoolctl ships with scikit-learn
         return nullcontext(), False
-    return threadpool_limits(1, user_api="blas"), True
+    return controller.limit(limits=1, user_api="blas"), True
+
+
+@lru_cache(maxsize=1)
+def _threadpool_controller() -> Any:
+    """threadpoolctl's view of the loaded thread pools, found once per process.
+
+    Finding them walks the loaded libraries (milliseconds); a served model ranks
+    on every request, so it is done once.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
 
 
 def _batch_starts(n_users: int, batch_size: int, progress: bool) -> Iterator[int] | range:

@@ -13,6 +13,7 @@ __all__ = [
     "AtomicParquetDataset",
     "AtomicTensorFlowModelDataset",
     "AtomicTextDataset",
+    "MlflowReleaseModelDataset",
     "MlflowRowModelDataset",
     "NumpyDataset",
     "PartitionedParquetDataset",
@@ -27,12 +28,12 @@ __all__ = [
 def __getattr__(name: str):
     """``Atomic*`` kedro-datasets classes, built on first use (coldstart.datasets.atomic).
 
-    ``MlflowRowModelDataset`` too: importing it imports MLflow.
+    The MLflow model datasets too: importing them imports MLflow.
     """
     import importlib
 
-    if name == "MlflowRowModelDataset":
-        return importlib.import_module(f"{__name__}.mlflow_models").MlflowRowModelDataset
+    if name in ("MlflowRowModelDataset", "MlflowReleaseModelDataset"):
+        return getattr(importlib.import_module(f"{__name__}.mlflow_models"), name)
     if not name.startswith("Atomic"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     atomic = importlib.import_module(f"{__name__}.atomic")

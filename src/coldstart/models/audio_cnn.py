@@ -18,6 +18,7 @@ model loads with ``safe_mode=True``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -103,13 +104,22 @@ def build_audio_cnn(
     return compile_for_factors(model, learning_rate) if learning_rate is not None else model
 
 
+#: Per trained model, its sub-models by layer names: built once, so a served model's
+#: compiled predict function is traced once, not on every request.
+_SUB_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def track_outputs_model(
     model: Any, layers: Sequence[str] = (FACTORS_LAYER, EMBEDDING_LAYER)
 ) -> Any:
     """A model with the same input whose outputs are the named layers' outputs (a list)."""
     import keras
 
-    return keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    built = _SUB_MODELS.setdefault(model, {})
+    key = tuple(layers)
+    if key not in built:
+        built[key] = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    return built[key]
 
 
 def predict_track_outputs(

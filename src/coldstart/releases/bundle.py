@@ -97,7 +97,8 @@ class ReleaseModel:
         }
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, as hex."""
     with open(path, "rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
@@ -151,7 +152,7 @@ def write_bundle(model: ReleaseModel, folder: str | Path) -> None:
         if model.knowledge_base is not None:
             shutil.copyfile(model.knowledge_base, tmp / "knowledge_base.ttl")
         files = {
-            path.relative_to(tmp).as_posix(): _sha256(path)
+            path.relative_to(tmp).as_posix(): file_sha256(path)
             for path in sorted(tmp.rglob("*"))
             if path.is_file()
         }
@@ -187,7 +188,7 @@ def _verified(folder: Path, files: dict[str, str], name: str) -> Path:
         raise BundleError(f"{folder}: '{name}' is not listed in {MANIFEST}")
     if not path.is_file():
         raise BundleError(f"{folder}: '{name}' is missing")
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != files[name]:
         raise BundleError(
             f"{path}: SHA-256 {actual[:12]}… does not match the {files[name][:12]}… recorded "

@@ -42,6 +42,9 @@ from coldstart.releases.items import (
 logger = logging.getLogger(__name__)
 
 PREDICT_BATCH_SIZE = 256
+#: Up to this many rows a network runs one predict step directly; more go through
+#: ``predict``, whose ``tf.data`` set-up costs tens of milliseconds per call.
+DIRECT_CALL_MAX_ROWS = 1024
 OUTPUT_COLUMNS = (
     "level",
     "item_id",
@@ -74,57 +77,151 @@ def _csr(matrix: Any) -> sp.csr_matrix:
 
 
 def _artist_content(items: pd.DataFrame) -> pd.DataFrame:
-    """One row per artist of the items: the first non-empty name, biography and tags."""
-    firsts = (
-        items[["artist_id", "artist_name", "biography", "tags"]]
-        .replace("", np.nan)
-        .groupby("artist_id", sort=False)
-        .first()
-        .fillna("")
-        .reset_index()
-    )
-    return firsts
+    """One row per artist of the items: the first non-empty name, biography and tags.
 
-
-def _enriched_biographies(model: ReleaseModel, artists: pd.DataFrame) -> list[str]:
-    """The biographies with their knowledge-base terms appended, as training did."""
-    from coldstart.pipelines.semantic_enrichment.nodes import (
-        enrich_biographies,
-        link_entities,
-        lookup_entity_facts,
-    )
-
-    settings = dict(model.settings["semantic_enrichment"])
-    # prediction never writes a cache of its own, and has no bar to draw
-    settings["cache"] = {**dict(settings.get("cache") or {}), "offline": False}
-    settings["progress_bar"] = False
-    table = artists[["artist_id", "biography"]].reset_index(drop=True)
-    mentions, _ = link_entities(table, model.knowledge_base, None, settings)
-    facts, _ = lookup_entity_facts(mentions, model.knowledge_base, settings)
-    enriched = enrich_biographies(table, mentions, facts, settings)
-    return enriched["biography_enriched"].tolist()
-
-
-def _text_inputs(model: ReleaseModel, sources: set[str], artists: pd.DataFrame) -> dict[str, Any]:
-    """Per text row: its VSM of ``artists`` (only rows whose content it reads are used)."""
-    documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
-    if "enriched" in sources and (artists["biography"] != "").any():
-        documents["enriched"] = _enriched_biographies(model, artists)
-    tag_rows = [
-        (artist_id, tag, weight)
-        for artist_id, text in zip(artists["artist_id"], artists["tags"], strict=True)
-        for tag, weight in parse_tags(text, f"tags of artist {artist_id}")
-    ]
-    tag_table = pd.DataFrame(tag_rows, columns=["artist_id", "tag", "weight"])
-    inputs = {}
-    for ns, row in model.rows.items():
-        if row["kind"] != "text" or ns not in model.vectorizers:
+    Artists in the order they first appear. A plain loop: a request has a handful of
+    rows, for which a pandas group-by costs milliseconds of fixed overhead.
+    """
+    fields = ("artist_name", "biography", "tags")
+    firsts: dict[str, dict[str, str]] = {}
+    for record in items[["artist_id", *fields]].itertuples(index=False):
+        if not record.artist_id:
             continue
-        vectorizer = model.vectorizers[ns]
-        if row["source"] == "tags":
-            inputs[ns] = _csr(vectorizer.transform(artists["artist_id"].to_numpy(), tag_table))
-        elif row["source"] in documents:
-            inputs[ns] = _csr(vectorizer.transform(documents[row["source"]]))
+        seen = firsts.setdefault(record.artist_id, dict.fromkeys(fields, ""))
+        for name in fields:
+            value = getattr(record, name)
+            if not seen[name] and isinstance(value, str) and value:
+                seen[name] = value
+    return pd.DataFrame(
+        [{"artist_id": artist_id, **values} for artist_id, values in firsts.items()],
+        columns=["artist_id", *fields],
+    )
+
+
+def forward(network: Any, inputs: Any) -> np.ndarray:
+    """``network``'s output for ``inputs`` (an array, a sparse matrix or a dict of them).
+
+    A small batch goes straight to the network's predict step (``predict_on_batch``:
+    no ``tf.data`` pipeline); a large one through ``predict`` in batches. Sparse
+    inputs are densified for the direct call: the networks' inputs are dense layers.
+    """
+
+    def dense(x: Any) -> np.ndarray:
+        return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
+
+    n_rows = (next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[0]
+    if n_rows > DIRECT_CALL_MAX_ROWS:
+        return np.asarray(network.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0))
+    if isinstance(inputs, dict):
+        batch: Any = {name: dense(x) for name, x in inputs.items()}
+    elif isinstance(network.input, list):  # built from ``model.inputs``: [A'-layer sub-models]
+        batch = [dense(inputs)]
+    else:
+        batch = dense(inputs)
+    # the network's compiled predict step on this one batch: a few times faster than an
+    # eager call on small batches (traced once per new batch shape, then shape-generic)
+    return np.asarray(network.predict_on_batch(batch))
+
+
+class PredictionRuntime:
+    """What predicting with one release model builds once and reuses for every call.
+
+    The knowledge base and the offline linker (opened on first use: parsing the
+    Turtle file is the slow part of enriching a biography), and the A' sub-models
+    of the text rows. The served model keeps one for its lifetime; the pipeline
+    builds one per run.
+    """
+
+    def __init__(self, model: ReleaseModel) -> None:
+        self.model = model
+        self._knowledge_base: Any = None
+        self._linker: Any = None
+        self._embedding_models: dict[str, Any] = {}
+
+    def embedding_model(self, ns: str) -> Any:
+        """Row ``ns``'s network up to its A' layer (built once)."""
+        from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
+
+        if ns not in self._embedding_models:
+            self._embedding_models[ns] = layer_model(self.model.models[ns], EMBEDDING_LAYER)
+        return self._embedding_models[ns]
+
+    def _open_enrichment(self) -> None:
+        from coldstart.enrichment import EnrichmentConfig, make_linker, open_knowledge_base
+
+        config = EnrichmentConfig.from_params(self.model.settings["semantic_enrichment"])
+        self._knowledge_base = open_knowledge_base(config, self.model.knowledge_base)
+        self._linker = make_linker(config, self._knowledge_base, None)
+
+    def enriched_biographies(self, artists: pd.DataFrame) -> list[str]:
+        """The biographies with their knowledge-base terms appended, as training did."""
+        from coldstart.enrichment import (
+            EnrichmentConfig,
+            NullCache,
+            enrich_texts,
+            link_artists,
+            lookup_entities,
+            select_facts,
+        )
+
+        if self._linker is None:
+            self._open_enrichment()
+        config = EnrichmentConfig.from_params(self.model.settings["semantic_enrichment"])
+        table = artists[["artist_id", "biography"]].reset_index(drop=True)
+        # prediction never writes a cache of its own, and has no bar to draw
+        mentions, _ = link_artists(
+            table, self._linker, NullCache(), allow_partial=config.allow_partial, progress=False
+        )
+        rows, _ = lookup_entities(
+            mentions["entity"].tolist(),
+            self._knowledge_base,
+            NullCache(),
+            classes=config.classes,
+            properties=config.all_properties(),
+            categories=config.categories,
+            batch_size=config.batch_size,
+            allow_partial=config.allow_partial,
+            progress=False,
+        )
+        facts = select_facts(rows, config.classes, config.properties, config.categories)
+        enriched = enrich_texts(table, mentions, facts, object_terms=config.object_terms)
+        return enriched["biography_enriched"].tolist()
+
+    def close(self) -> None:
+        """Release the knowledge base and the linker."""
+        for backend in (self._linker, self._knowledge_base):
+            if backend is not None:
+                backend.close()
+        self._linker = self._knowledge_base = None
+
+
+def _text_inputs(
+    runtime: PredictionRuntime, needed: set[str], artists: pd.DataFrame
+) -> dict[str, Any]:
+    """Per text row in ``needed``: its VSM of ``artists``.
+
+    Every artist's tags are parsed (a bad weight is refused whichever row serves);
+    the knowledge base is consulted only when a needed row reads the enriched biography.
+    """
+    model = runtime.model
+    tag_lists = [
+        parse_tags(text, f"tags of artist {artist_id}")
+        for artist_id, text in zip(artists["artist_id"], artists["tags"], strict=True)
+    ]
+    needed = {ns for ns in needed if model.rows[ns]["kind"] == "text" and ns in model.vectorizers}
+    documents: dict[str, list[str]] = {"biography": artists["biography"].tolist()}
+    if (
+        any(model.rows[ns]["source"] == "enriched" for ns in needed)
+        and (artists["biography"] != "").any()
+    ):
+        documents["enriched"] = runtime.enriched_biographies(artists)
+    inputs = {}
+    for ns in sorted(needed):
+        vectorizer, source = model.vectorizers[ns], model.rows[ns]["source"]
+        if source == "tags":
+            inputs[ns] = _csr(vectorizer.transform_lists(tag_lists))
+        elif source in documents:
+            inputs[ns] = _csr(vectorizer.transform(documents[source]))
     return inputs
 
 
@@ -196,8 +293,10 @@ def _track_audio(
     from coldstart.audio.features import AudioError, CQTConfig
     from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
 
+    if tracks.empty or "audio" not in model.models:
+        return {}, {}
     wanted = tracks[(tracks["audio_path"] != "") | (tracks["audio_base64"] != "")]
-    if wanted.empty or "audio" not in model.models:
+    if wanted.empty:
         return {}, {}
     settings = model.settings["audio_features"]
     config = CQTConfig.from_params(settings)
@@ -260,6 +359,7 @@ def predict_releases(
     *,
     strict: bool,
     rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
+    runtime: PredictionRuntime | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Factors of every new artist and track in ``items`` and the model behind each.
 
@@ -279,6 +379,9 @@ def predict_releases(
         (``releases.requests`` of the run that built it): a request is never
         decoded without them. A releases folder (not ``strict``) is the operator's
         own files, decoded as in training.
+    runtime
+        What earlier calls built for ``model`` (the served model passes its own);
+        None builds one for this call.
 
     Returns
     -------
@@ -287,10 +390,15 @@ def predict_releases(
         array, L2-normalised) and counts by level, model, content and drop reason.
     """
     from coldstart.models.fusion_models import ARTIST_INPUT, TRACK_INPUT
-    from coldstart.models.text_models import EMBEDDING_LAYER, layer_model
 
     if strict and rules is None:
         rules = request_rules(model.settings)
+    if runtime is None:
+        runtime = PredictionRuntime(model)
+        try:
+            return predict_releases(model, items, strict=strict, rules=rules, runtime=runtime)
+        finally:
+            runtime.close()
     items = items.reset_index(drop=True)
     drops: Counter[str] = Counter()
     catalogue = dict(
@@ -305,42 +413,7 @@ def predict_releases(
             new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True
         )
     }
-    sources = {row.get("source") for row in model.rows.values() if row["kind"] == "text"}
-    text_inputs = _text_inputs(model, sources, new_artists) if len(new_artists) else {}
     position = {a: i for i, a in enumerate(new_artists["artist_id"])}
-
-    out: list[dict[str, Any]] = []
-
-    # ---- artist level: new artists with text
-    chosen: dict[str, list[str]] = {}
-    for artist_id, content in content_of.items():
-        ns = _first_served(model.ranking["artist"], model.rows, content)
-        if ns is None:
-            drops["artist_without_text"] += 1
-            continue
-        chosen.setdefault(ns, []).append(artist_id)
-    for ns, ids in chosen.items():
-        rows = np.array([position[a] for a in ids])
-        predicted = model.models[ns].predict(
-            text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
-        )
-        for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
-            name = new_artists.loc[position[artist_id], "artist_name"]
-            out.append(
-                {
-                    "level": "artist",
-                    "item_id": artist_id,
-                    "artist_id": artist_id,
-                    "track_id": "",
-                    "name": name,
-                    "model": ns,
-                    "approach": model.rows[ns]["approach"],
-                    "content": _content_label(content_of[artist_id]),
-                    "factors": factors,
-                }
-            )
-
-    # ---- A' of each track's artist, per source row
     tracks = items[items["track_id"] != ""]
     if strict:
         for i, row in items[items["track_id"] == ""].iterrows():
@@ -354,21 +427,15 @@ def predict_releases(
                     f"items[{i}]: no biography, no tags and no track: nothing to recommend "
                     f"for artist_id {row['artist_id']!r}"
                 )
-    a_prime: dict[str, dict[str, np.ndarray]] = {}
-    for ns in model.artist_embeddings:
-        vectors: dict[str, np.ndarray] = {}
-        eligible = [a for a, c in content_of.items() if model.rows[ns]["requires"] <= c]
-        if eligible and ns in text_inputs:
-            rows = np.array([position[a] for a in eligible])
-            embedded = layer_model(model.models[ns], EMBEDDING_LAYER).predict(
-                text_inputs[ns][rows], batch_size=PREDICT_BATCH_SIZE, verbose=0
-            )
-            vectors.update(zip(eligible, np.asarray(embedded, np.float32), strict=True))
-        for artist_id in set(tracks["artist_id"]) & set(catalogue):
-            vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
-        a_prime[ns] = vectors
 
-    # ---- track level
+    # ---- which row serves each item (from its content), before any network runs
+    chosen: dict[str, list[str]] = {}
+    for artist_id, content in content_of.items():
+        ns = _first_served(model.ranking["artist"], model.rows, content)
+        if ns is None:
+            drops["artist_without_text"] += 1
+            continue
+        chosen.setdefault(ns, []).append(artist_id)
     audio_factors, t_prime = _track_audio(model, tracks, strict, drops, rules)
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
@@ -396,6 +463,55 @@ def predict_releases(
         track_content[i] = frozenset(content) | (
             frozenset({"catalogue_artist"}) if artist_id in catalogue else frozenset()
         )
+    # A' is computed only for the rows and the new artists the served tracks read
+    a_prime_needed: dict[str, set[str]] = {}
+    for ns, positions in served.items():
+        if model.rows[ns]["kind"] != "audio":
+            a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
+                tracks.loc[positions, "artist_id"]
+            )
+    text_inputs = (
+        _text_inputs(runtime, set(chosen) | set(a_prime_needed), new_artists)
+        if len(new_artists)
+        else {}
+    )
+
+    out: list[dict[str, Any]] = []
+
+    # ---- artist level: new artists with text
+    for ns, ids in chosen.items():
+        rows = np.array([position[a] for a in ids])
+        predicted = forward(model.models[ns], text_inputs[ns][rows])
+        for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
+            name = new_artists.loc[position[artist_id], "artist_name"]
+            out.append(
+                {
+                    "level": "artist",
+                    "item_id": artist_id,
+                    "artist_id": artist_id,
+                    "track_id": "",
+                    "name": name,
+                    "model": ns,
+                    "approach": model.rows[ns]["approach"],
+                    "content": _content_label(content_of[artist_id]),
+                    "factors": factors,
+                }
+            )
+
+    # ---- A' of each served track's artist, per source row
+    a_prime: dict[str, dict[str, np.ndarray]] = {}
+    for ns, artist_ids in a_prime_needed.items():
+        vectors: dict[str, np.ndarray] = {}
+        new = [a for a in position if a in artist_ids]
+        if new:
+            rows = np.array([position[a] for a in new])
+            embedded = forward(runtime.embedding_model(ns), text_inputs[ns][rows])
+            vectors.update(zip(new, np.asarray(embedded, np.float32), strict=True))
+        for artist_id in artist_ids & set(catalogue):
+            vectors[artist_id] = model.artist_embeddings[ns][int(catalogue[artist_id])]
+        a_prime[ns] = vectors
+
+    # ---- track level
     for ns, positions in served.items():
         row = model.rows[ns]
         group = tracks.loc[positions]
@@ -412,9 +528,7 @@ def predict_releases(
                 }
             else:
                 inputs = artist_inputs
-            factors = l2_normalise(
-                model.models[ns].predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0)
-            )
+            factors = l2_normalise(forward(model.models[ns], inputs))
         for position_, record, vector in zip(
             positions, group.to_dict("records"), factors, strict=True
         ):
@@ -433,18 +547,17 @@ def predict_releases(
             )
 
     predictions = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+    by_model = Counter(zip(predictions["level"], predictions["model"], strict=True))
+    by_content = Counter(zip(predictions["level"], predictions["content"], strict=True))
     log = {
-        "predicted": predictions.groupby("level").size().to_dict() if len(predictions) else {},
-        "by_model": predictions.groupby(["level", "model"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .to_dict("records"),
-        "by_content": predictions.groupby(["level", "content"])
-        .size()
-        .rename("n")
-        .reset_index()
-        .to_dict("records"),
+        "predicted": dict(sorted(Counter(predictions["level"]).items())),
+        "by_model": [
+            {"level": level, "model": ns, "n": n} for (level, ns), n in sorted(by_model.items())
+        ],
+        "by_content": [
+            {"level": level, "content": content, "n": n}
+            for (level, content), n in sorted(by_content.items())
+        ],
         "dropped": dict(sorted(drops.items())),
     }
     return predictions, log

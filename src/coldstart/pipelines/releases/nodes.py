@@ -30,7 +30,7 @@ from coldstart.releases.items import (
     request_rules,
     validate_request,
 )
-from coldstart.releases.predict import factor_matrix, predict_releases
+from coldstart.releases.predict import PredictionRuntime, factor_matrix, predict_releases
 
 logger = logging.getLogger(__name__)
 
@@ -475,13 +475,52 @@ def report_releases(
     }
 
 
+def register_release_model(
+    release_model: ReleaseModel,
+    release_quality: dict[str, Any],
+    raw_releases_dir: Path,
+    releases: dict[str, Any],
+    ingestion: dict[str, Any],
+) -> Any:
+    """What the registry gets for this run's release model (``release_model_registered``).
+
+    The bundle, the version description (request fields and limits, from the
+    parameters), the quality the promotion gate reads and the world it was scored
+    on (:mod:`coldstart.releases.registry`).
+    """
+    from coldstart.releases.registry import (
+        ReleaseRegistration,
+        quality_summary,
+        request_limits,
+        version_description,
+        world_identity,
+    )
+
+    quality = quality_summary(release_quality)
+    serve_top_users = int(releases.get("serve_top_users", releases.get("n_per_item", 1000)))
+    return ReleaseRegistration(
+        model=release_model,
+        description=version_description(
+            quality, request_limits(releases, ingestion), serve_top_users
+        ),
+        quality=quality,
+        world=world_identity(raw_releases_dir),
+        registry=dict(releases.get("registry") or {}),
+    )
+
+
 # --------------------------------------------------------------------------- the served model
 
 
-def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel) -> pd.DataFrame:
+def serve_release_items(
+    release_items: pd.DataFrame,
+    release_model: ReleaseModel,
+    runtime: PredictionRuntime | None = None,
+) -> pd.DataFrame:
     """Predictions for a request: factors, the row used and the top users of each item.
 
-    The inference pipeline of the registered MLflow model. Any item it cannot use
+    What the registered MLflow model answers (:mod:`coldstart.releases.served`, which
+    passes the ``runtime`` it built at load time). Any item it cannot use
     raises an MLflow ``INVALID_PARAMETER_VALUE`` error naming the item and field,
     which ``mlflow models serve`` answers with HTTP 400 (and keeps serving).
 
@@ -497,7 +536,9 @@ def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel
     try:
         rules = request_rules(settings)  # releases.requests: limits and audio roots
         items = validate_request(release_items, *rules)
-        predictions, _ = predict_releases(release_model, items, strict=True, rules=rules)
+        predictions, _ = predict_releases(
+            release_model, items, strict=True, rules=rules, runtime=runtime
+        )
     except ReleaseInputError as error:
         from mlflow.exceptions import MlflowException
 
@@ -513,7 +554,12 @@ def serve_release_items(release_items: pd.DataFrame, release_model: ReleaseModel
             continue
         factors = np.stack([predictions["factors"].iloc[i] for i in rows])
         result = recommend(
-            release_model.user_factors[level], factors, n_per_user=0, n_per_item=n_per_item
+            release_model.user_factors[level],
+            factors,
+            n_per_user=0,
+            n_per_item=n_per_item,
+            # a request's few items: starting threads would cost more than they save
+            num_threads=1 if len(rows) * len(release_model.user_ids) < 2**24 else None,
         )
         for j, i in enumerate(rows):
             top_users[i] = release_model.user_ids[result.item_users[j]].tolist()

@@ -5,7 +5,8 @@
 * ``read_releases`` -> ``predict_release_factors`` -> ``rank_releases`` and
   ``score_releases`` -> ``releases_report``: new music in ``releases_dir``, placed.
 
-:func:`inference_pipeline` is what ``mlflow models serve`` runs per request.
+* ``register_release_model`` (:func:`registration_pipeline`, default run only): the
+  bundle logged and registered as an MLflow model, the alias moved past the gate.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from .nodes import (
     quality_markdown,
     rank_releases,
     read_releases,
+    register_release_model,
     report_releases,
     score_releases,
-    serve_release_items,
 )
 
 
@@ -60,18 +61,24 @@ def release_model_pipeline() -> Pipeline:
     )
 
 
-def inference_pipeline() -> Pipeline:
-    """One request's items -> predictions (the registered model's pipeline)."""
+def registration_pipeline() -> Pipeline:
+    """The release model registered in MLflow, described, and aliased past the gate."""
     return Pipeline(
         [
             Node(
-                serve_release_items,
-                inputs=["release_items", "release_model"],
-                outputs="release_predictions",
-                name="serve_release_items",
+                register_release_model,
+                inputs=[
+                    "release_model",
+                    "release_quality",
+                    "raw_releases_dir",
+                    "params:releases",
+                    "params:ingestion",
+                ],
+                outputs="release_model_registered",
+                name="register_release_model",
             )
         ],
-        tags=["releases", "serving"],
+        tags=["releases", "registry"],
     )
 
 
