@@ -53,6 +53,7 @@ def test_a_signal_to_the_parent_stops_world_audio_promptly(
     # two workers even on a one-core machine, one track per task: the pool is busy
     params = {
         "dataset_dir": str(raw),
+        "generate_world": True,  # a temporary folder: generated only when asked
         **isolated_outputs(tmp_path),
         "world.n_jobs": 2,
         "world.chunk_size": 1,
@@ -60,7 +61,13 @@ def test_a_signal_to_the_parent_stops_world_audio_promptly(
     log = tmp_path / "run.log"
     run = start_cli(params, log, "--pipelines=world")
     try:
-        wait_for(lambda: "World audio: rendering" in _log(log), 300, "audio rendering to start")
+        wait_for(
+            lambda: "World audio: rendering" in _log(log),
+            300,
+            "audio rendering to start",
+            process=run,
+            log=log,
+        )
         before = {p.name for p in (raw / "audio").iterdir()}
         wait_for(
             lambda: (
@@ -107,6 +114,7 @@ def test_workers_ignore_ctrl_c_so_the_parent_decides(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     params = {
         "dataset_dir": str(raw),
+        "generate_world": True,  # a temporary folder: generated only when asked
         **isolated_outputs(tmp_path),
         "world.n_jobs": 2,
         "world.chunk_size": 1,
@@ -114,7 +122,13 @@ def test_workers_ignore_ctrl_c_so_the_parent_decides(tmp_path: Path) -> None:
     log = tmp_path / "run.log"
     run = start_cli(params, log, "--pipelines=world", new_session=True)
     try:
-        wait_for(lambda: "World audio: rendering" in _log(log), 300, "audio rendering to start")
+        wait_for(
+            lambda: "World audio: rendering" in _log(log),
+            300,
+            "audio rendering to start",
+            process=run,
+            log=log,
+        )
         wait_for(
             lambda: len(psutil.Process(run.pid).children(recursive=True)) >= 2, 120, "2 workers"
         )
