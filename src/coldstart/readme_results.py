@@ -48,7 +48,7 @@ SIGNIFICANCE_NOTE = (
     "these weights*. They ignore training variance -- another split, another "
     "initialisation, another machine's arithmetic retrains every network -- so they "
     "cannot say whether an ordering holds in general. The multi-seed study's claims "
-    "table (below) can, and is what the text cites.\n"
+    "table (the section above) can, and is what the text cites.\n"
 )
 
 
