@@ -281,6 +281,28 @@ def test_lightfm_factors_score_as_lightfm(world):
     np.testing.assert_allclose(items[0], items[1])  # an item is the sum of its attributes
 
 
+def test_lightfm_trained_an_epoch_a_call_is_lightfm_fit_to_the_bit(world):
+    """The node logs each epoch by calling fit_partial once per epoch: same factors as fit."""
+    import scipy.sparse as sp
+    from lightfm import LightFM
+
+    model = {"loss": "warp", "no_components": 4}
+    features = _twin_test_artists(world)
+    users, items = nodes.lightfm_factors(
+        features, world["artist_plays"], world["artists"], model, {"epochs": 3}, 5
+    )
+    rows = nodes._artist_rows(world["artists"])
+    plays = nodes._train_plays(world["artist_plays"], world["artists"], rows["train"])
+    plays.data[:] = 1.0
+    attributes = sp.csr_matrix(nodes._artist_content(features, world["artists"]), dtype=np.float32)
+    reference = LightFM(random_state=5, **model)
+    reference.fit(plays.tocoo(), item_features=attributes[rows["train"]], epochs=3, num_threads=1)
+    _, embedding = reference.get_user_representations()
+    bias, item_embedding = reference.get_item_representations(attributes[rows["test"]])
+    np.testing.assert_array_equal(users[:, :-1], embedding)
+    np.testing.assert_array_equal(items, np.hstack([item_embedding, bias[:, None]]))
+
+
 # --------------------------------------------------------------------------- wiring
 
 

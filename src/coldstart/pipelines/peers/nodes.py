@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from coldstart.models.common import l2_normalise, set_global_seed, train_factor_model
+from coldstart.progress import ProgressLog
 from coldstart.text.features import split_rows
 
 logger = logging.getLogger(__name__)
@@ -560,12 +561,18 @@ def lightfm_factors(
         epochs,
     )
     started = time.perf_counter()
-    estimator.fit(
-        plays.tocoo(),
-        item_features=attributes[train],
-        epochs=epochs,
-        num_threads=int(training.get("num_threads", 1)),
-    )
+    interactions, item_features = plays.tocoo(), attributes[train]
+    # one epoch a call, so the log says how far it is: fit_partial continues the same
+    # random stream, so this is fit(epochs=...) to the bit (tests/test_peers_units.py)
+    with ProgressLog(epochs, "LightFM", unit="epochs", logger=logger) as progress:
+        for _ in range(epochs):
+            estimator.fit_partial(
+                interactions,
+                item_features=item_features,
+                epochs=1,
+                num_threads=int(training.get("num_threads", 1)),
+            )
+            progress.advance()
     user_bias, user_embedding = estimator.get_user_representations()
     item_bias, item_embedding = estimator.get_item_representations(attributes[test])
     logger.info("LightFM: fitted in %.1f s", time.perf_counter() - started)
