@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 from kedro_runs import PROJECT, isolated_outputs
+
+# the suite never touches the network: kedro-telemetry stays silent in every process the
+# tests start, also in project copies that have no .telemetry file of their own
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 @pytest.fixture(scope="session")

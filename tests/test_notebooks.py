@@ -36,6 +36,7 @@ def project_after_tiny_run(tiny_run: dict, tmp_path_factory: pytest.TempPathFact
             ignore=shutil.ignore_patterns("__pycache__", "credentials*.yml"),
         )
     shutil.copy2(PROJECT / "pyproject.toml", project)
+    shutil.copy2(PROJECT / ".telemetry", project)  # the project's "no" to kedro-telemetry
     shutil.copytree(PROJECT / "notebooks", project / "notebooks")
     (project / "data" / "01_raw").mkdir(parents=True)
     (project / "data" / "01_raw" / "synthetic_tiny").symlink_to(tiny_run["params"]["dataset_dir"])
