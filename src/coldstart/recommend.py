@@ -1090,7 +1090,10 @@ def _recommend_on_device(
             ops.convert_to_numpy(best_u).astype(np.int32),
         )
     else:
-        item_scores, item_users = np.empty((n_items, 0), np.float32), np.empty((n_items, 0), np.int32)
+        item_scores, item_users = (
+            np.empty((n_items, 0), np.float32),
+            np.empty((n_items, 0), np.int32),
+        )
     return Recommendations(
         user_items, user_scores, np.ascontiguousarray(item_users), np.ascontiguousarray(item_scores)
     )
