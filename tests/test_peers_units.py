@@ -303,6 +303,43 @@ def test_lightfm_trained_an_epoch_a_call_is_lightfm_fit_to_the_bit(world):
     np.testing.assert_array_equal(items, np.hstack([item_embedding, bias[:, None]]))
 
 
+def test_lightfm_with_patience_keeps_its_best_val_epoch(world, caplog):
+    """Early stopping returns the factors of the best val epoch: those of a plain run of
+    that many epochs, to the bit (same seed, same random stream)."""
+    import logging
+    import re
+
+    model = {"loss": "warp", "no_components": 4, "learning_rate": 0.5}
+    features = _twin_test_artists(world)
+    with caplog.at_level(logging.INFO, logger=nodes.logger.name):
+        users, items = nodes.lightfm_factors(
+            features,
+            world["artist_plays"],
+            world["artists"],
+            model,
+            {"epochs": 12, "patience": 1, "val_k": 5},
+            7,
+        )
+    scores = [float(m) for m in re.findall(r"val MAP@5 ([0-9.]+)", caplog.text)]
+    assert scores, caplog.text
+    best = int(np.argmax(scores)) + 1  # the first best epoch is kept
+    assert len(scores) <= 12 and (len(scores) == 12 or len(scores) == best + 1)
+    again_users, again_items = nodes.lightfm_factors(
+        features, world["artist_plays"], world["artists"], model, {"epochs": best}, 7
+    )
+    np.testing.assert_array_equal(users, again_users)
+    np.testing.assert_array_equal(items, again_items)
+
+
+def test_lightfm_threads_zero_means_every_core_and_negative_is_refused():
+    from coldstart.cores import available_cores
+
+    assert nodes._lightfm_threads({}) == 1
+    assert nodes._lightfm_threads({"num_threads": 0}) == available_cores()
+    with pytest.raises(ValueError, match="num_threads"):
+        nodes._lightfm_threads({"num_threads": -1})
+
+
 # --------------------------------------------------------------------------- wiring
 
 

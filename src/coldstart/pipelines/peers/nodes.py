@@ -527,6 +527,16 @@ def collective_mf_factors(
     return user_factors, test_factors
 
 
+def _lightfm_threads(training: dict[str, Any]) -> int:
+    """``training.num_threads``: 1 (reproducible), N, or 0 for every core this process may use."""
+    from coldstart.cores import available_cores
+
+    threads = int(training.get("num_threads", 1))
+    if threads < 0:
+        raise ValueError(f"lightfm training.num_threads must be >= 0 (0: all cores), got {threads}")
+    return threads or available_cores()
+
+
 def lightfm_factors(
     features: Any,
     artist_plays: Any,
@@ -539,45 +549,86 @@ def lightfm_factors(
 
     Items are represented by their attributes only (no per-artist identity
     feature), so a test artist's embedding and bias are the sums of its
-    attributes'. Returns user factors ``[user embedding, 1]`` and test item factors
-    ``[item embedding, item bias]``: their dot product is LightFM's score up to the
-    user's own bias, which does not change a user's ranking.
+    attributes'. Training runs up to ``training.epochs`` epochs; with
+    ``training.patience`` it stops once the val artists' MAP@``training.val_k``
+    (the val artists are cold, scored from their attributes, against their plays)
+    has not improved for that many epochs, and keeps the best epoch -- as the
+    Keras rows stop on their val loss. Returns user factors ``[user embedding, 1]``
+    and test item factors ``[item embedding, item bias]``: their dot product is
+    LightFM's score up to the user's own bias, which does not change a user's
+    ranking.
     """
     from lightfm import LightFM
 
+    from coldstart.metrics import evaluate_factors
+
     rows = _artist_rows(artists)
-    train, test = rows["train"], rows["test"]
+    train, val, test = rows["train"], rows["val"], rows["test"]
     plays = _train_plays(artist_plays, artists, train)
     plays.data[:] = 1.0  # WARP ranks observed (played) artists above unobserved ones
     attributes = sp.csr_matrix(_artist_content(features, artists), dtype=np.float32)
     estimator = LightFM(random_state=int(seed), **model)
     epochs = int(training.get("epochs", 30))
+    patience = training.get("patience")
+    val_k = int(training.get("val_k", 500))
+    threads = _lightfm_threads(training)
+    val_plays = sp.csr_matrix(artist_plays, dtype=np.float32)[:, val]
+    val_users = np.flatnonzero(np.diff(val_plays.indptr))
     logger.info(
-        "LightFM: %d users x %d train artists (%d plays), %d attributes, %d epochs",
+        "LightFM: %d users x %d train artists (%d plays), %d attributes, up to %d epochs%s, "
+        "%d thread(s)",
         plays.shape[0],
         plays.shape[1],
         plays.nnz,
         attributes.shape[1],
         epochs,
+        "" if patience is None else f" (patience {patience} on val MAP@{val_k})",
+        threads,
     )
+
+    def representations(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, user_embedding = estimator.get_user_representations()
+        item_bias, item_embedding = estimator.get_item_representations(attributes[items])
+        ones = np.ones((len(user_embedding), 1), dtype=np.float32)
+        return (
+            np.hstack([user_embedding, ones]).astype(np.float32),
+            np.hstack([item_embedding, item_bias[:, None]]).astype(np.float32),
+        )
+
     started = time.perf_counter()
     interactions, item_features = plays.tocoo(), attributes[train]
+    best: tuple[float, int, tuple[np.ndarray, np.ndarray]] | None = None
     # one epoch a call, so the log says how far it is: fit_partial continues the same
-    # random stream, so this is fit(epochs=...) to the bit (tests/test_peers_units.py)
+    # random stream, so without patience this is fit(epochs=...) to the bit
+    # (tests/test_peers_units.py)
     with ProgressLog(epochs, "LightFM", unit="epochs", logger=logger) as progress:
-        for _ in range(epochs):
+        for epoch in range(1, epochs + 1):
             estimator.fit_partial(
-                interactions,
-                item_features=item_features,
-                epochs=1,
-                num_threads=int(training.get("num_threads", 1)),
+                interactions, item_features=item_features, epochs=1, num_threads=threads
             )
             progress.advance()
-    user_bias, user_embedding = estimator.get_user_representations()
-    item_bias, item_embedding = estimator.get_item_representations(attributes[test])
+            if patience is None or not len(val_users):
+                continue
+            user_factors, val_factors = representations(val)
+            val_map = float(
+                evaluate_factors(
+                    user_factors,
+                    val_factors,
+                    val_plays,
+                    k=val_k,
+                    normalize_items=False,
+                    users=val_users,
+                    log_progress=None,
+                ).user_ap.mean()
+            )
+            logger.info("LightFM: epoch %d, val MAP@%d %.5f", epoch, val_k, val_map)
+            if best is None or val_map > best[0]:
+                best = (val_map, epoch, representations(test))
+            elif epoch - best[1] >= int(patience):
+                logger.info(
+                    "LightFM: no val improvement for %d epochs; keeping epoch %d", patience, best[1]
+                )
+                break
+    user_factors, test_factors = representations(test) if best is None else best[2]
     logger.info("LightFM: fitted in %.1f s", time.perf_counter() - started)
-    ones = np.ones((len(user_embedding), 1), dtype=np.float32)
-    return (
-        np.hstack([user_embedding, ones]).astype(np.float32),
-        np.hstack([item_embedding, item_bias[:, None]]).astype(np.float32),
-    )
+    return user_factors, test_factors
