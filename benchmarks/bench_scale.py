@@ -277,7 +277,18 @@ def main(argv: list[str] | None = None) -> dict:
         "too large for the whole stage); the estimate adds the epochs the largest fully "
         "run world trained beyond the cap",
     )
+    parser.add_argument(
+        "--rerun",
+        default="",
+        help="comma-separated stages to measure again although the report has them "
+        "(e.g. models after a change to the rows), or 'all'; the world itself is reused",
+    )
     args = parser.parse_args(argv)
+    rerun = set(STAGES) if args.rerun == "all" else {s for s in args.rerun.split(",") if s}
+    if rerun - set(STAGES):
+        parser.error(
+            f"--rerun: unknown stage(s) {sorted(rerun - set(STAGES))}; known: {list(STAGES)}"
+        )
     if args.from_json:
         report = json.loads(args.from_json.read_text())
         print(markdown(report, args.from_json.parent))
@@ -289,6 +300,8 @@ def main(argv: list[str] | None = None) -> dict:
     report["cores"] = os.cpu_count()
     for preset in args.presets.split(","):
         world = report["worlds"].setdefault(preset, {"stages": {}})
+        for stage in rerun:
+            world["stages"].pop(stage, None)
         spent = sum(r["wall_s"] for r in world["stages"].values())
         for stage in STAGES:
             if world["stages"].get(stage, {}).get("rc") == 0:
