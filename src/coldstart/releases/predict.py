@@ -229,19 +229,30 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
     return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
 
 
-def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np.ndarray:
-    """The log-CQT of a releases-folder item's audio, as the feature store holds it."""
-    from coldstart.audio.features import audio_to_features
+def _decode_audio(
+    row: dict[str, Any], config: Any, min_duration_s: float, features: bool = True
+) -> np.ndarray | None:
+    """The log-CQT of a releases-folder item's audio, as the feature store holds it.
+
+    With ``features=False`` the audio is decoded and checked usable (as for its
+    spectrogram: decodable, long enough, not silent) and None is returned.
+    """
+    from coldstart.audio.features import check_signal, load_audio, signal_to_features
+
+    def from_file(path: str) -> np.ndarray | None:
+        y, duration = load_audio(path, config.sample_rate)
+        if not features:
+            check_signal(y, duration, min_duration_s, path)
+            return None
+        # the training store keeps this dtype: the same values give the same factors
+        return signal_to_features(y, duration, config, min_duration_s, path).astype(config.dtype)
 
     if row["audio_path"]:
-        spectrogram, _ = audio_to_features(row["audio_path"], config, min_duration_s)
-    else:
-        with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
-            handle.write(base64.b64decode(row["audio_base64"]))
-            handle.flush()
-            spectrogram, _ = audio_to_features(handle.name, config, min_duration_s)
-    # the training store keeps this dtype: predicting from the same values gives the same factors
-    return spectrogram.astype(config.dtype)
+        return from_file(row["audio_path"])
+    with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
+        handle.write(base64.b64decode(row["audio_base64"]))
+        handle.flush()
+        return from_file(handle.name)
 
 
 def decode_request_audio(
@@ -251,15 +262,24 @@ def decode_request_audio(
     rules: tuple[RequestLimits, tuple[str, ...]],
     where: str,
     seconds_left: float,
-) -> tuple[np.ndarray, float]:
+    *,
+    features: bool = True,
+) -> tuple[np.ndarray | None, float]:
     """The log-CQT of a request item's audio and its duration, decoding within the limits.
 
     The item passed :func:`~coldstart.releases.items.validate_request`; its file is
     opened and checked again here (what is read is what was checked), and decoding
     stops at ``max_duration_s`` or at what is left of the request's
-    ``max_request_duration_s``, whichever is less, whatever the header said.
+    ``max_request_duration_s``, whichever is less, whatever the header said. With
+    ``features=False`` the audio is decoded and checked (decodable, long enough, not
+    silent) but no spectrogram is computed: None in its place.
     """
-    from coldstart.audio.features import AudioTooLong, load_audio_capped, signal_to_features
+    from coldstart.audio.features import (
+        AudioTooLong,
+        check_signal,
+        load_audio_capped,
+        signal_to_features,
+    )
 
     limits, roots = rules
     field = f"{where}.{'audio_path' if row['audio_path'] else 'audio_base64'}"
@@ -274,6 +294,9 @@ def decode_request_audio(
                 f"{'max_duration_s' if cap == limits.max_duration_s else 'max_request_duration_s'}"
                 f" ({cap:g} s here); decoding stopped there"
             ) from None
+    if not features:
+        check_signal(y, duration, min_duration_s, field)
+        return None, duration
     spectrogram = signal_to_features(y, duration, config, min_duration_s, field)
     return spectrogram.astype(config.dtype), duration
 
@@ -284,35 +307,49 @@ def _track_audio(
     strict: bool,
     drops: Counter,
     rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Audio factors and T' per track id, for the tracks whose audio decodes.
+    features_for: set[str] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], set[str]]:
+    """Audio factors and T' per track id, and the ids of the tracks whose audio is usable.
 
     With ``rules`` (a request's limits and audio roots) each item's audio is
     decoded within them; without, as the releases folder's files always are.
+    Every track's audio is decoded and checked; only those in ``features_for``
+    (None: all) get a spectrogram and a pass through the audio network.
     """
     from coldstart.audio.features import AudioError, CQTConfig
     from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
 
     if tracks.empty or "audio" not in model.models:
-        return {}, {}
+        return {}, {}, set()
     wanted = tracks[(tracks["audio_path"] != "") | (tracks["audio_base64"] != "")]
     if wanted.empty:
-        return {}, {}
+        return {}, {}, set()
     settings = model.settings["audio_features"]
     config = CQTConfig.from_params(settings)
     spectrograms: dict[str, np.ndarray] = {}
+    usable: set[str] = set()
     min_duration_s = float(settings.get("min_duration_s", 3.0))
     seconds_left = rules[0].max_request_duration_s if rules else 0.0
     for position, row in wanted.iterrows():
         field = "audio_path" if row["audio_path"] else "audio_base64"
+        features = features_for is None or row["track_id"] in features_for
         try:
             if rules is None:
-                spectrograms[row["track_id"]] = _decode_audio(row, config, min_duration_s)
+                spectrogram = _decode_audio(row, config, min_duration_s, features)
             else:
-                spectrograms[row["track_id"]], seconds = decode_request_audio(
-                    row.to_dict(), config, min_duration_s, rules, f"items[{position}]", seconds_left
+                spectrogram, seconds = decode_request_audio(
+                    row.to_dict(),
+                    config,
+                    min_duration_s,
+                    rules,
+                    f"items[{position}]",
+                    seconds_left,
+                    features=features,
                 )
                 seconds_left -= seconds
+            usable.add(row["track_id"])
+            if spectrogram is not None:
+                spectrograms[row["track_id"]] = spectrogram
         except ReleaseInputError:
             raise
         except Exception as error:  # noqa: BLE001 - a decoder failing on one file is that file's fault
@@ -329,7 +366,7 @@ def _track_audio(
                 escape(str(error)),
             )
     if not spectrograms:
-        return {}, {}
+        return {}, {}, usable
     patches = model.settings["patches"]
     keys = list(spectrograms)
     outputs = predict_track_outputs(
@@ -346,7 +383,14 @@ def _track_audio(
     return (
         dict(zip(keys, factors, strict=True)),
         dict(zip(keys, outputs[EMBEDDING_LAYER], strict=True)),
+        usable,
     )
+
+
+def _row_reads_audio(model: ReleaseModel, text: frozenset[str]) -> bool:
+    """Whether a track with this text content and usable audio is served by a row on audio."""
+    ns = _first_served(model.ranking["track"], model.rows, text | {"audio"})
+    return ns is not None and "audio" in model.rows[ns]["requires"]
 
 
 def _content_label(content: frozenset[str]) -> str:
@@ -436,18 +480,30 @@ def predict_releases(
             drops["artist_without_text"] += 1
             continue
         chosen.setdefault(ns, []).append(artist_id)
-    audio_factors, t_prime = _track_audio(model, tracks, strict, drops, rules)
+
+    def text_content(artist_id: str) -> frozenset[str]:
+        # a catalogue artist has every A' the training computed
+        if artist_id in catalogue:
+            return frozenset({"biography", "tags"})
+        return content_of.get(artist_id, frozenset())
+
+    # a track whose best row given its audio reads no audio (a text row ranks above every
+    # row on audio) is served the same without it: its audio is decoded and checked, but
+    # no spectrogram is computed and the audio network does not run for it
+    reads_audio = {
+        track_id
+        for track_id, artist_id in zip(tracks["track_id"], tracks["artist_id"], strict=True)
+        if _row_reads_audio(model, text_content(artist_id))
+    }
+    audio_factors, t_prime, usable_audio = _track_audio(
+        model, tracks, strict, drops, rules, features_for=reads_audio
+    )
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
     for i, row in tracks.iterrows():
         artist_id = row["artist_id"]
-        # a catalogue artist has every A' the training computed
-        text = (
-            frozenset({"biography", "tags"})
-            if artist_id in catalogue
-            else content_of.get(artist_id, frozenset())
-        )
-        content = text | ({"audio"} if row["track_id"] in audio_factors else frozenset())
+        text = text_content(artist_id)
+        content = text | ({"audio"} if row["track_id"] in usable_audio else frozenset())
         ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
         if ns is None:
             if strict:
