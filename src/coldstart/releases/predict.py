@@ -76,26 +76,24 @@ def _csr(matrix: Any) -> sp.csr_matrix:
     return matrix
 
 
-def _artist_content(items: pd.DataFrame) -> pd.DataFrame:
-    """One row per artist of the items: the first non-empty name, biography and tags.
+def _artist_content(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Per artist of the items: the first non-empty name, biography and tags.
 
     Artists in the order they first appear. A plain loop: a request has a handful of
     rows, for which a pandas group-by costs milliseconds of fixed overhead.
     """
     fields = ("artist_name", "biography", "tags")
     firsts: dict[str, dict[str, str]] = {}
-    for record in items[["artist_id", *fields]].itertuples(index=False):
-        if not record.artist_id:
+    for record in records:
+        artist_id = record["artist_id"]
+        if not artist_id:
             continue
-        seen = firsts.setdefault(record.artist_id, dict.fromkeys(fields, ""))
+        seen = firsts.setdefault(artist_id, dict.fromkeys(fields, ""))
         for name in fields:
-            value = getattr(record, name)
+            value = record[name]
             if not seen[name] and isinstance(value, str) and value:
                 seen[name] = value
-    return pd.DataFrame(
-        [{"artist_id": artist_id, **values} for artist_id, values in firsts.items()],
-        columns=["artist_id", *fields],
-    )
+    return firsts
 
 
 def forward(network: Any, inputs: Any) -> np.ndarray:
@@ -134,6 +132,14 @@ class PredictionRuntime:
 
     def __init__(self, model: ReleaseModel) -> None:
         self.model = model
+        #: catalogue artist id -> its row in the A' tables
+        self.catalogue: dict[str, int] = dict(
+            zip(
+                model.catalogue_artists["artist_id"].tolist(),
+                model.catalogue_artists["item_idx"].tolist(),
+                strict=True,
+            )
+        )
         self._knowledge_base: Any = None
         self._linker: Any = None
         self._embedding_models: dict[str, Any] = {}
@@ -303,7 +309,7 @@ def decode_request_audio(
 
 def _track_audio(
     model: ReleaseModel,
-    tracks: pd.DataFrame,
+    tracks: list[tuple[int, dict[str, Any]]],
     strict: bool,
     drops: Counter,
     rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
@@ -314,15 +320,14 @@ def _track_audio(
     With ``rules`` (a request's limits and audio roots) each item's audio is
     decoded within them; without, as the releases folder's files always are.
     Every track's audio is decoded and checked; only those in ``features_for``
-    (None: all) get a spectrogram and a pass through the audio network.
+    (None: all) get a spectrogram and a pass through the audio network. ``tracks``
+    holds each track item's position in the request and its fields.
     """
     from coldstart.audio.features import AudioError, CQTConfig
     from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
 
-    if tracks.empty or "audio" not in model.models:
-        return {}, {}, set()
-    wanted = tracks[(tracks["audio_path"] != "") | (tracks["audio_base64"] != "")]
-    if wanted.empty:
+    wanted = [(i, row) for i, row in tracks if row["audio_path"] or row["audio_base64"]]
+    if not wanted or "audio" not in model.models:
         return {}, {}, set()
     settings = model.settings["audio_features"]
     config = CQTConfig.from_params(settings)
@@ -330,7 +335,7 @@ def _track_audio(
     usable: set[str] = set()
     min_duration_s = float(settings.get("min_duration_s", 3.0))
     seconds_left = rules[0].max_request_duration_s if rules else 0.0
-    for position, row in wanted.iterrows():
+    for position, row in wanted:
         field = "audio_path" if row["audio_path"] else "audio_base64"
         features = features_for is None or row["track_id"] in features_for
         try:
@@ -338,7 +343,7 @@ def _track_audio(
                 spectrogram = _decode_audio(row, config, min_duration_s, features)
             else:
                 spectrogram, seconds = decode_request_audio(
-                    row.to_dict(),
+                    row,
                     config,
                     min_duration_s,
                     rules,
@@ -443,24 +448,26 @@ def predict_releases(
             return predict_releases(model, items, strict=strict, rules=rules, runtime=runtime)
         finally:
             runtime.close()
-    items = items.reset_index(drop=True)
+    # plain records from here on: a request has a handful of items, and each pandas
+    # filter or row access costs more than the Python it replaces
+    records: list[dict[str, Any]] = items.to_dict("records")
     drops: Counter[str] = Counter()
-    catalogue = dict(
-        zip(model.catalogue_artists["artist_id"], model.catalogue_artists["item_idx"], strict=True)
+    catalogue = runtime.catalogue
+    new_content = {a: c for a, c in _artist_content(records).items() if a not in catalogue}
+    new_artists = pd.DataFrame(
+        [{"artist_id": a, **c} for a, c in new_content.items()],
+        columns=["artist_id", "artist_name", "biography", "tags"],
     )
-    artists = _artist_content(items)
-    is_new = ~artists["artist_id"].isin(catalogue)
-    new_artists = artists[is_new].reset_index(drop=True)
     content_of = {
-        a: frozenset(name for name, value in (("biography", b), ("tags", t)) if value)
-        for a, b, t in zip(
-            new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True
-        )
+        a: frozenset(name for name in ("biography", "tags") if c[name])
+        for a, c in new_content.items()
     }
-    position = {a: i for i, a in enumerate(new_artists["artist_id"])}
-    tracks = items[items["track_id"] != ""]
+    position = {a: i for i, a in enumerate(new_content)}
+    tracks = [(i, row) for i, row in enumerate(records) if row["track_id"]]
     if strict:
-        for i, row in items[items["track_id"] == ""].iterrows():
+        for i, row in enumerate(records):
+            if row["track_id"]:
+                continue
             if row["artist_id"] in catalogue:
                 raise ReleaseInputError(
                     f"items[{i}]: artist_id {row['artist_id']!r} is in the catalogue (it has "
@@ -491,16 +498,16 @@ def predict_releases(
     # row on audio) is served the same without it: its audio is decoded and checked, but
     # no spectrogram is computed and the audio network does not run for it
     reads_audio = {
-        track_id
-        for track_id, artist_id in zip(tracks["track_id"], tracks["artist_id"], strict=True)
-        if _row_reads_audio(model, text_content(artist_id))
+        row["track_id"]
+        for _, row in tracks
+        if _row_reads_audio(model, text_content(row["artist_id"]))
     }
     audio_factors, t_prime, usable_audio = _track_audio(
         model, tracks, strict, drops, rules, features_for=reads_audio
     )
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
-    for i, row in tracks.iterrows():
+    for i, row in tracks:
         artist_id = row["artist_id"]
         text = text_content(artist_id)
         content = text | ({"audio"} if row["track_id"] in usable_audio else frozenset())
@@ -524,7 +531,7 @@ def predict_releases(
     for ns, positions in served.items():
         if model.rows[ns]["kind"] != "audio":
             a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
-                tracks.loc[positions, "artist_id"]
+                records[i]["artist_id"] for i in positions
             )
     text_inputs = (
         _text_inputs(runtime, set(chosen) | set(a_prime_needed), new_artists)
@@ -539,7 +546,7 @@ def predict_releases(
         rows = np.array([position[a] for a in ids])
         predicted = forward(model.models[ns], text_inputs[ns][rows])
         for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
-            name = new_artists.loc[position[artist_id], "artist_name"]
+            name = new_content[artist_id]["artist_name"]
             out.append(
                 {
                     "level": "artist",
@@ -570,24 +577,22 @@ def predict_releases(
     # ---- track level
     for ns, positions in served.items():
         row = model.rows[ns]
-        group = tracks.loc[positions]
+        group = [records[i] for i in positions]
         if row["kind"] == "audio":
-            factors = np.stack([audio_factors[t] for t in group["track_id"]])
+            factors = np.stack([audio_factors[t["track_id"]] for t in group])
         else:
             artist_inputs = np.stack(
-                [a_prime[row["embedding_from"]][a] for a in group["artist_id"]]
+                [a_prime[row["embedding_from"]][t["artist_id"]] for t in group]
             )
             if row["kind"] == "late_fusion":
                 inputs: Any = {
                     ARTIST_INPUT: artist_inputs,
-                    TRACK_INPUT: np.stack([t_prime[t] for t in group["track_id"]]),
+                    TRACK_INPUT: np.stack([t_prime[t["track_id"]] for t in group]),
                 }
             else:
                 inputs = artist_inputs
             factors = l2_normalise(forward(model.models[ns], inputs))
-        for position_, record, vector in zip(
-            positions, group.to_dict("records"), factors, strict=True
-        ):
+        for position_, record, vector in zip(positions, group, factors, strict=True):
             out.append(
                 {
                     "level": "track",
@@ -603,10 +608,10 @@ def predict_releases(
             )
 
     predictions = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
-    by_model = Counter(zip(predictions["level"], predictions["model"], strict=True))
-    by_content = Counter(zip(predictions["level"], predictions["content"], strict=True))
+    by_model = Counter((p["level"], p["model"]) for p in out)
+    by_content = Counter((p["level"], p["content"]) for p in out)
     log = {
-        "predicted": dict(sorted(Counter(predictions["level"]).items())),
+        "predicted": dict(sorted(Counter(p["level"] for p in out).items())),
         "by_model": [
             {"level": level, "model": ns, "n": n} for (level, ns), n in sorted(by_model.items())
         ],
