@@ -171,6 +171,58 @@ def test_release_factors_equal_the_row_models_predictions(release_run: dict) -> 
         np.testing.assert_allclose(np.stack(group["factors"]), expected[rows], atol=2e-4)
 
 
+def test_audio_no_served_row_reads_is_checked_but_never_analysed(
+    release_run: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text and audio: the CQT and the audio network run only when the serving row reads audio."""
+    import dataclasses
+    import io
+
+    import soundfile as sf
+
+    from coldstart.audio import features
+    from coldstart.releases.items import ReleaseInputError, request_rules, validate_request
+
+    model = release_run["model"]
+    on_text = [ns for ns in model.ranking["track"] if "audio" not in model.rows[ns]["requires"]]
+    on_audio = [ns for ns in model.ranking["track"] if "audio" in model.rows[ns]["requires"]]
+    assert on_text and on_audio, model.ranking
+    calls: list[int] = []
+    real_cqt = features.compute_log_cqt
+    monkeypatch.setattr(
+        features, "compute_log_cqt", lambda y, config: calls.append(len(y)) or real_cqt(y, config)
+    )
+    truth_row, audio = _audio_of(release_run, "complete")
+    items = pd.read_parquet(_first(release_run["data"] / "05_model_input/release_items.parquet"))
+    content = items.set_index("track_id").loc[truth_row["track_id"]]
+    rules = request_rules(model.settings)
+
+    def predict(ranking: list[str], audio_bytes: bytes) -> pd.DataFrame:
+        reranked = dataclasses.replace(model, ranking={**model.ranking, "track": ranking})
+        item = {
+            "artist_id": "ARNEWBOTH",
+            "biography": content["biography"],
+            "tags": content["tags"],
+            "track_id": "TRNEWBOTH",
+            "audio_base64": base64.b64encode(audio_bytes).decode(),
+        }
+        table = validate_request(pd.DataFrame([item]), *rules)
+        predictions, _ = predict_releases(reranked, table, strict=True, rules=rules)
+        return predictions[predictions["level"] == "track"].iloc[0]
+
+    track = predict(on_text + on_audio, audio.read_bytes())
+    assert track["model"] == on_text[0] and calls == []
+    assert "audio" in track["content"].split("+")  # decoded and usable, just not read
+    track = predict(on_audio + on_text, audio.read_bytes())
+    assert track["model"] == on_audio[0] and len(calls) == 1
+    # audio no row reads is still decoded and checked: silence is refused as before
+    silence = io.BytesIO()
+    sf.write(silence, np.zeros(22050 * 5, np.float32), 22050, format="WAV")
+    with pytest.raises(ReleaseInputError, match=r"items\[0\]\.audio_base64: silent audio"):
+        predict(on_text + on_audio, silence.getvalue())
+    assert len(calls) == 1
+
+
 def test_the_training_run_registers_the_release_model(release_run: dict) -> None:
     import mlflow
 

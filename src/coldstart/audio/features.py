@@ -331,14 +331,25 @@ def signal_to_features(
     AudioError
         ``too_short``, ``silent`` or ``undecodable`` (non-finite), naming ``where``.
     """
-    if duration < min_duration_s:
-        raise AudioError("too_short", f"{where}: {duration:.2f} s < {min_duration_s} s")
-    if not np.any(np.abs(y) > 1e-6):
-        raise AudioError("silent", where)
+    check_signal(y, duration, min_duration_s, where)
     spectrogram = compute_log_cqt(y, config)
     if not np.all(np.isfinite(spectrogram)):
         raise AudioError("undecodable", f"{where}: non-finite spectrogram")
     return spectrogram
+
+
+def check_signal(y: np.ndarray, duration: float, min_duration_s: float, where: str) -> None:
+    """Refuse a decoded signal no spectrogram is computed from: too short, or silent.
+
+    Raises
+    ------
+    AudioError
+        ``too_short`` below ``min_duration_s``; ``silent`` for digital silence.
+    """
+    if duration < min_duration_s:
+        raise AudioError("too_short", f"{where}: {duration:.2f} s < {min_duration_s} s")
+    if not np.any(np.abs(y) > 1e-6):
+        raise AudioError("silent", where)
 
 
 def cqt_bin_of(frequency_hz: float, config: CQTConfig = CQTConfig()) -> int:

@@ -76,26 +76,24 @@ def _csr(matrix: Any) -> sp.csr_matrix:
     return matrix
 
 
-def _artist_content(items: pd.DataFrame) -> pd.DataFrame:
-    """One row per artist of the items: the first non-empty name, biography and tags.
+def _artist_content(records: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Per artist of the items: the first non-empty name, biography and tags.
 
     Artists in the order they first appear. A plain loop: a request has a handful of
     rows, for which a pandas group-by costs milliseconds of fixed overhead.
     """
     fields = ("artist_name", "biography", "tags")
     firsts: dict[str, dict[str, str]] = {}
-    for record in items[["artist_id", *fields]].itertuples(index=False):
-        if not record.artist_id:
+    for record in records:
+        artist_id = record["artist_id"]
+        if not artist_id:
             continue
-        seen = firsts.setdefault(record.artist_id, dict.fromkeys(fields, ""))
+        seen = firsts.setdefault(artist_id, dict.fromkeys(fields, ""))
         for name in fields:
-            value = getattr(record, name)
+            value = record[name]
             if not seen[name] and isinstance(value, str) and value:
                 seen[name] = value
-    return pd.DataFrame(
-        [{"artist_id": artist_id, **values} for artist_id, values in firsts.items()],
-        columns=["artist_id", *fields],
-    )
+    return firsts
 
 
 def forward(network: Any, inputs: Any) -> np.ndarray:
@@ -134,6 +132,14 @@ class PredictionRuntime:
 
     def __init__(self, model: ReleaseModel) -> None:
         self.model = model
+        #: catalogue artist id -> its row in the A' tables
+        self.catalogue: dict[str, int] = dict(
+            zip(
+                model.catalogue_artists["artist_id"].tolist(),
+                model.catalogue_artists["item_idx"].tolist(),
+                strict=True,
+            )
+        )
         self._knowledge_base: Any = None
         self._linker: Any = None
         self._embedding_models: dict[str, Any] = {}
@@ -229,19 +235,30 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
     return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
 
 
-def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np.ndarray:
-    """The log-CQT of a releases-folder item's audio, as the feature store holds it."""
-    from coldstart.audio.features import audio_to_features
+def _decode_audio(
+    row: dict[str, Any], config: Any, min_duration_s: float, features: bool = True
+) -> np.ndarray | None:
+    """The log-CQT of a releases-folder item's audio, as the feature store holds it.
+
+    With ``features=False`` the audio is decoded and checked usable (as for its
+    spectrogram: decodable, long enough, not silent) and None is returned.
+    """
+    from coldstart.audio.features import check_signal, load_audio, signal_to_features
+
+    def from_file(path: str) -> np.ndarray | None:
+        y, duration = load_audio(path, config.sample_rate)
+        if not features:
+            check_signal(y, duration, min_duration_s, path)
+            return None
+        # the training store keeps this dtype: the same values give the same factors
+        return signal_to_features(y, duration, config, min_duration_s, path).astype(config.dtype)
 
     if row["audio_path"]:
-        spectrogram, _ = audio_to_features(row["audio_path"], config, min_duration_s)
-    else:
-        with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
-            handle.write(base64.b64decode(row["audio_base64"]))
-            handle.flush()
-            spectrogram, _ = audio_to_features(handle.name, config, min_duration_s)
-    # the training store keeps this dtype: predicting from the same values gives the same factors
-    return spectrogram.astype(config.dtype)
+        return from_file(row["audio_path"])
+    with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
+        handle.write(base64.b64decode(row["audio_base64"]))
+        handle.flush()
+        return from_file(handle.name)
 
 
 def decode_request_audio(
@@ -251,15 +268,24 @@ def decode_request_audio(
     rules: tuple[RequestLimits, tuple[str, ...]],
     where: str,
     seconds_left: float,
-) -> tuple[np.ndarray, float]:
+    *,
+    features: bool = True,
+) -> tuple[np.ndarray | None, float]:
     """The log-CQT of a request item's audio and its duration, decoding within the limits.
 
     The item passed :func:`~coldstart.releases.items.validate_request`; its file is
     opened and checked again here (what is read is what was checked), and decoding
     stops at ``max_duration_s`` or at what is left of the request's
-    ``max_request_duration_s``, whichever is less, whatever the header said.
+    ``max_request_duration_s``, whichever is less, whatever the header said. With
+    ``features=False`` the audio is decoded and checked (decodable, long enough, not
+    silent) but no spectrogram is computed: None in its place.
     """
-    from coldstart.audio.features import AudioTooLong, load_audio_capped, signal_to_features
+    from coldstart.audio.features import (
+        AudioTooLong,
+        check_signal,
+        load_audio_capped,
+        signal_to_features,
+    )
 
     limits, roots = rules
     field = f"{where}.{'audio_path' if row['audio_path'] else 'audio_base64'}"
@@ -274,45 +300,61 @@ def decode_request_audio(
                 f"{'max_duration_s' if cap == limits.max_duration_s else 'max_request_duration_s'}"
                 f" ({cap:g} s here); decoding stopped there"
             ) from None
+    if not features:
+        check_signal(y, duration, min_duration_s, field)
+        return None, duration
     spectrogram = signal_to_features(y, duration, config, min_duration_s, field)
     return spectrogram.astype(config.dtype), duration
 
 
 def _track_audio(
     model: ReleaseModel,
-    tracks: pd.DataFrame,
+    tracks: list[tuple[int, dict[str, Any]]],
     strict: bool,
     drops: Counter,
     rules: tuple[RequestLimits, tuple[str, ...]] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Audio factors and T' per track id, for the tracks whose audio decodes.
+    features_for: set[str] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], set[str]]:
+    """Audio factors and T' per track id, and the ids of the tracks whose audio is usable.
 
     With ``rules`` (a request's limits and audio roots) each item's audio is
     decoded within them; without, as the releases folder's files always are.
+    Every track's audio is decoded and checked; only those in ``features_for``
+    (None: all) get a spectrogram and a pass through the audio network. ``tracks``
+    holds each track item's position in the request and its fields.
     """
     from coldstart.audio.features import AudioError, CQTConfig
     from coldstart.models.audio_cnn import EMBEDDING_LAYER, FACTORS_LAYER, predict_track_outputs
 
-    if tracks.empty or "audio" not in model.models:
-        return {}, {}
-    wanted = tracks[(tracks["audio_path"] != "") | (tracks["audio_base64"] != "")]
-    if wanted.empty:
-        return {}, {}
+    wanted = [(i, row) for i, row in tracks if row["audio_path"] or row["audio_base64"]]
+    if not wanted or "audio" not in model.models:
+        return {}, {}, set()
     settings = model.settings["audio_features"]
     config = CQTConfig.from_params(settings)
     spectrograms: dict[str, np.ndarray] = {}
+    usable: set[str] = set()
     min_duration_s = float(settings.get("min_duration_s", 3.0))
     seconds_left = rules[0].max_request_duration_s if rules else 0.0
-    for position, row in wanted.iterrows():
+    for position, row in wanted:
         field = "audio_path" if row["audio_path"] else "audio_base64"
+        features = features_for is None or row["track_id"] in features_for
         try:
             if rules is None:
-                spectrograms[row["track_id"]] = _decode_audio(row, config, min_duration_s)
+                spectrogram = _decode_audio(row, config, min_duration_s, features)
             else:
-                spectrograms[row["track_id"]], seconds = decode_request_audio(
-                    row.to_dict(), config, min_duration_s, rules, f"items[{position}]", seconds_left
+                spectrogram, seconds = decode_request_audio(
+                    row,
+                    config,
+                    min_duration_s,
+                    rules,
+                    f"items[{position}]",
+                    seconds_left,
+                    features=features,
                 )
                 seconds_left -= seconds
+            usable.add(row["track_id"])
+            if spectrogram is not None:
+                spectrograms[row["track_id"]] = spectrogram
         except ReleaseInputError:
             raise
         except Exception as error:  # noqa: BLE001 - a decoder failing on one file is that file's fault
@@ -329,7 +371,7 @@ def _track_audio(
                 escape(str(error)),
             )
     if not spectrograms:
-        return {}, {}
+        return {}, {}, usable
     patches = model.settings["patches"]
     keys = list(spectrograms)
     outputs = predict_track_outputs(
@@ -346,7 +388,14 @@ def _track_audio(
     return (
         dict(zip(keys, factors, strict=True)),
         dict(zip(keys, outputs[EMBEDDING_LAYER], strict=True)),
+        usable,
     )
+
+
+def _row_reads_audio(model: ReleaseModel, text: frozenset[str]) -> bool:
+    """Whether a track with this text content and usable audio is served by a row on audio."""
+    ns = _first_served(model.ranking["track"], model.rows, text | {"audio"})
+    return ns is not None and "audio" in model.rows[ns]["requires"]
 
 
 def _content_label(content: frozenset[str]) -> str:
@@ -399,24 +448,26 @@ def predict_releases(
             return predict_releases(model, items, strict=strict, rules=rules, runtime=runtime)
         finally:
             runtime.close()
-    items = items.reset_index(drop=True)
+    # plain records from here on: a request has a handful of items, and each pandas
+    # filter or row access costs more than the Python it replaces
+    records: list[dict[str, Any]] = items.to_dict("records")
     drops: Counter[str] = Counter()
-    catalogue = dict(
-        zip(model.catalogue_artists["artist_id"], model.catalogue_artists["item_idx"], strict=True)
+    catalogue = runtime.catalogue
+    new_content = {a: c for a, c in _artist_content(records).items() if a not in catalogue}
+    new_artists = pd.DataFrame(
+        [{"artist_id": a, **c} for a, c in new_content.items()],
+        columns=["artist_id", "artist_name", "biography", "tags"],
     )
-    artists = _artist_content(items)
-    is_new = ~artists["artist_id"].isin(catalogue)
-    new_artists = artists[is_new].reset_index(drop=True)
     content_of = {
-        a: frozenset(name for name, value in (("biography", b), ("tags", t)) if value)
-        for a, b, t in zip(
-            new_artists["artist_id"], new_artists["biography"], new_artists["tags"], strict=True
-        )
+        a: frozenset(name for name in ("biography", "tags") if c[name])
+        for a, c in new_content.items()
     }
-    position = {a: i for i, a in enumerate(new_artists["artist_id"])}
-    tracks = items[items["track_id"] != ""]
+    position = {a: i for i, a in enumerate(new_content)}
+    tracks = [(i, row) for i, row in enumerate(records) if row["track_id"]]
     if strict:
-        for i, row in items[items["track_id"] == ""].iterrows():
+        for i, row in enumerate(records):
+            if row["track_id"]:
+                continue
             if row["artist_id"] in catalogue:
                 raise ReleaseInputError(
                     f"items[{i}]: artist_id {row['artist_id']!r} is in the catalogue (it has "
@@ -436,18 +487,30 @@ def predict_releases(
             drops["artist_without_text"] += 1
             continue
         chosen.setdefault(ns, []).append(artist_id)
-    audio_factors, t_prime = _track_audio(model, tracks, strict, drops, rules)
+
+    def text_content(artist_id: str) -> frozenset[str]:
+        # a catalogue artist has every A' the training computed
+        if artist_id in catalogue:
+            return frozenset({"biography", "tags"})
+        return content_of.get(artist_id, frozenset())
+
+    # a track whose best row given its audio reads no audio (a text row ranks above every
+    # row on audio) is served the same without it: its audio is decoded and checked, but
+    # no spectrogram is computed and the audio network does not run for it
+    reads_audio = {
+        row["track_id"]
+        for _, row in tracks
+        if _row_reads_audio(model, text_content(row["artist_id"]))
+    }
+    audio_factors, t_prime, usable_audio = _track_audio(
+        model, tracks, strict, drops, rules, features_for=reads_audio
+    )
     served: dict[str, list[int]] = {}
     track_content: dict[int, frozenset[str]] = {}
-    for i, row in tracks.iterrows():
+    for i, row in tracks:
         artist_id = row["artist_id"]
-        # a catalogue artist has every A' the training computed
-        text = (
-            frozenset({"biography", "tags"})
-            if artist_id in catalogue
-            else content_of.get(artist_id, frozenset())
-        )
-        content = text | ({"audio"} if row["track_id"] in audio_factors else frozenset())
+        text = text_content(artist_id)
+        content = text | ({"audio"} if row["track_id"] in usable_audio else frozenset())
         ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
         if ns is None:
             if strict:
@@ -468,7 +531,7 @@ def predict_releases(
     for ns, positions in served.items():
         if model.rows[ns]["kind"] != "audio":
             a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
-                tracks.loc[positions, "artist_id"]
+                records[i]["artist_id"] for i in positions
             )
     text_inputs = (
         _text_inputs(runtime, set(chosen) | set(a_prime_needed), new_artists)
@@ -483,7 +546,7 @@ def predict_releases(
         rows = np.array([position[a] for a in ids])
         predicted = forward(model.models[ns], text_inputs[ns][rows])
         for artist_id, factors in zip(ids, l2_normalise(predicted), strict=True):
-            name = new_artists.loc[position[artist_id], "artist_name"]
+            name = new_content[artist_id]["artist_name"]
             out.append(
                 {
                     "level": "artist",
@@ -514,24 +577,22 @@ def predict_releases(
     # ---- track level
     for ns, positions in served.items():
         row = model.rows[ns]
-        group = tracks.loc[positions]
+        group = [records[i] for i in positions]
         if row["kind"] == "audio":
-            factors = np.stack([audio_factors[t] for t in group["track_id"]])
+            factors = np.stack([audio_factors[t["track_id"]] for t in group])
         else:
             artist_inputs = np.stack(
-                [a_prime[row["embedding_from"]][a] for a in group["artist_id"]]
+                [a_prime[row["embedding_from"]][t["artist_id"]] for t in group]
             )
             if row["kind"] == "late_fusion":
                 inputs: Any = {
                     ARTIST_INPUT: artist_inputs,
-                    TRACK_INPUT: np.stack([t_prime[t] for t in group["track_id"]]),
+                    TRACK_INPUT: np.stack([t_prime[t["track_id"]] for t in group]),
                 }
             else:
                 inputs = artist_inputs
             factors = l2_normalise(forward(model.models[ns], inputs))
-        for position_, record, vector in zip(
-            positions, group.to_dict("records"), factors, strict=True
-        ):
+        for position_, record, vector in zip(positions, group, factors, strict=True):
             out.append(
                 {
                     "level": "track",
@@ -547,10 +608,10 @@ def predict_releases(
             )
 
     predictions = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
-    by_model = Counter(zip(predictions["level"], predictions["model"], strict=True))
-    by_content = Counter(zip(predictions["level"], predictions["content"], strict=True))
+    by_model = Counter((p["level"], p["model"]) for p in out)
+    by_content = Counter((p["level"], p["content"]) for p in out)
     log = {
-        "predicted": dict(sorted(Counter(predictions["level"]).items())),
+        "predicted": dict(sorted(Counter(p["level"] for p in out).items())),
         "by_model": [
             {"level": level, "model": ns, "n": n} for (level, ns), n in sorted(by_model.items())
         ],

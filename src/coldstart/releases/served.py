@@ -168,6 +168,13 @@ class ServedReleaseModel:
                 shape = tuple(network.inputs[0].shape[1:])
                 for n in (1, 2, 3):
                     sub.predict_on_batch(np.zeros((n, *shape), np.float32))
+        from coldstart.recommend import recommend
+
+        # the ranking kernels compile (or load from numba's disk cache) on first use: on a
+        # busy machine that took the first request past the server's 60 s timeout
+        for users in self.model.user_factors.values():
+            one = np.ones((1, users.shape[1]), np.float32)
+            recommend(users, one, n_per_user=0, n_per_item=1, num_threads=1)
         if self.model.knowledge_base is not None:
             self.runtime.enriched_biographies(
                 pd.DataFrame({"artist_id": ["warm-up"], "biography": ["warm up"]})

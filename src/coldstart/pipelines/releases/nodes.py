@@ -548,11 +548,12 @@ def serve_release_items(
     )
     top_users: list[list[str]] = [[] for _ in range(len(predictions))]
     top_scores: list[list[float]] = [[] for _ in range(len(predictions))]
+    levels, all_factors = predictions["level"].tolist(), predictions["factors"].tolist()
     for level in LEVELS:
-        rows = np.flatnonzero(predictions["level"].to_numpy() == level)
-        if not len(rows):
+        rows = [i for i, value in enumerate(levels) if value == level]
+        if not rows:
             continue
-        factors = np.stack([predictions["factors"].iloc[i] for i in rows])
+        factors = np.stack([all_factors[i] for i in rows])
         result = recommend(
             release_model.user_factors[level],
             factors,
@@ -564,8 +565,8 @@ def serve_release_items(
         for j, i in enumerate(rows):
             top_users[i] = release_model.user_ids[result.item_users[j]].tolist()
             top_scores[i] = result.item_scores[j].astype(float).tolist()
-    out = predictions.copy()
-    out["factors"] = [np.asarray(f, np.float32).astype(float).tolist() for f in out["factors"]]
-    out["top_users"] = top_users
-    out["top_scores"] = top_scores
-    return out
+    # the predictions are this call's own: no copy before adding the answer's columns
+    predictions["factors"] = [np.asarray(f, np.float32).astype(float).tolist() for f in all_factors]
+    predictions["top_users"] = top_users
+    predictions["top_scores"] = top_scores
+    return predictions
