@@ -126,7 +126,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             continue
         audio = row.get("track_embeddings_from")
         if not audio:
-            raise ValueError(f"Row '{namespace}' (artist_attention) needs row.track_embeddings_from")
+            raise ValueError(
+                f"Row '{namespace}' (artist_attention) needs row.track_embeddings_from"
+            )
         mapped = {
             "track_embeddings": f"{audio}.track_embeddings",
             "audio_val_item_factors": f"{audio}.val_item_factors",
