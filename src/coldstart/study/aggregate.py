@@ -17,7 +17,11 @@ import numpy as np
 import pandas as pd
 
 #: Results-table CSV of each level, as the evaluation pipeline writes them.
-TABLE_FILES = {"artist": "table1_artist.csv", "song": "table2_song.csv"}
+TABLE_FILES = {
+    "artist": "table1_artist.csv",
+    "song": "table2_song.csv",
+    "known": "table3_known_artist.csv",
+}
 
 
 @dataclass(frozen=True)
