@@ -180,40 +180,39 @@ def test_catalogue_mean_is_the_mean_of_the_artists_catalogue_factors(world):
     assert len(history["val_loss"]) == 1 and -1.0 <= history["val_loss"][0] <= 1.0
 
 
-def test_artist_attention_reduces_to_the_catalogue_and_to_audio(world):
-    """Sharpness 0 and no audio: the mean of unit catalogue factors; the grid picks by val loss."""
+def test_artist_attention_reduces_to_the_catalogue_and_picks_by_val_loss(world):
+    """Sharpness 0 and no correction: the mean of unit catalogue factors; the grid picks by val loss."""
     from coldstart.models.common import l2_normalise
 
     known, artists, items = world["known"], world["artists"], world["items"]
-    rng = np.random.default_rng(0)
-    tracks = rng.normal(size=(len(known), 10)).astype(np.float32)
+    tracks = np.random.default_rng(0).normal(size=(len(known), 10)).astype(np.float32)
     ordered = known.sort_values("item_idx")
-    val = ordered.loc[ordered["split"] == "val", "item_idx"].to_numpy()
-    test = ordered.loc[ordered["split"] == "test", "item_idx"].to_numpy()
-    audio_val = rng.normal(size=(len(val), 6)).astype(np.float32)
-    audio_test = rng.normal(size=(len(test), 6)).astype(np.float32)
     plain = {"sharpness": [0.0], "weight": [0.0]}
-    predicted, history = nodes.train_artist_attention(
-        items, known, artists, tracks, audio_val, audio_test, plain
-    )
+    predicted, history = nodes.train_artist_attention(items, known, artists, tracks, plain)
     unit = l2_normalise(items)
-    by_id = artists.set_index("artist_id")["item_idx"]
     train = ordered[ordered["split"] == "train"]
     for row, artist_id in enumerate(ordered.loc[ordered["split"] == "test", "artist_id"]):
         catalogue = train.loc[train["artist_id"] == artist_id, "item_idx"].to_numpy()
         expected = l2_normalise(unit[catalogue].mean(axis=0, keepdims=True))[0]
         np.testing.assert_allclose(predicted[row], expected, rtol=1e-4, atol=1e-5)
-    assert by_id is not None and history["sharpness"] == 0.0
-    # a grid: the chosen pair has the least val loss of all
-    grid = {"sharpness": [0.0, 5.0], "weight": [0.0, 100.0]}
-    predicted, history = nodes.train_artist_attention(
-        items, known, artists, tracks, audio_val, audio_test, grid
-    )
-    assert history["val_loss"][0] == min(history["grid_val_loss"].values())
+    assert history["sharpness"] == 0.0 and history["weight"] == 0.0
+    grid = {"sharpness": [0.0, 5.0], "weight": [0.0, 100.0], "ridge": 1.0}
+    predicted, history = nodes.train_artist_attention(items, known, artists, tracks, grid)
     assert len(history["grid_val_loss"]) == 4
+    assert history["val_loss"][0] == min(history["grid_val_loss"].values())
     np.testing.assert_allclose(np.linalg.norm(predicted, axis=1), 1.0, rtol=1e-5)
-    # with random audio, the catalogue beats the audio prediction on this world
+    # random audio carries nothing about the tracks: the catalogue alone wins on val
     assert history["weight"] == 0.0
+
+
+def test_audio_correction_is_ridge_regression_on_the_catalogue():
+    rng = np.random.default_rng(1)
+    tracks, factors = rng.normal(size=(30, 50)), rng.normal(size=(30, 4))
+    train = np.arange(0, 30, 2)
+    predicted = nodes.audio_correction(factors, tracks, train, ridge=0.5)
+    x = tracks[train]
+    primal = np.linalg.solve(x.T @ x + 0.5 * np.eye(50), x.T @ factors[train])
+    np.testing.assert_allclose(predicted, tracks @ primal, rtol=1e-4, atol=1e-5)
 
 
 def test_known_audio_feature_index_renumbers_the_worlds_tracks(world):

@@ -176,7 +176,7 @@ def _attention_prediction(
 
     The mix is the softmax (over the artist's catalogue) of ``sharpness`` times the
     cosine similarity of the tracks' audio embeddings, applied to the catalogue
-    tracks' unit factors; ``weight`` times the track's own audio prediction is added.
+    tracks' unit factors; ``weight`` times the track's audio correction is added.
     """
     by_artist: dict[int, np.ndarray] = {}
     for position, artist in zip(train, owner[train], strict=True):
@@ -190,23 +190,37 @@ def _attention_prediction(
     return l2_normalise(l2_normalise(mixes) + weight * l2_normalise(correction)).astype(np.float32)
 
 
+def audio_correction(
+    unit_factors: np.ndarray, unit_tracks: np.ndarray, train: np.ndarray, ridge: float
+) -> np.ndarray:
+    """A linear map of T' to unit factors, fitted on the catalogue tracks: the audio part.
+
+    Ridge regression in its dual form (the catalogue has fewer tracks than T' has
+    dimensions); returns the predicted factors of every track (rows = ``item_idx``).
+    """
+    x = unit_tracks[train].astype(np.float64)
+    gram = x @ x.T + float(ridge) * np.eye(len(train))
+    coefficients = np.linalg.solve(gram, unit_factors[train].astype(np.float64))
+    return (unit_tracks.astype(np.float64) @ (x.T @ coefficients)).astype(np.float32)
+
+
 def train_artist_attention(
     known_item_factors: np.ndarray,
     known_songs: pd.DataFrame,
     artists: pd.DataFrame,
     track_embeddings: np.ndarray,
-    audio_val_factors: np.ndarray,
-    audio_test_factors: np.ndarray,
     attention: dict[str, Any],
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The artist-aware row: audio attention over the artist's catalogue, plus a correction.
 
     A held-out track's factors are a mix of its artist's catalogue tracks' (unit) WMF
     factors, weighted by a softmax over the cosine similarity of its audio embedding
-    (T') with theirs, plus ``weight`` times the audio row's own prediction for the
-    track. ``sharpness`` 0 is the mean of the catalogue's unit factors; a large
-    ``weight`` tends to the audio row. Both are chosen on the val tracks from the
-    grids ``attention.sharpness`` and ``attention.weight`` by the validation loss.
+    (T') with theirs, plus ``weight`` times an audio correction: a ridge regression
+    (``attention.ridge``) of T' to the unit factors, fitted on the catalogue tracks
+    (:func:`audio_correction`). ``sharpness`` 0 is the mean of the catalogue's unit
+    factors; a large ``weight`` tends to the audio regression. Both are chosen on the
+    val tracks from the grids ``attention.sharpness`` and ``attention.weight`` by the
+    validation loss.
 
     Returns
     -------
@@ -219,18 +233,20 @@ def train_artist_attention(
     owner = _artist_rows(known_songs, artists)
     train = _split_rows(known_songs, "train")
     val, test = _split_rows(known_songs, "val"), _split_rows(known_songs, "test")
+    correction = audio_correction(factors, tracks, train, float(attention.get("ridge", 1.0)))
     grid: dict[str, float] = {}
     best: tuple[float, float, float] | None = None
     for sharpness in attention.get("sharpness", [0.0, 5.0, 20.0]):
         for weight in attention.get("weight", [0.0, 0.5, 1.0]):
             predicted = _attention_prediction(
-                val, owner, train, factors, tracks, audio_val_factors, sharpness, weight
+                val, owner, train, factors, tracks, correction[val], sharpness, weight
             )
             loss = validation_loss(predicted, factors[val])
             grid[f"{float(sharpness):g}/{float(weight):g}"] = loss
             if best is None or loss < best[0]:
                 best = (loss, float(sharpness), float(weight))
-    assert best is not None, "attention.sharpness and attention.weight must not be empty"
+    if best is None:
+        raise ValueError("attention.sharpness and attention.weight must not be empty")
     loss, sharpness, weight = best
     logger.info(
         "artist attention: sharpness %g, audio weight %g chosen on %d val tracks (loss %.4f)",
@@ -240,7 +256,7 @@ def train_artist_attention(
         loss,
     )
     predicted = _attention_prediction(
-        test, owner, train, factors, tracks, audio_test_factors, sharpness, weight
+        test, owner, train, factors, tracks, correction[test], sharpness, weight
     )
     history = {"val_loss": [loss], "sharpness": sharpness, "weight": weight, "grid_val_loss": grid}
     return predicted, history

@@ -8,8 +8,8 @@ datasets (``coldstart.rows.TABLE_DATASETS``). Templates of this pipeline:
 
 * ``catalogue_mean``   -- the mean factors of the artist's catalogue tracks; also the
   artist input (``<row>.artist_embeddings``) of late fusion with T'.
-* ``artist_attention`` -- audio attention over the artist's catalogue tracks, plus the
-  audio row's prediction (``row.track_embeddings_from``) as a correction.
+* ``artist_attention`` -- audio attention over the artist's catalogue tracks, plus a
+  correction regressed from T' (of the row ``row.track_embeddings_from``).
 """
 
 from __future__ import annotations
@@ -92,8 +92,6 @@ def artist_attention_template() -> Pipeline:
                     "known_songs",
                     "artists",
                     "track_embeddings",
-                    "audio_val_item_factors",
-                    "audio_test_item_factors",
                     "params:attention",
                 ],
                 ["test_item_factors", "training_history"],
@@ -129,12 +127,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             raise ValueError(
                 f"Row '{namespace}' (artist_attention) needs row.track_embeddings_from"
             )
-        mapped = {
-            "track_embeddings": f"{audio}.track_embeddings",
-            "audio_val_item_factors": f"{audio}.val_item_factors",
-            "audio_test_item_factors": f"{audio}.test_item_factors",
-        }
-        built.append(_instance(namespace, artist_attention_template(), mapped))
+        built.append(
+            _instance(
+                namespace,
+                artist_attention_template(),
+                {"track_embeddings": f"{audio}.track_embeddings"},
+            )
+        )
     with_audio = any(
         row.get("enabled", True) and row["table"] == "known" and row["template"] == "audio_cnn"
         for row in rows.values()
