@@ -258,3 +258,105 @@ def test_table3_rows_are_declared_and_wired():
         fused.inputs()
     )
     assert "songs" not in fused.inputs() and "song_item_factors" not in fused.inputs()
+
+
+# --------------------------------------------------------------------------- on the tiny world
+
+
+@pytest.mark.slow
+def test_table3_is_in_the_default_run_with_every_row(tiny_run: dict) -> None:
+    """The default run's Table 3: every declared row, upper bound above random."""
+    from pathlib import Path
+
+    reporting = Path(tiny_run["params"]["data_root"]) / "08_reporting"
+    table = pd.read_csv(reporting / "table3_known_artist.csv").set_index("approach")
+    rows = load_rows()
+    expected = {rows[ns]["approach"] for ns in rows_of_table("known")}
+    assert set(table.index) == expected
+    assert np.isfinite(table["map_at_500"]).all()
+    assert table.loc["upper-bound", "map_at_500"] > table.loc["random", "map_at_500"]
+    assert (reporting / "table3_known_artist.md").read_text().count("\n| ") == len(table)
+
+
+@pytest.mark.slow
+def test_the_known_artist_pipeline_reruns_its_rows_alone(tiny_run: dict, tmp_path) -> None:
+    """``kedro run --pipelines=known_artist`` on a copy of the run: its world, its own rows
+    and Table 3; the rows of other templates are read back."""
+    import shutil
+    from pathlib import Path
+
+    from kedro_runs import isolated_outputs, run_session
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_run["params"]["data_root"], data)
+    params = {
+        **isolated_outputs(tmp_path),
+        "dataset_dir": tiny_run["params"]["dataset_dir"],
+        "data_root": str(data),
+    }
+    rows_dir = data / "08_reporting" / "rows"
+
+    def versions(ns: str) -> int:
+        return len(list((rows_dir / ns / "row_result.json").iterdir()))
+
+    known = rows_of_table("known")
+    before = {ns: versions(ns) for ns in known}
+    run_session(params, "known_artist")
+    own = {"catalogue_mean_known", "attention_known"}
+    for ns in known:
+        assert versions(ns) == before[ns] + (ns in own), ns
+    table = pd.read_csv(Path(data) / "08_reporting" / "table3_known_artist.csv")
+    assert set(table["approach"]) == {load_rows()[ns]["approach"] for ns in known}
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def test_known_track_candidates_are_table3_rows_served_in_the_served_wmf():
+    from coldstart.releases.candidates import CandidateError, artefact_inputs, serving_rows
+    from coldstart.rows import load_base_parameters
+
+    parameters = load_base_parameters()
+    rows = serving_rows(parameters, {"known_track": ["catalogue_mean_known", "mm_lf_lin_known"]})
+    assert rows["catalogue_mean_known"]["kind"] == "catalogue_mean"
+    assert rows["mm_lf_lin_known"]["kind"] == "twin"
+    assert rows["mm_lf_lin_known"]["serves_with"] == "mm_lf_lin"
+    # the twin's own model (and what it reads) is bundled; Table 3's networks are not
+    assert {"mm_lf_lin", "a_sem", "audio"} <= set(rows)
+    inputs = artefact_inputs(rows)
+    assert "mm_lf_lin__model" in inputs and "mm_lf_lin_known__model" not in inputs
+    assert inputs["catalogue_mean_known__training_history"] == (
+        "catalogue_mean_known.training_history"
+    )
+    with pytest.raises(CandidateError, match="serves_with"):
+        serving_rows(parameters, {"known_track": ["attention_known"]})
+
+
+def test_catalogue_song_means_and_the_known_artist_row_choice():
+    from types import SimpleNamespace
+
+    from coldstart.pipelines.releases.nodes import catalogue_song_means
+    from coldstart.releases.predict import _known_artist_row
+
+    artists = pd.DataFrame({"artist_id": ["A", "B", "C"], "item_idx": [0, 1, 2]})
+    songs = pd.DataFrame(
+        {"artist_id": ["A", "A", "B", "Z"], "item_idx": [0, 1, 2, 3], "split": "train"}
+    )
+    factors = np.array([[1.0, 0.0], [3.0, 2.0], [0.0, 5.0], [9.0, 9.0]], dtype=np.float32)
+    means = catalogue_song_means(artists, songs, factors)
+    np.testing.assert_allclose(means, [[2.0, 1.0], [0.0, 5.0], [0.0, 0.0]])
+    rows = {
+        "twin_row": {"kind": "twin", "serves_with": "mm_lf_lin", "requires": frozenset({"audio"})},
+        "mean_row": {"kind": "catalogue_mean", "requires": frozenset({"catalogue_artist"})},
+    }
+    model = SimpleNamespace(
+        ranking={"known_track": ["twin_row", "mean_row"]},
+        rows=rows,
+        catalogue_means=means,
+        models={"mm_lf_lin": object()},
+    )
+    # the better Table 3 row serves when the track's content allows it, through its twin
+    assert _known_artist_row(model, 0, frozenset({"audio", "biography"})) == "mm_lf_lin"
+    assert _known_artist_row(model, 0, frozenset({"biography"})) == "mean_row"
+    # an artist without songs with factors: no Table 3 row applies
+    assert _known_artist_row(model, 2, frozenset({"biography"})) is None

@@ -229,6 +229,25 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
     return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
 
 
+def _known_artist_row(model: ReleaseModel, artist_row: int, content: frozenset[str]) -> str | None:
+    """The row serving a new track of a catalogue artist: the best Table 3 row it allows.
+
+    ``ranking["known_track"]`` holds Table 3 rows by their validation loss; the
+    catalogue mean serves when the artist has songs with factors, a row with a
+    Table 2 twin (``serves_with``) through that twin when the track's content
+    meets it. None: no Table 3 row applies (the track-level ranking decides).
+    """
+    for ns in model.ranking.get("known_track", []):
+        spec = model.rows[ns]
+        if spec["kind"] == "catalogue_mean":
+            means = model.catalogue_means
+            if means is not None and np.any(means[artist_row]):
+                return ns
+        elif spec["requires"] <= content and spec["serves_with"] in model.models:
+            return str(spec["serves_with"])
+    return None
+
+
 def _decode_audio(row: dict[str, Any], config: Any, min_duration_s: float) -> np.ndarray:
     """The log-CQT of a releases-folder item's audio, as the feature store holds it."""
     from coldstart.audio.features import audio_to_features
@@ -448,7 +467,10 @@ def predict_releases(
             else content_of.get(artist_id, frozenset())
         )
         content = text | ({"audio"} if row["track_id"] in audio_factors else frozenset())
-        ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
+        ns = None
+        if artist_id in catalogue:
+            ns = _known_artist_row(model, int(catalogue[artist_id]), frozenset(content))
+        ns = ns or _first_served(model.ranking["track"], model.rows, frozenset(content))
         if ns is None:
             if strict:
                 field = "audio" if (row["audio_path"] or row["audio_base64"]) else "content"
@@ -466,7 +488,7 @@ def predict_releases(
     # A' is computed only for the rows and the new artists the served tracks read
     a_prime_needed: dict[str, set[str]] = {}
     for ns, positions in served.items():
-        if model.rows[ns]["kind"] != "audio":
+        if model.rows[ns]["kind"] not in ("audio", "catalogue_mean"):
             a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
                 tracks.loc[positions, "artist_id"]
             )
@@ -517,6 +539,9 @@ def predict_releases(
         group = tracks.loc[positions]
         if row["kind"] == "audio":
             factors = np.stack([audio_factors[t] for t in group["track_id"]])
+        elif row["kind"] == "catalogue_mean":
+            means = model.catalogue_means[[int(catalogue[a]) for a in group["artist_id"]]]
+            factors = l2_normalise(np.asarray(means, np.float32))
         else:
             artist_inputs = np.stack(
                 [a_prime[row["embedding_from"]][a] for a in group["artist_id"]]

@@ -62,6 +62,7 @@ STAGES = (
     "text",
     "fusion",
     "peers",
+    "known_artist",
     "evaluation",
 )
 
