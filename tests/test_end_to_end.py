@@ -48,7 +48,9 @@ def test_the_session_leaves_no_mlflow_run_active(tiny_run: dict) -> None:
 CONTENT_BEATS_RANDOM = {
     "artist": {"ridge": 0.01, "tags-itemKnn": 0.01},
     "song": {"mm-lf-lin": 0.05},
-    "known": {},
+    # Table 3 (issue 26; one tiny run): catalogue-mean +0.180 over random (Holm p 5e-29),
+    # no network between the WMF and it
+    "known": {"catalogue-mean": 0.01},
 }
 
 
