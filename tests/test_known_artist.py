@@ -302,7 +302,7 @@ def test_the_known_artist_pipeline_reruns_its_rows_alone(tiny_run: dict, tmp_pat
     known = rows_of_table("known")
     before = {ns: versions(ns) for ns in known}
     run_session(params, "known_artist")
-    own = {"catalogue_mean_known", "attention_known"}
+    own = {"catalogue_mean_known", "attention_known", "random_known", "upper_bound_known"}
     for ns in known:
         assert versions(ns) == before[ns] + (ns in own), ns
     table = pd.read_csv(Path(data) / "08_reporting" / "table3_known_artist.csv")

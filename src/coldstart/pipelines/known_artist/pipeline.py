@@ -10,6 +10,9 @@ datasets (``coldstart.rows.TABLE_DATASETS``). Templates of this pipeline:
   artist input (``<row>.artist_embeddings``) of late fusion with T'.
 * ``artist_attention`` -- audio attention over the artist's catalogue tracks, plus a
   correction regressed from T' (of the row ``row.track_embeddings_from``).
+
+Table 3's random and upper-bound rows (the evaluation pipeline's baselines) are
+rebuilt here too, as they read the world.
 """
 
 from __future__ import annotations
@@ -138,4 +141,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         row.get("enabled", True) and row["table"] == "known" and row["template"] == "audio_cnn"
         for row in rows.values()
     )
-    return world_pipeline(with_audio) + sum(built, Pipeline([]))
+    # this pipeline remakes the world, so Table 3's random and upper-bound rows with it
+    from coldstart.pipelines.evaluation.pipeline import baseline_rows
+
+    known = {ns for ns, row in rows.items() if row["table"] == "known"}
+    baselines = Pipeline([node for node in baseline_rows().nodes if node.namespace in known])
+    return world_pipeline(with_audio) + baselines + sum(built, Pipeline([]))
