@@ -332,9 +332,15 @@ def test_multimodal_row_on_a_tiny_feature_store(world, tmp_path):
 
 def test_create_pipeline_builds_one_instance_per_row():
     rows = load_rows()
+
+    def row_table(ns: str) -> str:
+        return rows[ns]["table"]
+
     pipe = create_pipeline()
     assert set(FUSION_ROWS) == {
         "sem_vsm", "sem_emb", "tags_vsm", "tags_emb", "random_song", "mm_lf_lin", "mm_lf_h1", "mm_lf_lin_tags", "mm",
+        # Table 3's rows on the same templates (docs/known_artist.md)
+        "sem_emb_known", "tags_emb_known", "mm_lf_lin_known", "catalogue_lf_known",
     }  # fmt: skip
     assert {node.namespace for node in pipe.nodes} == set(FUSION_ROWS)
     for ns in FUSION_ROWS:
@@ -342,7 +348,10 @@ def test_create_pipeline_builds_one_instance_per_row():
         outputs = set().union(*(node.outputs for node in own))
         assert {f"{ns}.test_item_factors", f"{ns}.training_history", f"{ns}.model"} <= outputs
         inputs = set().union(*(node.inputs for node in own)) - outputs
-        assert {"songs", "artists", "song_item_factors", "params:seed"} <= inputs
+        # Table 3's rows read the known-artist world in place of the songs' datasets
+        songs = ("known_songs", "known_item_factors") if row_table(ns) == "known" else None
+        songs = songs or ("songs", "song_item_factors")
+        assert {*songs, "artists", "params:seed"} <= inputs
         assert not any(name.startswith(f"{ns}.") for name in inputs)  # nothing dangling
         row = rows[ns]
         if row.get("artist_embeddings_from"):
@@ -396,8 +405,9 @@ def test_rows_are_the_papers_table_2():
             arch,
             order,
         )
-    # the song-level random row is the FF one; the random-factor baseline is artist-level only
-    assert rows_for("random_factors") == ["random_artist"]
+    # the song-level random row is the FF one; the random-factor baseline is artist-level
+    # only, and Table 3's
+    assert rows_for("random_factors") == ["random_artist", "random_known"]
 
 
 def test_configuration_files_agree():

@@ -13,6 +13,7 @@ def test_results_replace_only_the_marked_region(tmp_path) -> None:
     for name, text in [
         ("table1_artist.md", "| a | 1 |"),
         ("table2_song.md", "| s | 2 |"),
+        ("table3_known_artist.md", "| k | 4 |"),
         ("releases_quality.md", "| r | 3 |"),
     ]:
         (reporting / name).write_text(text + "\n")
@@ -36,7 +37,12 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
 
     reporting = tmp_path / "08_reporting"
     reporting.mkdir()
-    for name in ("table1_artist.md", "table2_song.md", "releases_quality.md"):
+    for name in (
+        "table1_artist.md",
+        "table2_song.md",
+        "table3_known_artist.md",
+        "releases_quality.md",
+    ):
         (reporting / name).write_text("| x |\n")
     study = tmp_path / "09_study" / "default"
     readme = tmp_path / "README.md"
@@ -64,7 +70,7 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
 
 
 def _clone(root, song_table: str, cpu: str):
-    """A clone after its run: ``data/08_reporting`` with the three reports and the
+    """A clone after its run: ``data/08_reporting`` with the four reports and the
     machine that made them, and a README with empty blocks."""
     import json
 
@@ -74,6 +80,7 @@ def _clone(root, song_table: str, cpu: str):
     reporting.mkdir(parents=True)
     (reporting / "table1_artist.md").write_text("| a-tags | 0.2425 |\n")
     (reporting / "table2_song.md").write_text(f"| audio | {song_table} |\n")
+    (reporting / "table3_known_artist.md").write_text("| catalogue-mean | 0.3 |\n")
     (reporting / "releases_quality.md").write_text("| artist | all | 0.2282 |\n")
     environment = {
         "cpu": cpu,

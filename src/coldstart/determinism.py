@@ -53,7 +53,9 @@ CUBLAS_WORKSPACE = ":4096:8"
 #: Catalog entry of the record of a run that made a results table (its machine's arithmetic).
 ENVIRONMENT_DATASET = "run_environment"
 #: The outputs whose run is recorded: the results tables.
-TABLE_OUTPUTS = frozenset({"table1_artist_markdown", "table2_song_markdown"})
+TABLE_OUTPUTS = frozenset(
+    {"table1_artist_markdown", "table2_song_markdown", "table3_known_artist_markdown"}
+)
 #: Environment variables that change the kernels or the threads TensorFlow sums with.
 ARITHMETIC_VARIABLES = (
     "ONEDNN_MAX_CPU_ISA",

@@ -1,6 +1,7 @@
 """Project pipelines.
 
-Each modelling pipeline (``text``, ``audio``, ``fusion``, ``peers``) is registered together
+Each modelling pipeline (``text``, ``audio``, ``fusion``, ``peers``, ``known_artist``) is
+registered together
 with the evaluation of the rows it produces and the tables those rows belong to,
 so ``kedro run --pipelines=fusion`` retrains *and* re-evaluates the fusion rows
 (the other rows' results are read back from the catalog). ``evaluation`` alone
@@ -14,7 +15,7 @@ from kedro.pipeline import Pipeline
 from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
 from coldstart.rows import load_base_parameters, load_rows
 
-MODELLING = ("text", "audio", "fusion", "peers")
+MODELLING = ("text", "audio", "fusion", "peers", "known_artist")
 
 
 def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
@@ -26,7 +27,7 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
         return modelling
     evaluation = sum(
         [
-            shared_inputs(),
+            shared_inputs(tuple(sorted({"artist", "song", *levels}))),
             *(row_evaluation(ns) for ns in produced),
             *(table(level) for level in levels),
         ],

@@ -1,7 +1,7 @@
 """Copy the results of the last run into the README (``make results``).
 
 The README's single-run block is the generated Markdown of ``data/08_reporting``
-(the two tables and the release quality), pasted between the markers
+(the three tables and the release quality), pasted between the markers
 ``<!-- results:begin -->`` and ``<!-- results:end -->``, never typed by hand. It
 opens with the machine that made the run (CPU, cores, versions: the run's
 ``run_environment.json``), since a run's third decimal belongs to its machine
@@ -34,6 +34,7 @@ ENVIRONMENT = "run_environment.json"
 SECTIONS = (
     ("Table 1 (artist level)", "table1_artist.md"),
     ("Table 2 (song level)", "table2_song.md"),
+    ("Table 3 (new tracks of known artists, docs/known_artist.md)", "table3_known_artist.md"),
     (
         "New releases (the world's `releases/`, scored against its held-out plays)",
         "releases_quality.md",

@@ -5,7 +5,8 @@ A row is any top-level parameters key whose value has a ``row:`` block, e.g. in
 
     a_sem:
       row:
-        table: artist          # artist -> table1_artist, song -> table2_song
+        table: artist          # artist -> table1_artist, song -> table2_song,
+                               # known -> table3_known_artist
         template: text_ff      # which template pipeline builds the row
         approach: a-sem        # the label shown in tables and MLflow
         input: Sem Bio
@@ -29,7 +30,19 @@ from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
 
-TABLES = {"artist": "table1_artist", "song": "table2_song"}
+TABLES = {"artist": "table1_artist", "song": "table2_song", "known": "table3_known_artist"}
+#: Shared datasets a table's rows read under another name. Table 3's rows are song-level
+#: rows of the known-artist world (:mod:`coldstart.pipelines.known_artist`): its songs
+#: (train artists' tracks, split by track), its play matrix and its WMF factors.
+TABLE_DATASETS = {
+    "known": {
+        "songs": "known_songs",
+        "song_plays": "known_plays",
+        "song_item_factors": "known_item_factors",
+        "song_user_factors": "known_user_factors",
+        "audio_feature_index": "known_audio_feature_index",
+    }
+}
 REQUIRED_KEYS = ("table", "template", "approach")
 
 # The parameters of the running Kedro session (RowsHooks): set, rows come from the
@@ -128,6 +141,12 @@ def load_rows(conf_source: str | None = None) -> dict[str, dict[str, Any]]:
 AUDIO_TEMPLATES = frozenset({"audio_cnn", "multimodal"})
 
 
+def table_inputs(row: dict[str, Any], names: Any) -> dict[str, str]:
+    """``{name: dataset}`` for the shared inputs ``names`` of a row, renamed for its table."""
+    renames = TABLE_DATASETS.get(row["table"], {})
+    return {name: renames.get(name, name) for name in names}
+
+
 def needs_audio(row: dict[str, Any]) -> bool:
     """Whether a row reads audio: the audio CNN, ``mm``, and every row fusing T'."""
     return row["template"] in AUDIO_TEMPLATES or bool(row.get("track_embeddings_from"))
@@ -179,7 +198,7 @@ def rows_for(template: str, conf_source: str | None = None) -> list[str]:
 
 
 def rows_of_table(table: str, conf_source: str | None = None) -> list[str]:
-    """Namespaces of the rows of one table (``artist`` or ``song``)."""
+    """Namespaces of the rows of one table (``artist``, ``song`` or ``known``)."""
     return [ns for ns, row in load_rows(conf_source).items() if row["table"] == table]
 
 

@@ -62,6 +62,10 @@ class ReleaseModel:
     user_ids, user_factors
         User ids (rows of every user-factor matrix) and the WMF user factors by
         level.
+    catalogue_means
+        Per catalogue artist (rows = ``catalogue_artists`` order), the mean song
+        factors of its train songs: the catalogue-mean row of Table 3 serves new
+        tracks of catalogue artists from them (None when no such row serves).
     audio_mean, audio_std
         Per-bin standardisation of the log-CQT fitted on train tracks.
     knowledge_base
@@ -78,6 +82,7 @@ class ReleaseModel:
     catalogue_artists: pd.DataFrame
     user_ids: np.ndarray
     user_factors: dict[str, np.ndarray]
+    catalogue_means: np.ndarray | None = None
     audio_mean: np.ndarray | None = None
     audio_std: np.ndarray | None = None
     knowledge_base: Path | None = None
@@ -141,6 +146,8 @@ def write_bundle(model: ReleaseModel, folder: str | Path) -> None:
         model.catalogue_artists[["artist_id", "artist_name", "item_idx"]].to_parquet(
             tmp / "artists.parquet", index=False
         )
+        if model.catalogue_means is not None:
+            _save_npy(tmp / "catalogue_means.npy", np.asarray(model.catalogue_means, np.float32))
         if model.audio_mean is not None:
             _write_json(
                 tmp / "audio_stats.json",
@@ -271,6 +278,7 @@ def read_bundle(folder: str | Path) -> ReleaseModel:
             for level in LEVELS
             if f"user_factors_{level}.npy" in files
         },
+        catalogue_means=npy("catalogue_means.npy") if "catalogue_means.npy" in files else None,
         audio_mean=None if stats is None else np.asarray(stats["mean"], np.float32),
         audio_std=None if stats is None else np.asarray(stats["std"], np.float32),
         knowledge_base=_verified(root, files, "knowledge_base.ttl")

@@ -6,14 +6,23 @@ its ``features.source`` (a biography, the enriched biography or tags), a song ro
 on A' reads what the row that makes that A' reads, a late-fusion row adds audio,
 the audio row reads audio alone. Pure functions of parameter dicts, so the
 pipeline is wired from the same answer the training node gives.
+
+``releases.candidates.known_track`` lists Table 3 rows (docs/known_artist.md): they
+rank, by their Table 3 validation loss, how a new track of a catalogue artist is
+served. The catalogue-mean row is served from the catalogue's own song factors;
+a Table 3 row that names ``row.serves_with`` (a Table 2 row of the same method,
+trained on the whole catalogue) is served by that row's model, since its own
+network predicts the factors of Table 3's WMF, not of the served one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: The content of an item a row may need.
-CONTENT = ("biography", "tags", "audio")
+#: The content of an item a row may need (``catalogue_artist``: its artist has history).
+CONTENT = ("biography", "tags", "audio", "catalogue_artist")
+#: The candidate lists: new artists, new tracks, and new tracks of catalogue artists.
+CANDIDATE_LEVELS = ("artist", "track", "known_track")
 SERVABLE_TEMPLATES = {
     "text_ff": "text",
     "song_ff": "song_ff",
@@ -35,10 +44,35 @@ def _row_block(parameters: dict[str, Any], ns: str) -> dict[str, Any]:
     return block
 
 
+def known_track_spec(parameters: dict[str, Any], ns: str) -> dict[str, Any]:
+    """What Table 3 row ``ns`` is for serving a new track of a catalogue artist."""
+    row = _row_block(parameters, ns)["row"]
+    spec: dict[str, Any] = {
+        "approach": str(row["approach"]),
+        "level": "known_track",
+        "order": row.get("order"),
+    }
+    if row["template"] == "catalogue_mean":
+        return {**spec, "kind": "catalogue_mean", "requires": frozenset({"catalogue_artist"})}
+    twin = row.get("serves_with")
+    if not twin:
+        raise CandidateError(
+            f"releases.candidates.known_track: Table 3 row '{ns}' (template {row['template']}) "
+            "has no row.serves_with: name the Table 2 row whose model serves its method, or "
+            "leave it out"
+        )
+    served = row_spec(parameters, str(twin))
+    if served["level"] != "track":
+        raise CandidateError(f"row '{ns}': row.serves_with '{twin}' is not a song-level row")
+    return {**spec, "kind": "twin", "serves_with": str(twin), "requires": served["requires"]}
+
+
 def row_spec(parameters: dict[str, Any], ns: str) -> dict[str, Any]:
     """What row ``ns`` is for serving: kind, level, source, A' row, required content."""
     block = _row_block(parameters, ns)
     row = block["row"]
+    if row["table"] == "known":
+        return known_track_spec(parameters, ns)
     kind = SERVABLE_TEMPLATES.get(row["template"])
     if kind is None:
         raise CandidateError(
@@ -97,7 +131,7 @@ def serving_rows(
         serve, or sits at the wrong level.
     """
     rows: dict[str, dict[str, Any]] = {}
-    for level in ("artist", "track"):
+    for level in CANDIDATE_LEVELS:
         for ns in candidates.get(level) or []:
             if _skipped_by_this_run(parameters, ns):
                 continue  # switched off for this run (a dataset without audio, say)
@@ -108,9 +142,12 @@ def serving_rows(
                 )
             rows[ns] = spec
     for spec in list(rows.values()):
+        if "serves_with" in spec:
+            rows.setdefault(spec["serves_with"], row_spec(parameters, spec["serves_with"]))
+    for spec in list(rows.values()):
         if "embedding_from" in spec:
             rows.setdefault(spec["embedding_from"], row_spec(parameters, spec["embedding_from"]))
-        if "audio" in spec["requires"] and spec["kind"] != "audio":
+        if "audio" in spec["requires"] and spec["kind"] not in ("audio", "twin"):
             rows.setdefault("audio", row_spec(parameters, "audio"))
     return rows
 
@@ -119,7 +156,8 @@ def artefact_inputs(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     """The catalog datasets the release model is built from, by node argument name."""
     inputs: dict[str, str] = {}
     for ns, spec in rows.items():
-        inputs[f"{ns}__model"] = f"{ns}.model"
+        if spec["level"] != "known_track":  # Table 3 rows lend a validation loss, not a model
+            inputs[f"{ns}__model"] = f"{ns}.model"
         inputs[f"{ns}__training_history"] = f"{ns}.training_history"
         inputs[f"{ns}__parameters"] = f"params:{ns}"
         if spec["kind"] == "text":

@@ -235,6 +235,25 @@ def _first_served(ranking: list[str], rows: dict[str, dict], content: frozenset[
     return next((ns for ns in ranking if rows[ns]["requires"] <= content), None)
 
 
+def _known_artist_row(model: ReleaseModel, artist_row: int, content: frozenset[str]) -> str | None:
+    """The row serving a new track of a catalogue artist: the best Table 3 row it allows.
+
+    ``ranking["known_track"]`` holds Table 3 rows by their validation loss; the
+    catalogue mean serves when the artist has songs with factors, a row with a
+    Table 2 twin (``serves_with``) through that twin when the track's content
+    meets it. None: no Table 3 row applies (the track-level ranking decides).
+    """
+    for ns in model.ranking.get("known_track", []):
+        spec = model.rows[ns]
+        if spec["kind"] == "catalogue_mean":
+            means = model.catalogue_means
+            if means is not None and np.any(means[artist_row]):
+                return ns
+        elif spec["requires"] <= content and spec["serves_with"] in model.models:
+            return str(spec["serves_with"])
+    return None
+
+
 def _decode_audio(
     row: dict[str, Any], config: Any, min_duration_s: float, features: bool = True
 ) -> np.ndarray | None:
@@ -392,9 +411,21 @@ def _track_audio(
     )
 
 
-def _row_reads_audio(model: ReleaseModel, text: frozenset[str]) -> bool:
+def _serving_row(
+    model: ReleaseModel, catalogue: Any, artist_id: str, content: frozenset[str]
+) -> str | None:
+    """The row serving a track: a catalogue artist's best Table 3 row, else the track ranking's."""
+    ns = None
+    if artist_id in catalogue:
+        ns = _known_artist_row(model, int(catalogue[artist_id]), content)
+    return ns or _first_served(model.ranking["track"], model.rows, content)
+
+
+def _row_reads_audio(
+    model: ReleaseModel, catalogue: Any, artist_id: str, text: frozenset[str]
+) -> bool:
     """Whether a track with this text content and usable audio is served by a row on audio."""
-    ns = _first_served(model.ranking["track"], model.rows, text | {"audio"})
+    ns = _serving_row(model, catalogue, artist_id, text | {"audio"})
     return ns is not None and "audio" in model.rows[ns]["requires"]
 
 
@@ -500,7 +531,7 @@ def predict_releases(
     reads_audio = {
         row["track_id"]
         for _, row in tracks
-        if _row_reads_audio(model, text_content(row["artist_id"]))
+        if _row_reads_audio(model, catalogue, row["artist_id"], text_content(row["artist_id"]))
     }
     audio_factors, t_prime, usable_audio = _track_audio(
         model, tracks, strict, drops, rules, features_for=reads_audio
@@ -511,7 +542,7 @@ def predict_releases(
         artist_id = row["artist_id"]
         text = text_content(artist_id)
         content = text | ({"audio"} if row["track_id"] in usable_audio else frozenset())
-        ns = _first_served(model.ranking["track"], model.rows, frozenset(content))
+        ns = _serving_row(model, catalogue, artist_id, frozenset(content))
         if ns is None:
             if strict:
                 field = "audio" if (row["audio_path"] or row["audio_base64"]) else "content"
@@ -529,7 +560,7 @@ def predict_releases(
     # A' is computed only for the rows and the new artists the served tracks read
     a_prime_needed: dict[str, set[str]] = {}
     for ns, positions in served.items():
-        if model.rows[ns]["kind"] != "audio":
+        if model.rows[ns]["kind"] not in ("audio", "catalogue_mean"):
             a_prime_needed.setdefault(model.rows[ns]["embedding_from"], set()).update(
                 records[i]["artist_id"] for i in positions
             )
@@ -580,6 +611,9 @@ def predict_releases(
         group = [records[i] for i in positions]
         if row["kind"] == "audio":
             factors = np.stack([audio_factors[t["track_id"]] for t in group])
+        elif row["kind"] == "catalogue_mean":
+            means = model.catalogue_means[[int(catalogue[t["artist_id"]]) for t in group]]
+            factors = l2_normalise(np.asarray(means, np.float32))
         else:
             artist_inputs = np.stack(
                 [a_prime[row["embedding_from"]][t["artist_id"]] for t in group]

@@ -62,6 +62,7 @@ STAGES = (
     "text",
     "fusion",
     "peers",
+    "known_artist",
     "evaluation",
 )
 
@@ -120,7 +121,7 @@ def load_settings(env: str, params: dict[str, str], project: Path = PROJECT) -> 
 
 
 def read_seed_tables(reporting: Path, seed: int) -> pd.DataFrame:
-    """Both results tables of one seed as long rows (see :func:`seed_table`)."""
+    """The results tables of one seed as long rows (see :func:`seed_table`)."""
     frames = []
     for level, name in TABLE_FILES.items():
         path = reporting / name

@@ -7,7 +7,7 @@ import logging
 from kedro.pipeline import Node, Pipeline, pipeline
 
 from coldstart.datasets.raw import needs_on_disk
-from coldstart.rows import AUDIO_TEMPLATES, load_rows, rows_for, skip_reason
+from coldstart.rows import AUDIO_TEMPLATES, load_rows, rows_for, skip_reason, table_inputs
 
 from .nodes import (
     extract_audio_features,
@@ -118,7 +118,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             pipeline(
                 audio_cnn_template(),
                 namespace=namespace,
-                inputs=SHARED_INPUTS,
+                # Table 3's audio row trains on the known-artist world (rows.TABLE_DATASETS)
+                inputs=table_inputs(rows[namespace], SHARED_INPUTS),
                 parameters={"params:seed": "params:seed"},  # the project seed, as in every row
             )
         )

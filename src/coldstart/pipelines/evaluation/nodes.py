@@ -230,14 +230,15 @@ TABLE_TAG = "table"
 
 
 def table_label(row: dict) -> str:
-    """``table1`` for an artist-level row, ``table2`` for a song-level one."""
+    """``table1`` for an artist-level row, ``table2`` for a song-level one, ``table3`` for
+    a known-artist one."""
     from coldstart.rows import TABLES
 
     return TABLES[row["table"]].split("_")[0]
 
 
 def row_run_name(row: dict) -> str:
-    """``table1/random``, ``table2/random``: unique across both tables."""
+    """``table1/random``, ``table2/random``, ``table3/random``: unique across the tables."""
     return f"{table_label(row)}/{row['approach']}"
 
 
@@ -541,7 +542,7 @@ def _markdown(
 ) -> str:
     """The table in the paper's layout; ``ties`` = the rows each row is not
     significantly different from (Holm-adjusted over the ``n_pairs`` pairs)."""
-    if level == "song":
+    if level in ("song", "known"):
         header = ["Approach", "Artist input", "Track input", "Arch", f"MAP@{k}", "95 % CI"]
         cells = ["approach", "artist_input", "track_input", "arch"]
     else:
@@ -612,11 +613,16 @@ def _map_figure(frame: pd.DataFrame, level: str, k: int) -> Any:
     axis.set_xlim(0, max(float(np.nanmax(high, initial=0.0)), 1e-6) * 1.08)
     axis.grid(axis="x", alpha=0.3)
     axis.set_xlabel(f"MAP@{k}, with its 95 % bootstrap interval over users")
-    axis.set_title(
-        "Table 1: artist recommendation" if level == "artist" else "Table 2: song recommendation"
-    )
+    axis.set_title(TABLE_TITLES.get(level, level))
     figure.tight_layout()
     return figure
+
+
+TABLE_TITLES = {
+    "artist": "Table 1: artist recommendation",
+    "song": "Table 2: song recommendation",
+    "known": "Table 3: new tracks of known artists",
+}
 
 
 def _log_key_p_values(tests, results, significance) -> None:

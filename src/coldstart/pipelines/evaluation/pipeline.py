@@ -28,7 +28,11 @@ from .nodes import (
     upper_bound_test_factors,
 )
 
-LEVEL_ITEMS = {"artist": "artists", "song": "songs"}
+#: The items of each table's level; Table 3's are the known-artist world's tracks.
+LEVEL_ITEMS = {"artist": "artists", "song": "songs", "known": "known_songs"}
+LEVEL_PLAYS = {"artist": "artist_plays", "song": "song_plays", "known": "known_plays"}
+#: Levels whose test relevance every modelling pipeline's evaluation prepares.
+BASE_LEVELS = ("artist", "song")
 TRAINED_TEMPLATES = {
     "text_ff",
     "text_cnn",
@@ -39,6 +43,9 @@ TRAINED_TEMPLATES = {
     "dropoutnet",
     "clcrec",
 }
+#: Templates without a Keras model whose ``<row>.training_history`` (a validation loss)
+#: is logged with the row.
+HISTORY_TEMPLATES = frozenset({"catalogue_mean", "artist_attention"})
 #: Templates whose ``<row>.model`` is logged to the row's MLflow run in its flavour.
 LOGGED_MODEL_TEMPLATES = TRAINED_TEMPLATES | {"text_sklearn"}
 #: Templates whose trained model is a scikit-learn estimator, ``<row>.estimator`` (skops)
@@ -49,23 +56,23 @@ ESTIMATOR_TEMPLATES = frozenset({"text_sklearn", "item_knn"})
 DENSE_OWN_USERS_TEMPLATES = frozenset({"cmf", "lightfm"})
 
 
-def shared_inputs() -> Pipeline:
-    """Test relevance and evaluated users at both levels."""
+def shared_inputs(levels: tuple[str, ...] = BASE_LEVELS) -> Pipeline:
+    """Test relevance and evaluated users at each of ``levels``."""
     return Pipeline(
         [
             Node(
                 split_test_plays,
-                [f"{level}_plays", LEVEL_ITEMS[level]],
+                [LEVEL_PLAYS[level], LEVEL_ITEMS[level]],
                 [f"{level}_test_plays", f"{level}_evaluated_users"],
                 name=f"split_{level}_test_plays",
             )
-            for level in LEVEL_ITEMS
+            for level in levels
         ]
     )
 
 
 def baseline_rows() -> Pipeline:
-    """The ``random`` and ``upper-bound`` rows of both tables."""
+    """The ``random`` and ``upper-bound`` rows of every table declaring them."""
     rows = load_rows()
     built = []
     for namespace in rows_for("random_factors"):
@@ -164,7 +171,7 @@ def row_evaluation(namespace: str) -> Pipeline:
     with_model = row["template"] in LOGGED_MODEL_TEMPLATES
     return pipeline(
         evaluation_template(
-            with_history=row["template"] in TRAINED_TEMPLATES,
+            with_history=row["template"] in TRAINED_TEMPLATES | HISTORY_TEMPLATES,
             with_model=with_model,
             model="estimator" if row["template"] in ESTIMATOR_TEMPLATES else "model",
         ),
@@ -217,12 +224,18 @@ def enabled_rows() -> list[str]:
     return [ns for ns, row in load_rows().items() if row.get("enabled", True)]
 
 
+def table_levels() -> tuple[str, ...]:
+    """The levels with at least one enabled row: Table 3 only when its rows are declared."""
+    levels = {load_rows()[ns]["table"] for ns in enabled_rows()}
+    return tuple(level for level in TABLES if level in levels or level in BASE_LEVELS)
+
+
 def create_pipeline(**kwargs) -> Pipeline:
     rows = enabled_rows()
+    levels = table_levels()
     return (
-        shared_inputs()
+        shared_inputs(levels)
         + baseline_rows()
         + sum((row_evaluation(ns) for ns in rows), Pipeline([]))
-        + table("artist")
-        + table("song")
+        + sum((table(level) for level in levels), Pipeline([]))
     )

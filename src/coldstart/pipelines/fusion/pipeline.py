@@ -26,7 +26,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
-from coldstart.rows import load_rows, rows_for, skip_reason
+from coldstart.rows import load_rows, rows_for, skip_reason, table_inputs
 
 from .nodes import (
     VSM_FEATURES,
@@ -228,7 +228,8 @@ def row_pipeline(namespace: str, row: dict[str, Any]) -> Pipeline:
     return pipeline(
         template,
         namespace=namespace,
-        inputs={**{name: name for name in free & SHARED_INPUTS}, **mapped},
+        # Table 3's rows read the known-artist world's songs and factors (rows.TABLE_DATASETS)
+        inputs={**table_inputs(row, free & SHARED_INPUTS), **mapped},
         parameters={name: name for name in free & SHARED_PARAMETERS},
     )
 

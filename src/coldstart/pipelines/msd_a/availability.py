@@ -6,6 +6,8 @@ from typing import Any
 
 from .release import layout
 
+#: The tables whose splits the release holds (Table 3's known-artist world is not one).
+RELEASE_LEVELS = ("artist", "song")
 #: Row templates that need nothing but the release's splits and factors.
 NO_FILE_TEMPLATES = frozenset({"random_factors", "upper_bound"})
 #: Row templates the release pipeline builds from ``X_*`` feature files, and the
@@ -90,6 +92,12 @@ def unavailable_release_rows(parameters: dict[str, Any]) -> dict[str, str]:
         if not row.get("enabled", True) or "template" not in row:
             continue
         level = row.get("table")
+        if level not in RELEASE_LEVELS:
+            reasons[namespace] = (
+                "the MSD-A release holds the paper's artist and song splits, not Table 3's "
+                "known-artist split by track"
+            )
+            continue
         if level not in level_missing:
             level_missing[level] = missing_level(release_dir, msd_a, level)
         if level_missing[level] is not None:

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from coldstart.pipelines.evaluation.nodes import git_commit
 from coldstart.releases.bundle import ReleaseModel
-from coldstart.releases.candidates import serving_rows
+from coldstart.releases.candidates import CANDIDATE_LEVELS, serving_rows
 from coldstart.releases.items import (
     COLUMNS,
     ReleaseInputError,
@@ -49,6 +49,27 @@ def _best_validation(history: dict[str, list[float]], ns: str) -> tuple[float, i
     return best, losses.index(best) + 1
 
 
+def catalogue_song_means(
+    artists: pd.DataFrame, songs: pd.DataFrame | None, song_item_factors: np.ndarray | None
+) -> np.ndarray:
+    """Per catalogue artist (``artists`` order), the mean WMF factors of its songs.
+
+    What the catalogue-mean row of Table 3 predicts for a new track of the artist,
+    here in the served WMF (Table 2's): every song with history counts, the val and
+    test songs by their folded-in factors; zeros for an artist without songs.
+    """
+    if songs is None or song_item_factors is None:
+        raise ValueError("the catalogue-mean row serves from `songs` and `song_item_factors`")
+    factors = np.asarray(song_item_factors, dtype=np.float64)
+    row_of = {a: i for i, a in enumerate(artists["artist_id"])}
+    train = songs[songs["artist_id"].isin(row_of)]
+    owner = train["artist_id"].map(row_of).to_numpy(dtype=np.int64)
+    sums = np.zeros((len(artists), factors.shape[1]))
+    np.add.at(sums, owner, factors[train["item_idx"].to_numpy(dtype=np.int64)])
+    counts = np.bincount(owner, minlength=len(artists))
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
 def _enrichment_offline(semantic_enrichment: dict[str, Any]) -> bool:
     linker = (semantic_enrichment.get("linker") or {}).get("type", "offline")
     kb = (semantic_enrichment.get("knowledge_base") or {}).get("type", "embedded")
@@ -67,6 +88,8 @@ def build_release_model(
     artist_user_factors: np.ndarray,
     raw_knowledge_base: Path,
     audio_feature_stats: dict[str, Any] | None = None,
+    songs: pd.DataFrame | None = None,
+    song_item_factors: np.ndarray | None = None,
     **artefacts: Any,
 ) -> ReleaseModel:
     """The release model of this training run: serving rows ranked by validation loss.
@@ -77,6 +100,11 @@ def build_release_model(
     Rows on the enriched biography need the offline linker and the embedded
     knowledge base (a served model cannot call Babelfy with your key); with a
     remote configuration they are left out of the ranking, with a warning.
+
+    ``releases.candidates.known_track`` (Table 3 rows, ranked by their Table 3
+    validation loss) decides how a new track of a catalogue artist is served; the
+    catalogue-mean row needs ``songs`` and ``song_item_factors`` (the mean factors of
+    each catalogue artist's train songs go into the bundle).
     """
     parameters = {
         key[: -len("__parameters")]: value
@@ -121,9 +149,9 @@ def build_release_model(
                 (candidates.get(level) or []).index(ns),
             ),
         )
-        for level in LEVELS
+        for level in CANDIDATE_LEVELS
     }
-    for level in LEVELS:
+    for level in CANDIDATE_LEVELS:
         logger.info(
             "Release model, %s level, by %s: %s",
             level,
@@ -147,7 +175,7 @@ def build_release_model(
             "patches": dict(audio.get("patches") or {}),
             "max_biography_chars": int(ingestion.get("max_biography_chars", 100_000)),
         },
-        models={ns: artefacts[f"{ns}__model"] for ns in rows},
+        models={ns: artefacts[f"{ns}__model"] for ns in rows if f"{ns}__model" in artefacts},
         vectorizers={
             ns: artefacts[f"{ns}__vectorizer"] for ns in rows if rows[ns]["kind"] == "text"
         },
@@ -164,6 +192,9 @@ def build_release_model(
             "artist": np.asarray(artist_user_factors, np.float32),
             "track": np.asarray(song_user_factors, np.float32),
         },
+        catalogue_means=catalogue_song_means(ordered_artists, songs, song_item_factors)
+        if any(rows[ns]["kind"] == "catalogue_mean" for ns in rows)
+        else None,
         audio_mean=np.asarray(audio_feature_stats["mean"], np.float32) if needs_audio else None,
         audio_std=np.asarray(audio_feature_stats["std"], np.float32) if needs_audio else None,
         knowledge_base=Path(raw_knowledge_base)

@@ -45,6 +45,10 @@ def release_model_pipeline() -> Pipeline:
         "raw_knowledge_base": "raw_knowledge_base",
         **artefact_inputs(rows),
     }
+    if any(spec["kind"] == "catalogue_mean" for spec in rows.values()):
+        # Table 3's catalogue mean, served from the catalogue's own song factors
+        inputs["songs"] = "songs"
+        inputs["song_item_factors"] = "song_item_factors"
     if any("audio" in spec["requires"] for spec in rows.values()):
         # without audio rows (a dataset without audio) there are no audio statistics
         inputs["audio_feature_stats"] = "audio_feature_stats"

@@ -1,0 +1,5 @@
+"""The known-artist pipeline."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
