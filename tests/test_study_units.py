@@ -12,8 +12,10 @@ from scipy import stats
 from coldstart.study.aggregate import (
     PAPER_CLAIMS,
     Claim,
+    beyond_paper_claims,
     claims_markdown,
     map_column,
+    per_user_verdicts,
     seed_table,
     study_metrics,
     summarise_claims,
@@ -160,3 +162,92 @@ def test_a_seed_is_reused_only_with_the_code_it_ran_with(tmp_path):
     assert _reusable(marker, "dirty") is None
     marker.write_text(json.dumps({"seed": 1, "run_id": "r"}))  # written before versions
     assert _reusable(marker, "src:a conf:b") is None
+
+
+def _significance(records: list[tuple[int, str, str, float, float]]) -> pd.DataFrame:
+    """Per-user tests as the seeds' tables write them: ``seed, a, b, mean difference, p``."""
+    return pd.DataFrame(
+        [
+            {"seed": s, "table": "artist", "a": a, "b": b, "mean_difference": d, "p": p}
+            for s, a, b, d, p in records
+        ]
+    )
+
+
+def test_beyond_claims_put_each_candidate_against_each_peer():
+    claims = beyond_paper_claims(["a-tags", "mix"], ["lightfm-tags", "cmf-tags"])
+    assert [c.label for c in claims] == [
+        "a-tags > lightfm-tags",
+        "a-tags > cmf-tags",
+        "mix > lightfm-tags",
+        "mix > cmf-tags",
+    ]
+    assert {c.table for c in claims} == {"artist"}
+
+
+def test_seeds_ahead_and_behind_read_each_seeds_per_user_test_in_either_order():
+    claim = Claim("artist", "a-tags", "lightfm-tags")
+    significance = _significance(
+        [
+            (1, "a-tags", "lightfm-tags", 0.02, 0.001),  # ahead
+            (2, "lightfm-tags", "a-tags", -0.03, 0.004),  # ahead, pair written the other way
+            (3, "a-tags", "lightfm-tags", 0.05, 0.2),  # ahead but not significant
+            (4, "lightfm-tags", "a-tags", 0.01, 0.0001),  # behind
+            (4, "a-tags", "cmf-tags", 0.2, 0.0001),  # another pair
+        ]
+    )
+    assert per_user_verdicts(significance, claim) == (2, 1)
+    per_seed = _per_seed(
+        {("artist", "a-tags"): [0.3, 0.3, 0.3, 0.2], ("artist", "lightfm-tags"): [0.2] * 4}
+    )
+    row = summarise_claims(per_seed, [claim], significance=significance).iloc[0]
+    assert (row["ahead"], row["behind"]) == (2, 1)
+    text = claims_markdown(
+        summarise_claims(per_seed, [claim], significance=significance), 0.95, "MAP@500"
+    )
+    assert "| 2 / 1 |" in text and "ahead / behind" in text
+    assert "ahead" not in claims_markdown(summarise_claims(per_seed, [claim]), 0.95, "MAP@500")
+
+
+def test_study_claims_keep_the_studys_tables_and_find_the_peers_in_the_rows():
+    from coldstart.study.run import study_claims
+
+    rows = {
+        "a_tags": {"table": "artist", "template": "text_ff", "approach": "a-tags"},
+        "lightfm_tags": {"table": "artist", "template": "lightfm", "approach": "lightfm-tags"},
+        "cmf_sem": {"table": "artist", "template": "cmf", "approach": "cmf-sem"},
+        "clcrec_song": {"table": "song", "template": "clcrec", "approach": "clcrec"},
+    }
+    per_seed = _per_seed(
+        {
+            ("artist", "a-tags"): [0.3, 0.3],
+            ("artist", "lightfm-tags"): [0.2, 0.2],
+            ("artist", "a-sem"): [0.2, 0.2],
+            ("artist", "a-text"): [0.1, 0.2],
+        }
+    )
+    paper, beyond = study_claims(per_seed, rows)
+    assert paper and {c.table for c in paper} == {"artist"}  # an artist-level study
+    # cmf-sem did not run, the song-level CLCRec is no artist peer
+    assert [c.label for c in beyond] == ["a-tags > lightfm-tags"]
+
+
+def test_the_artist_level_pipeline_runs_table1_without_audio_or_song_rows():
+    from coldstart.pipeline_registry import register_pipelines
+    from coldstart.rows import load_rows
+
+    pipelines = register_pipelines()
+    artist = pipelines["tables_artist"]
+    names = {node.name for node in artist.nodes}
+    outputs = artist.all_outputs()
+    assert "table1_artist" in outputs and "table2_song" not in outputs
+    assert not any(name.startswith(("audio.", "mm.", "mm_lf")) for name in names)
+    assert "extract_audio_features" not in names
+    rows = load_rows()
+    for namespace, row in rows.items():
+        if row.get("enabled", True) and row["table"] == "artist":
+            assert f"{namespace}.test_item_factors" in outputs, namespace
+        if row["table"] == "song":
+            assert f"{namespace}.test_item_factors" not in outputs, namespace
+    assert {"ingestion_report", "enrichment_report"} <= outputs
+    assert set(artist.nodes) <= set(pipelines["tables"].nodes)
