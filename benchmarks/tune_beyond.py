@@ -80,7 +80,7 @@ def val_map(
             users=users,
             log_progress=None,
         )
-        scores.append(float(result.map))
+        scores.append(float(np.mean(result.user_ap)))
     return scores[0], scores[1]
 
 
@@ -121,6 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     artists = data["artists"]
     val = split_rows(artists)["val"]
     records = []
+    # the scale of the figures: the val artists' own WMF factors (what the FF rows
+    # regress onto) and random factors
+    rng = np.random.default_rng(seed)
+    factors = np.asarray(data["artist_item_factors"])
+    for name, reference in (
+        ("upper-bound", factors[val]),
+        ("random", rng.standard_normal((len(val), factors.shape[1]))),
+    ):
+        score, score_val_users = val_map(
+            data["artist_user_factors"], reference, data["artist_plays"], artists
+        )
+        records.append(
+            {
+                "config": name,
+                "seed": seed,
+                "val_map_at_500": score,
+                "val_map_val_users": score_val_users,
+            }
+        )
+        print(records[-1], flush=True)
     configs = candidates(parameters["a_tags"])
     if args.only:
         configs = {k: v for k, v in configs.items() if k in args.only.split(",")}

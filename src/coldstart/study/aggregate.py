@@ -57,7 +57,7 @@ PER_USER_ALPHA = 0.01
 
 
 #: Project rows put against every peer row in the beyond-the-paper claims (docs/peers.md).
-BEYOND_CANDIDATES = ("a-tags", "a-tags-sem")
+BEYOND_CANDIDATES = ("a-tags", "a-text-all")
 
 
 def beyond_paper_claims(
