@@ -251,3 +251,60 @@ def test_the_artist_level_pipeline_runs_table1_without_audio_or_song_rows():
             assert f"{namespace}.test_item_factors" not in outputs, namespace
     assert {"ingestion_report", "enrichment_report"} <= outputs
     assert set(artist.nodes) <= set(pipelines["tables"].nodes)
+
+
+def test_aggregate_only_reads_the_finished_seeds_of_an_artist_study(tmp_path):
+    """Hand-made Table 1 of two finished seeds and one unfinished: aggregated, none run."""
+    import json
+
+    import mlflow
+
+    from coldstart.study.run import Settings, run_study
+
+    store = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.create_experiment("coldstart")
+    maps = {2017: (0.30, 0.25, 0.20), 2018: (0.28, 0.26, 0.21)}
+    for seed, (own, peer, other) in maps.items():
+        run_id = client.create_run(experiment).info.run_id
+        reporting = tmp_path / "09_study" / "peers" / f"seed_{seed}" / "08_reporting"
+        reporting.mkdir(parents=True)
+        pd.DataFrame(
+            {
+                "approach": ["a-tags", "lightfm-tags", "a-text"],
+                "k": 500,
+                "map_at_500": [own, peer, other],
+            }
+        ).to_csv(reporting / "table1_artist.csv", index=False)
+        pd.DataFrame(
+            {
+                "a": ["a-tags", "a-tags", "lightfm-tags"],
+                "b": ["lightfm-tags", "a-text", "a-text"],
+                "mean_difference": [own - peer, own - other, peer - other],
+                "p_ttest_holm": [0.001 if seed == 2017 else 0.5, 0.001, 0.001],
+            }
+        ).to_csv(reporting / "table1_artist_significance.csv", index=False)
+        marker = reporting.parent / "study_seed.json"
+        marker.write_text(json.dumps({"seed": seed, "run_id": run_id, "code_version": f"v{seed}"}))
+    settings = Settings(
+        env="test",
+        data_root=tmp_path,
+        level="artist",
+        base_seed=2017,
+        experiment_name="coldstart",
+        tracking_uri=store,
+    )
+    root = run_study(
+        [2017, 2018, 2019], settings, {}, name="peers", aggregate_only=True, project=tmp_path
+    )
+    assert not (root / "seed_2019").exists()
+    meta = json.loads((root / "study.json").read_text())
+    assert meta["seeds"] == [2017, 2018] and meta["level"] == "artist"
+    assert meta["code_versions"] == {"2017": "v2017", "2018": "v2018"}
+    beyond = pd.read_csv(root / "study_beyond.csv").set_index("claim")
+    row = beyond.loc["a-tags > lightfm-tags"]
+    assert row["diff_mean"] == pytest.approx(np.mean([0.05, 0.02]))
+    assert (row["holds"], row["ahead"], row["behind"]) == (2, 1, 0)
+    claims = pd.read_csv(root / "study_claims.csv")
+    assert set(claims["table"]) == {"artist"}
+    assert "Beyond the paper" in (root / "study_report.md").read_text()
