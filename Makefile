@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run run-tiny test test-fast lint viz viz-build mlflow-ui serve results study bench clean-data
+.PHONY: setup run run-tiny test test-fast lint viz viz-build mlflow-ui serve results study study-peers bench clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ mlflow-ui: setup  ## browse the runs of the project's store
 
 study: setup  ## both tables over 5 seeds, read across seeds (docs/study.md); resumes if stopped
 	$(BIN)/python -m coldstart.study --k 5
+
+study-peers: setup  ## Table 1 alone over 8 seeds: the project's rows against every peer (docs/study.md)
+	$(BIN)/python -m coldstart.study --level artist --name peers8 --k 8
 
 results: setup  ## copy the last run's tables (data/08_reporting) and the study into the README
 	$(BIN)/python -m coldstart.readme_results

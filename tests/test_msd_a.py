@@ -410,6 +410,7 @@ def test_msd_a_environment_runs_the_release_end_to_end(miniature_release: Path) 
         "a_w2v",
         "a_w2v_goo",
         "tags_itemknn",
+        "a_text_all",
         *peers,
     }
     assert "train plays" in report["rows_skipped"]["lightfm_tags"]

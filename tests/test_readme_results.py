@@ -7,6 +7,15 @@ import pytest
 from coldstart.readme_results import BEGIN, END, main, with_results
 
 
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path, monkeypatch) -> None:
+    """Run from an empty folder: the default study paths are relative to the working
+    directory, and a checkout that has run a study must not leak into these tests."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+
 def test_results_replace_only_the_marked_region(tmp_path) -> None:
     reporting = tmp_path / "08_reporting"
     reporting.mkdir()
@@ -66,6 +75,38 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
     assert (tmp_path / FIGURE).read_bytes() == b"\x89PNG fake"
     assert main([*args, "--check"]) == 0
     (study / "study_forest.png").write_bytes(b"\x89PNG changed")
+    assert main([*args, "--check"]) == 1
+
+
+def test_the_peers_study_block_and_its_figure_are_pasted_and_checked(tmp_path) -> None:
+    import json
+
+    from coldstart.readme_results import PEERS_BEGIN, PEERS_END, PEERS_FIGURE
+
+    reporting = tmp_path / "08_reporting"
+    reporting.mkdir()
+    for name in ("table1_artist.md", "table2_song.md", "releases_quality.md"):
+        (reporting / name).write_text("| x |\n")
+    peers = tmp_path / "09_study" / "peers8"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\ntext\n{PEERS_BEGIN}\n{PEERS_END}\nend\n")
+    args = ["--readme", str(readme), "--reporting", str(reporting)]
+    args += ["--study", str(tmp_path / "none"), "--peers-study", str(peers)]
+    assert main(args) == 0
+    assert "No artist-level peers study" in readme.read_text()
+    peers.mkdir(parents=True)
+    (peers / "study_beyond.md").write_text("| a-text-all > lightfm-tags | 0.02 | 3 / 0 |\n")
+    (peers / "study_rows.md").write_text("| lightfm-tags | 0.25 |\n")
+    (peers / "study.json").write_text(json.dumps({"seeds": [1, 2, 3], "level": "artist"}))
+    (peers / "study_beyond_forest.png").write_bytes(b"\x89PNG peers")
+    assert main([*args, "--check"]) == 1
+    assert main(args) == 0
+    text = readme.read_text()
+    assert "3 seeds (1, 2, 3)" in text and "| a-text-all > lightfm-tags | 0.02 | 3 / 0 |" in text
+    assert "| lightfm-tags | 0.25 |" in text and text.endswith(f"{PEERS_END}\nend\n")
+    assert (tmp_path / PEERS_FIGURE).read_bytes() == b"\x89PNG peers"
+    assert main([*args, "--check"]) == 0
+    (peers / "study_beyond.md").write_text("| a-text-all > lightfm-tags | 0.03 | 3 / 0 |\n")
     assert main([*args, "--check"]) == 1
 
 

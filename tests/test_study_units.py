@@ -12,8 +12,10 @@ from scipy import stats
 from coldstart.study.aggregate import (
     PAPER_CLAIMS,
     Claim,
+    beyond_paper_claims,
     claims_markdown,
     map_column,
+    per_user_verdicts,
     seed_table,
     study_metrics,
     summarise_claims,
@@ -160,3 +162,149 @@ def test_a_seed_is_reused_only_with_the_code_it_ran_with(tmp_path):
     assert _reusable(marker, "dirty") is None
     marker.write_text(json.dumps({"seed": 1, "run_id": "r"}))  # written before versions
     assert _reusable(marker, "src:a conf:b") is None
+
+
+def _significance(records: list[tuple[int, str, str, float, float]]) -> pd.DataFrame:
+    """Per-user tests as the seeds' tables write them: ``seed, a, b, mean difference, p``."""
+    return pd.DataFrame(
+        [
+            {"seed": s, "table": "artist", "a": a, "b": b, "mean_difference": d, "p": p}
+            for s, a, b, d, p in records
+        ]
+    )
+
+
+def test_beyond_claims_put_each_candidate_against_each_peer():
+    claims = beyond_paper_claims(["a-tags", "mix"], ["lightfm-tags", "cmf-tags"])
+    assert [c.label for c in claims] == [
+        "a-tags > lightfm-tags",
+        "a-tags > cmf-tags",
+        "mix > lightfm-tags",
+        "mix > cmf-tags",
+    ]
+    assert {c.table for c in claims} == {"artist"}
+
+
+def test_seeds_ahead_and_behind_read_each_seeds_per_user_test_in_either_order():
+    claim = Claim("artist", "a-tags", "lightfm-tags")
+    significance = _significance(
+        [
+            (1, "a-tags", "lightfm-tags", 0.02, 0.001),  # ahead
+            (2, "lightfm-tags", "a-tags", -0.03, 0.004),  # ahead, pair written the other way
+            (3, "a-tags", "lightfm-tags", 0.05, 0.2),  # ahead but not significant
+            (4, "lightfm-tags", "a-tags", 0.01, 0.0001),  # behind
+            (4, "a-tags", "cmf-tags", 0.2, 0.0001),  # another pair
+        ]
+    )
+    assert per_user_verdicts(significance, claim) == (2, 1)
+    per_seed = _per_seed(
+        {("artist", "a-tags"): [0.3, 0.3, 0.3, 0.2], ("artist", "lightfm-tags"): [0.2] * 4}
+    )
+    row = summarise_claims(per_seed, [claim], significance=significance).iloc[0]
+    assert (row["ahead"], row["behind"]) == (2, 1)
+    text = claims_markdown(
+        summarise_claims(per_seed, [claim], significance=significance), 0.95, "MAP@500"
+    )
+    assert "| 2 / 1 |" in text and "ahead / behind" in text
+    assert "ahead" not in claims_markdown(summarise_claims(per_seed, [claim]), 0.95, "MAP@500")
+
+
+def test_study_claims_keep_the_studys_tables_and_find_the_peers_in_the_rows():
+    from coldstart.study.run import study_claims
+
+    rows = {
+        "a_tags": {"table": "artist", "template": "text_ff", "approach": "a-tags"},
+        "lightfm_tags": {"table": "artist", "template": "lightfm", "approach": "lightfm-tags"},
+        "cmf_sem": {"table": "artist", "template": "cmf", "approach": "cmf-sem"},
+        "clcrec_song": {"table": "song", "template": "clcrec", "approach": "clcrec"},
+    }
+    per_seed = _per_seed(
+        {
+            ("artist", "a-tags"): [0.3, 0.3],
+            ("artist", "lightfm-tags"): [0.2, 0.2],
+            ("artist", "a-sem"): [0.2, 0.2],
+            ("artist", "a-text"): [0.1, 0.2],
+        }
+    )
+    paper, beyond = study_claims(per_seed, rows)
+    assert paper and {c.table for c in paper} == {"artist"}  # an artist-level study
+    # cmf-sem did not run, the song-level CLCRec is no artist peer
+    assert [c.label for c in beyond] == ["a-tags > lightfm-tags"]
+
+
+def test_the_artist_level_pipeline_runs_table1_without_audio_or_song_rows():
+    from coldstart.pipeline_registry import register_pipelines
+    from coldstart.rows import load_rows
+
+    pipelines = register_pipelines()
+    artist = pipelines["tables_artist"]
+    names = {node.name for node in artist.nodes}
+    outputs = artist.all_outputs()
+    assert "table1_artist" in outputs and "table2_song" not in outputs
+    assert not any(name.startswith(("audio.", "mm.", "mm_lf")) for name in names)
+    assert "extract_audio_features" not in names
+    rows = load_rows()
+    for namespace, row in rows.items():
+        if row.get("enabled", True) and row["table"] == "artist":
+            assert f"{namespace}.test_item_factors" in outputs, namespace
+        if row["table"] == "song":
+            assert f"{namespace}.test_item_factors" not in outputs, namespace
+    assert {"ingestion_report", "enrichment_report"} <= outputs
+    assert set(artist.nodes) <= set(pipelines["tables"].nodes)
+
+
+def test_aggregate_only_reads_the_finished_seeds_of_an_artist_study(tmp_path):
+    """Hand-made Table 1 of two finished seeds and one unfinished: aggregated, none run."""
+    import json
+
+    import mlflow
+
+    from coldstart.study.run import Settings, run_study
+
+    store = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store)
+    experiment = client.create_experiment("coldstart")
+    maps = {2017: (0.30, 0.25, 0.20), 2018: (0.28, 0.26, 0.21)}
+    for seed, (own, peer, other) in maps.items():
+        run_id = client.create_run(experiment).info.run_id
+        reporting = tmp_path / "09_study" / "peers" / f"seed_{seed}" / "08_reporting"
+        reporting.mkdir(parents=True)
+        pd.DataFrame(
+            {
+                "approach": ["a-tags", "lightfm-tags", "a-text"],
+                "k": 500,
+                "map_at_500": [own, peer, other],
+            }
+        ).to_csv(reporting / "table1_artist.csv", index=False)
+        pd.DataFrame(
+            {
+                "a": ["a-tags", "a-tags", "lightfm-tags"],
+                "b": ["lightfm-tags", "a-text", "a-text"],
+                "mean_difference": [own - peer, own - other, peer - other],
+                "p_ttest_holm": [0.001 if seed == 2017 else 0.5, 0.001, 0.001],
+            }
+        ).to_csv(reporting / "table1_artist_significance.csv", index=False)
+        marker = reporting.parent / "study_seed.json"
+        marker.write_text(json.dumps({"seed": seed, "run_id": run_id, "code_version": f"v{seed}"}))
+    settings = Settings(
+        env="test",
+        data_root=tmp_path,
+        level="artist",
+        base_seed=2017,
+        experiment_name="coldstart",
+        tracking_uri=store,
+    )
+    root = run_study(
+        [2017, 2018, 2019], settings, {}, name="peers", aggregate_only=True, project=tmp_path
+    )
+    assert not (root / "seed_2019").exists()
+    meta = json.loads((root / "study.json").read_text())
+    assert meta["seeds"] == [2017, 2018] and meta["level"] == "artist"
+    assert meta["code_versions"] == {"2017": "v2017", "2018": "v2018"}
+    beyond = pd.read_csv(root / "study_beyond.csv").set_index("claim")
+    row = beyond.loc["a-tags > lightfm-tags"]
+    assert row["diff_mean"] == pytest.approx(np.mean([0.05, 0.02]))
+    assert (row["holds"], row["ahead"], row["behind"]) == (2, 1, 0)
+    claims = pd.read_csv(root / "study_claims.csv")
+    assert set(claims["table"]) == {"artist"}
+    assert "Beyond the paper" in (root / "study_report.md").read_text()

@@ -128,6 +128,42 @@ def test_tags_source_of_text_features():
     assert features.shape == (6, 3)
 
 
+def test_a_list_of_sources_concatenates_their_vsms_with_weights():
+    tags = {"weighting": "binary"}
+    bio, _ = nodes.build_text_features(
+        _artists(), None, _tags(), {"source": "biography", "tfidf": TFIDF}
+    )
+    tag, _ = nodes.build_text_features(_artists(), None, _tags(), {"source": "tags", "tags": tags})
+    features, vectorizers = nodes.build_text_features(
+        _artists(),
+        None,
+        _tags(),
+        {"source": ["tags", "biography"], "weights": [1.0, 0.5], "tags": tags, "tfidf": TFIDF},
+    )
+    assert isinstance(vectorizers[0], TagVectorizer) and len(vectorizers) == 2
+    assert features.shape == (6, tag.shape[1] + bio.shape[1])
+    np.testing.assert_allclose(features[:, : tag.shape[1]].toarray(), tag.toarray())
+    np.testing.assert_allclose(features[:, tag.shape[1] :].toarray(), 0.5 * bio.toarray())
+    with pytest.raises(ValueError, match="weights"):
+        nodes.build_text_features(
+            _artists(), None, _tags(), {"source": ["tags", "biography"], "weights": [1.0]}
+        )
+
+
+def test_a_concatenated_vsms_vectorizers_round_trip_through_json():
+    import json
+
+    from coldstart.text.vectorizer_state import vectorizer_from_state, vectorizer_state
+
+    features, vectorizers = nodes.build_text_features(
+        _artists(), None, _tags(), {"source": ["tags", "biography"], "tfidf": TFIDF}
+    )
+    rebuilt = vectorizer_from_state(json.loads(json.dumps(vectorizer_state(vectorizers))))
+    assert [type(v) for v in rebuilt] == [type(v) for v in vectorizers]
+    assert rebuilt[0].vocabulary_ == vectorizers[0].vocabulary_
+    assert rebuilt[1].vocabulary_ == vectorizers[1].vocabulary_
+
+
 # --------------------------------------------------------------------------- word vectors
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from coldstart.pipelines.evaluation.pipeline import row_evaluation, shared_inputs, table
-from coldstart.rows import load_base_parameters, load_rows
+from coldstart.rows import TABLES, load_base_parameters, load_rows
 
 MODELLING = ("text", "audio", "fusion", "peers", "known_artist")
 
@@ -34,6 +34,32 @@ def _with_row_evaluation(modelling: Pipeline) -> Pipeline:
         Pipeline([]),
     )
     return modelling + evaluation.tag("evaluation")
+
+
+def table_pipeline(tables: Pipeline, level: str) -> Pipeline:
+    """What one results table needs of ``tables``: its rows, their inputs, the run's reports.
+
+    Kedro keeps the nodes upstream of the table's files, of the ingestion and
+    enrichment reports, and of the table's rows' logged models; at artist level that
+    leaves out the audio CNN, the song rows and their fusion (docs/study.md).
+    """
+    name = TABLES[level]
+    rows = load_rows()
+    wanted = {
+        name,
+        f"{name}_markdown",
+        f"{name}_significance",
+        f"{name}_figure",
+        "ingestion_report",
+        "enrichment_report",
+        *(
+            f"{ns}.{model}"
+            for ns, row in rows.items()
+            if row["table"] == level
+            for model in ("logged_model", "logged_estimator")
+        ),
+    }
+    return tables.to_outputs(*sorted(wanted & tables.all_outputs()))
 
 
 def stage_pipelines() -> dict[str, Pipeline]:
@@ -67,6 +93,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     alias when the release quality passes the gate
     (:func:`coldstart.pipelines.releases.pipeline.registration_pipeline`). ``tables``
     is the same without the releases: what each seed of the multi-seed study runs.
+    ``tables_artist`` is the part of ``tables`` that Table 1 needs (``python -m
+    coldstart.study --level artist``).
     """
     from coldstart.pipelines.releases.pipeline import (
         registration_pipeline,
@@ -88,8 +116,10 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["tables"] = sum(
         (pipe for name, pipe in pipelines.items() if name != "releases"), Pipeline([])
     )
+    # Table 1 alone: an affordable seed of the artist-level study
+    pipelines["tables_artist"] = table_pipeline(pipelines["tables"], "artist")
     pipelines["__default__"] = sum(
-        (pipe for name, pipe in pipelines.items() if name != "tables"),
+        (pipe for name, pipe in pipelines.items() if name not in ("tables", "tables_artist")),
         release_model_pipeline().tag("releases") + registration_pipeline(),
     )
     return pipelines

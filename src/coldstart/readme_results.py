@@ -9,6 +9,10 @@ opens with the machine that made the run (CPU, cores, versions: the run's
 and cannot say. The multi-seed study's report (``make study``:
 ``data/09_study/default``) goes between ``<!-- study:begin -->`` and
 ``<!-- study:end -->``, its forest plot copied to ``docs/figures/study_forest.png``.
+The artist-level study of the project's rows against the peers (``python -m
+coldstart.study --level artist --name peers8``: ``data/09_study/peers8``) goes
+between ``<!-- peers-study:begin -->`` and ``<!-- peers-study:end -->``, its forest
+plot copied to ``docs/figures/study_beyond_forest.png``.
 
 ``--check`` compares each block on its own -- each table, the study, the figure --
 and exits 1 naming the ones that differ from the reports. A block with nothing to
@@ -30,6 +34,8 @@ from coldstart.world.audio import atomic_write_bytes
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 STUDY_BEGIN, STUDY_END = "<!-- study:begin -->", "<!-- study:end -->"
 FIGURE = Path("docs/figures/study_forest.png")
+PEERS_BEGIN, PEERS_END = "<!-- peers-study:begin -->", "<!-- peers-study:end -->"
+PEERS_FIGURE = Path("docs/figures/study_beyond_forest.png")
 ENVIRONMENT = "run_environment.json"
 SECTIONS = (
     ("Table 1 (artist level)", "table1_artist.md"),
@@ -105,6 +111,27 @@ def study_block(study: Path) -> str:
     return text.replace("](study_forest.png)", f"]({FIGURE.as_posix()})") + "\n"
 
 
+def peers_block(study: Path) -> str:
+    """The peers study's beyond-the-paper claims and Table 1 rows, or how to make them."""
+    report = study / "study_beyond.md"
+    if not report.is_file():
+        return (
+            f"No artist-level peers study in `{study.as_posix()}` yet: `python -m "
+            "coldstart.study --level artist --name peers8 --k 8` runs it (docs/study.md), "
+            "then `make results` pastes it here.\n"
+        )
+    meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
+    seeds = ", ".join(str(s) for s in meta["seeds"])
+    return (
+        f"**Project rows against every peer, artist level, {len(meta['seeds'])} seeds "
+        f"({seeds})** (`{report.as_posix()}`)\n\n"
+        f"{report.read_text(encoding='utf-8').strip()}\n\n"
+        f"![project rows against the peers]({PEERS_FIGURE.as_posix()})\n\n"
+        f"**Table 1 rows across the same seeds** (`{(study / 'study_rows.md').as_posix()}`)\n\n"
+        f"{(study / 'study_rows.md').read_text(encoding='utf-8').strip()}\n"
+    )
+
+
 def marked(readme: str, begin: str, end: str) -> str:
     """The text between ``begin`` and ``end`` in ``readme``."""
     if begin not in readme or end not in readme:
@@ -159,12 +186,23 @@ def check(args: argparse.Namespace, readme: str) -> int:
                 stale.append(f"the study block (from {report.as_posix()})")
         else:
             notes.append(f"no {report.as_posix()} here: the study block is not checked")
-    figure_source = args.study / "study_forest.png"
-    figure = args.readme.parent / FIGURE
-    if figure_source.is_file() and (
-        not figure.is_file() or figure.read_bytes() != figure_source.read_bytes()
+    peers_report = args.peers_study / "study_beyond.md"
+    if PEERS_BEGIN in readme:
+        if peers_report.is_file():
+            current = marked(readme, PEERS_BEGIN, PEERS_END).strip()
+            if current != peers_block(args.peers_study).strip():
+                stale.append(f"the peers study block (from {peers_report.as_posix()})")
+        else:
+            notes.append(f"no {peers_report.as_posix()} here: the peers block is not checked")
+    for figure_source, target in (
+        (args.study / "study_forest.png", FIGURE),
+        (args.peers_study / "study_beyond_forest.png", PEERS_FIGURE),
     ):
-        stale.append(f"{FIGURE.as_posix()} (from {figure_source.as_posix()})")
+        figure = args.readme.parent / target
+        if figure_source.is_file() and (
+            not figure.is_file() or figure.read_bytes() != figure_source.read_bytes()
+        ):
+            stale.append(f"{target.as_posix()} (from {figure_source.as_posix()})")
     for note in notes:
         print(f"{args.readme}: {note}")
     if stale:
@@ -179,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"))
     parser.add_argument("--study", type=Path, default=Path("data/09_study/default"))
+    parser.add_argument(
+        "--peers-study", type=Path, default=Path("data/09_study/peers8"), help=(
+            "the artist-level study of the project's rows against the peers"
+        ),
+    )  # fmt: skip
     parser.add_argument("--check", action="store_true", help="exit 1 naming each stale block")
     args = parser.parse_args(argv)
     readme = args.readme.read_text(encoding="utf-8")
@@ -191,11 +234,20 @@ def main(argv: list[str] | None = None) -> int:
             updated = with_results(updated, study_block(args.study), STUDY_BEGIN, STUDY_END)
         else:  # a clone without the study keeps the README's block, never a placeholder
             print(f"no study report in {args.study}: the README's study block is kept")
-    figure_source = args.study / "study_forest.png"
-    if figure_source.is_file():
-        figure = args.readme.parent / FIGURE
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(figure, figure_source.read_bytes())
+    if PEERS_BEGIN in readme:
+        current = marked(readme, PEERS_BEGIN, PEERS_END).strip()
+        if (args.peers_study / "study_beyond.md").is_file() or not current:
+            updated = with_results(updated, peers_block(args.peers_study), PEERS_BEGIN, PEERS_END)
+        else:
+            print(f"no peers study in {args.peers_study}: the README's peers block is kept")
+    for figure_source, target in (
+        (args.study / "study_forest.png", FIGURE),
+        (args.peers_study / "study_beyond_forest.png", PEERS_FIGURE),
+    ):
+        if figure_source.is_file():
+            figure = args.readme.parent / target
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(figure, figure_source.read_bytes())
     atomic_write_bytes(args.readme, updated.encode("utf-8"))
     print(f"{args.readme}: results copied from {args.reporting}")
     return 0

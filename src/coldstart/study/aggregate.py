@@ -59,6 +59,66 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
 )
 
 
+#: Per-user significance CSV of each level (one seed's paired tests, Holm-adjusted).
+SIGNIFICANCE_FILES = {
+    "artist": "table1_artist_significance.csv",
+    "song": "table2_song_significance.csv",
+}
+#: Level of the per-user test behind "seeds ahead": the tables' own ° threshold.
+PER_USER_ALPHA = 0.01
+
+
+#: Project rows put against every peer row in the beyond-the-paper claims (docs/peers.md).
+BEYOND_CANDIDATES = ("a-tags", "a-text-all")
+
+
+def beyond_paper_claims(
+    candidates: Sequence[str], peers: Sequence[str], table: str = "artist"
+) -> tuple[Claim, ...]:
+    """``candidate > peer`` for every pair: claims the paper could not make (docs/peers.md)."""
+    return tuple(
+        Claim(table, candidate, peer, "beyond the paper: a project row against a peer")
+        for candidate in candidates
+        for peer in peers
+        if candidate != peer
+    )
+
+
+def seed_significance(significance: pd.DataFrame, *, seed: int, level: str) -> pd.DataFrame:
+    """One seed's per-user tests as ``seed, table, a, b, mean_difference, p`` (Holm-adjusted)."""
+    return pd.DataFrame(
+        {
+            "seed": int(seed),
+            "table": level,
+            "a": significance["a"].astype(str),
+            "b": significance["b"].astype(str),
+            "mean_difference": significance["mean_difference"].astype(float),
+            "p": significance["p_ttest_holm"].astype(float),
+        }
+    )
+
+
+def per_user_verdicts(
+    significance: pd.DataFrame, claim: Claim, alpha: float = PER_USER_ALPHA
+) -> tuple[int, int]:
+    """In how many seeds ``better`` is significantly ahead of / behind ``worse`` over users.
+
+    The test is the one each seed's table marks (paired t-test over users,
+    Holm-adjusted over the table's pairs), at ``alpha``.
+    """
+    rows = significance[significance["table"] == claim.table]
+    forward = rows[(rows["a"] == claim.better) & (rows["b"] == claim.worse)]
+    backward = rows[(rows["a"] == claim.worse) & (rows["b"] == claim.better)]
+    diff = pd.concat(
+        [
+            forward.assign(d=forward["mean_difference"]),
+            backward.assign(d=-backward["mean_difference"]),
+        ]
+    )
+    significant = diff[diff["p"] < alpha]
+    return int((significant["d"] > 0).sum()), int((significant["d"] < 0).sum())
+
+
 def map_column(columns: Iterable[str], k: int | None = None) -> str:
     """The table's MAP@k column: ``map_at_<k>`` for the table's ``k``, or its only one."""
     columns = list(columns)
@@ -130,7 +190,10 @@ def summarise_rows(per_seed: pd.DataFrame, confidence: float = 0.95) -> pd.DataF
 
 
 def summarise_claims(
-    per_seed: pd.DataFrame, claims: Sequence[Claim], confidence: float = 0.95
+    per_seed: pd.DataFrame,
+    claims: Sequence[Claim],
+    confidence: float = 0.95,
+    significance: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per claim: the across-seed mean MAP difference, its interval, and a test.
 
@@ -138,7 +201,9 @@ def summarise_claims(
     is the two-sided one-sample t-test of the per-seed differences against 0
     (the paired t-test across seeds); ``p_sign`` the two-sided exact sign test,
     which assumes nothing about their distribution. Claims whose rows are absent
-    from the study are listed with ``n_seeds = 0``.
+    from the study are listed with ``n_seeds = 0``. With ``significance`` (the
+    seeds' per-user tests, :func:`seed_significance`), ``ahead`` and ``behind``
+    count the seeds where that test finds ``better`` significantly ahead or behind.
     """
     from scipy import stats
 
@@ -172,8 +237,13 @@ def summarise_claims(
         p_sign = (
             float(stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else math.nan
         )
+        per_user = {}
+        if significance is not None:
+            ahead, behind = per_user_verdicts(significance, claim)
+            per_user = {"ahead": ahead, "behind": behind}
         out.append(
             record
+            | per_user
             | {
                 "n_seeds": int(diff.size),
                 "diff_mean": mean,
@@ -241,22 +311,26 @@ def rows_markdown(rows: pd.DataFrame, seeds: Sequence[int], confidence: float, k
 
 
 def claims_markdown(claims: pd.DataFrame, confidence: float, k: str) -> str:
-    """The paper's claims as the study finds them."""
+    """The claims as the study finds them (with per-user columns when the frame has them)."""
     pct = f"{confidence:.0%}".replace("%", " %")
+    per_user = "ahead" in claims.columns
+    extra = " ahead / behind, p<0.01 over users |" if per_user else ""
     lines = [
         f"| Claim | Table | mean Δ{k} | {pct} interval | holds in | p (t, seeds) | p (sign) "
-        "| reading |",
-        "|---|---|---:|---|---:|---:|---:|---|",
+        f"|{extra} reading |",
+        "|---|---|---:|---|---:|---:|---:|" + ("---:|" if per_user else "") + "---|",
     ]
     for r in claims.to_dict("records"):
         n = int(r.get("n_seeds", 0))
         if not n:
-            lines.append(f"| {r['claim']} | {r['table']} | – | – | – | – | – | not run |")
+            dash = " – |" if per_user else ""
+            lines.append(f"| {r['claim']} | {r['table']} | – | – | – | – | – |{dash} not run |")
             continue
+        users = f" {int(r['ahead'])} / {int(r['behind'])} |" if per_user else ""
         lines.append(
             f"| {r['claim']} | {r['table']} | {_fmt(r['diff_mean'])} "
             f"| [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['holds']}/{n} "
-            f"| {_fmt_p(r['p_ttest'])} | {_fmt_p(r['p_sign'])} | {r['verdict']} |"
+            f"| {_fmt_p(r['p_ttest'])} | {_fmt_p(r['p_sign'])} |{users} {r['verdict']} |"
         )
     lines += [
         "",
@@ -264,10 +338,22 @@ def claims_markdown(claims: pd.DataFrame, confidence: float, k: str) -> str:
         "above 0; *reversed*: below 0; *not resolved*: it contains 0. With few seeds the "
         "sign test cannot reach small p-values (5 seeds: at best 0.0625).",
     ]
+    if per_user:
+        lines.append(
+            "*ahead / behind*: in how many seeds that seed's own per-user test (the paired "
+            "t-test over users of its table, Holm-adjusted) finds the first row ahead of, "
+            "or behind, the second at p < 0.01."
+        )
     return "\n".join(lines) + "\n"
 
 
-def forest_plot(claims: pd.DataFrame, per_seed: pd.DataFrame, confidence: float, k: str) -> object:
+def forest_plot(
+    claims: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    confidence: float,
+    k: str,
+    title: str = "The paper's claims",
+) -> object:
     """Forest plot: per claim the mean difference, its interval and every seed's value."""
     import matplotlib
 
@@ -291,7 +377,7 @@ def forest_plot(claims: pd.DataFrame, per_seed: pd.DataFrame, confidence: float,
     ax.set_yticklabels([f"{r.claim}  ({r.table})" for r in shown.itertuples()])
     ax.invert_yaxis()
     ax.set_xlabel(f"Δ {k} (better − other); diamond: mean, bar: {confidence:.0%} interval")
-    ax.set_title(f"The paper's claims over {per_seed['seed'].nunique()} seeds (grey: one seed)")
+    ax.set_title(f"{title} over {per_seed['seed'].nunique()} seeds (grey: one seed)")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig

@@ -35,12 +35,17 @@ from typing import Any
 import pandas as pd
 
 from coldstart.study.aggregate import (
+    BEYOND_CANDIDATES,
     PAPER_CLAIMS,
+    SIGNIFICANCE_FILES,
     TABLE_FILES,
+    Claim,
+    beyond_paper_claims,
     claims_markdown,
     forest_plot,
     map_column,
     rows_markdown,
+    seed_significance,
     seed_table,
     study_metrics,
     summarise_claims,
@@ -67,6 +72,15 @@ STAGES = (
 )
 
 
+#: ``--level``: the pipeline each seed runs and the results tables it writes.
+LEVELS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "all": ("tables", tuple(TABLE_FILES)),
+    "artist": ("tables_artist", ("artist",)),
+}
+#: Row templates of the peers (``coldstart.pipelines.peers``): the beyond-the-paper rivals.
+PEER_TEMPLATES = frozenset({"dropoutnet", "clcrec", "cmf", "lightfm"})
+
+
 class StudyError(RuntimeError):
     """A seed's run failed or its outputs are unusable."""
 
@@ -77,6 +91,7 @@ class Settings:
 
     env: str
     data_root: Path
+    level: str
     base_seed: int
     experiment_name: str
     tracking_uri: str
@@ -101,7 +116,9 @@ def encode_params(params: dict[str, Any]) -> str:
     return ",".join(f"{key}={value}" for key, value in params.items())
 
 
-def load_settings(env: str, params: dict[str, str], project: Path = PROJECT) -> Settings:
+def load_settings(
+    env: str, params: dict[str, str], project: Path = PROJECT, level: str = "all"
+) -> Settings:
     """Resolve data root, base seed and MLflow store through a real Kedro session."""
     import mlflow
     from kedro.framework.session import KedroSession
@@ -114,21 +131,60 @@ def load_settings(env: str, params: dict[str, str], project: Path = PROJECT) -> 
         return Settings(
             env=env,
             data_root=data_root if data_root.is_absolute() else project / data_root,
+            level=level,
             base_seed=int(context.params["seed"]),
             experiment_name=context.mlflow.tracking.experiment.name,
             tracking_uri=mlflow.get_tracking_uri(),
         )
 
 
-def read_seed_tables(reporting: Path, seed: int) -> pd.DataFrame:
-    """The results tables of one seed as long rows (see :func:`seed_table`)."""
+def read_seed_tables(
+    reporting: Path, seed: int, levels: Sequence[str] = tuple(TABLE_FILES)
+) -> pd.DataFrame:
+    """The seed's results tables of ``levels`` as long rows (see :func:`seed_table`)."""
     frames = []
-    for level, name in TABLE_FILES.items():
-        path = reporting / name
+    for level in levels:
+        path = reporting / TABLE_FILES[level]
         if not path.is_file():
             raise StudyError(f"seed {seed}: {path} is missing (did its run finish?)")
         frames.append(seed_table(pd.read_csv(path), seed=seed, level=level))
     return pd.concat(frames, ignore_index=True)
+
+
+def read_seed_significance(
+    reporting: Path, seed: int, levels: Sequence[str] = tuple(TABLE_FILES)
+) -> pd.DataFrame:
+    """The seed's per-user tests of ``levels`` (empty where a table has none)."""
+    frames = [
+        seed_significance(pd.read_csv(path), seed=seed, level=level)
+        for level in levels
+        if (path := reporting / SIGNIFICANCE_FILES[level]).is_file()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def study_claims(
+    per_seed: pd.DataFrame, rows: dict[str, dict[str, Any]] | None = None
+) -> tuple[tuple[Claim, ...], tuple[Claim, ...]]:
+    """The paper's claims on the study's tables, and the beyond-the-paper ones.
+
+    Beyond the paper: each of :data:`BEYOND_CANDIDATES` the study ran against every
+    artist-level peer row (templates :data:`PEER_TEMPLATES`) it ran.
+    """
+    from coldstart.rows import load_rows
+
+    rows = load_rows() if rows is None else rows
+    levels = set(per_seed["table"])
+    ran = set(per_seed.loc[per_seed["table"] == "artist", "approach"])
+    peers = [
+        row["approach"]
+        for row in rows.values()
+        if row["table"] == "artist" and row["template"] in PEER_TEMPLATES
+        and row["approach"] in ran
+    ]  # fmt: skip
+    candidates = [c for c in BEYOND_CANDIDATES if c in ran]
+    paper = tuple(c for c in PAPER_CLAIMS if c.table in levels)
+    return paper, beyond_paper_claims(candidates, peers)
 
 
 def stage_of_nodes() -> dict[str, str]:
@@ -242,7 +298,7 @@ def run_seed(
     run_name: str,
     project: Path = PROJECT,
 ) -> float:
-    """One seed's ``kedro run --pipelines=tables``, logging into ``run_id``; returns seconds."""
+    """One seed's ``kedro run`` of its level's pipeline, logging into ``run_id``; returns seconds."""
     seed_root.mkdir(parents=True, exist_ok=True)
     seed_params = {
         # the seeds are for the figures: their models are on disk, not each logged to MLflow
@@ -259,7 +315,7 @@ def run_seed(
         "-m",
         "kedro",
         "run",
-        "--pipelines=tables",
+        f"--pipelines={LEVELS[settings.level][0]}",
         f"--env={settings.env}",
         f"--params={encode_params(seed_params)}",
     ]
@@ -293,9 +349,14 @@ def run_study(
     name: str,
     confidence: float = 0.95,
     rerun: bool = False,
+    aggregate_only: bool = False,
     project: Path = PROJECT,
 ) -> Path:
-    """Run (or resume) every seed, aggregate, log the study; returns the study folder."""
+    """Run (or resume) every seed, aggregate, log the study; returns the study folder.
+
+    ``aggregate_only``: run no seed; aggregate those that finished (their
+    ``study_seed.json``), whatever code they ran with -- ``study.json`` lists it.
+    """
     import mlflow
     from mlflow.entities import Metric, Param
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -325,6 +386,7 @@ def run_study(
             Param("k", str(len(seeds))),
             Param("seeds", ",".join(map(str, seeds))),
             Param("env", settings.env),
+            Param("level", settings.level),
             Param("confidence", str(confidence)),
             Param("study_root", study_root.as_posix()),
         ],
@@ -335,11 +397,18 @@ def run_study(
     code = code_version(project)
     client.set_tag(study_id, "coldstart.code_version", code)
     try:
-        tables, timings, seed_runs = [], {}, {}
+        levels = LEVELS[settings.level][1]
+        tables, significance, timings, seed_runs, codes = [], [], {}, {}, {}
         for seed in tqdm(seeds, desc=f"study {name}", unit="seed"):
             seed_root = study_root / f"seed_{seed}"
             marker = seed_root / SEED_MARKER
-            earlier = _reusable(marker, code) if not rerun else None
+            if aggregate_only:
+                if not marker.is_file():
+                    logger.info("seed %d: not finished, left out (--aggregate-only)", seed)
+                    continue
+                earlier = json.loads(marker.read_text(encoding="utf-8"))
+            else:
+                earlier = _reusable(marker, code) if not rerun else None
             if earlier is not None:
                 record = earlier
                 client.set_tag(record["run_id"], MLFLOW_PARENT_RUN_ID, study_id)
@@ -373,7 +442,9 @@ def run_study(
                 }
                 _write_text(marker, json.dumps(record, indent=2))
                 logger.info("seed %d: finished in %.0f s", seed, seconds)
-            table = read_seed_tables(seed_root / "08_reporting", seed)
+            codes[seed] = record.get("code_version", "unknown")
+            table = read_seed_tables(seed_root / "08_reporting", seed, levels)
+            significance.append(read_seed_significance(seed_root / "08_reporting", seed, levels))
             artist_table = pd.read_csv(seed_root / "08_reporting" / TABLE_FILES["artist"])
             k_label = map_column(
                 artist_table.columns,
@@ -393,14 +464,30 @@ def run_study(
             if timing_file.is_file():
                 timings[seed] = json.loads(timing_file.read_text(encoding="utf-8"))["nodes"]
 
+        if not tables:
+            raise StudyError(f"no finished seed in {study_root}")
+        seeds = [seed for seed in seeds if seed in seed_runs]
         per_seed = pd.concat(tables, ignore_index=True)
+        per_user = pd.concat(significance, ignore_index=True)
         rows = summarise_rows(per_seed, confidence)
-        claims = summarise_claims(per_seed, PAPER_CLAIMS, confidence)
+        paper_claims, beyond = study_claims(per_seed)
+        claims = summarise_claims(per_seed, paper_claims, confidence)
+        beyond_claims = summarise_claims(per_seed, beyond, confidence, per_user)
         k_text = k_label.replace("map_at_", "MAP@")
         stages = stage_timings(timings, stage_of_nodes())
         wall = time.perf_counter() - started
         outputs = write_report(
-            study_root, per_seed, rows, claims, stages, seeds, confidence, k_text, wall
+            study_root,
+            per_seed,
+            rows,
+            claims,
+            stages,
+            seeds,
+            confidence,
+            k_text,
+            wall,
+            beyond=beyond_claims,
+            per_user=per_user,
         )
         _write_text(
             study_root / "study.json",
@@ -408,7 +495,9 @@ def run_study(
                 {
                     "name": name,
                     "env": settings.env,
+                    "level": settings.level,
                     "seeds": list(seeds),
+                    "code_versions": {str(s): c for s, c in codes.items()},
                     "confidence": confidence,
                     "mlflow_study_run": study_id,
                     "mlflow_seed_runs": {str(s): r for s, r in seed_runs.items()},
@@ -419,7 +508,10 @@ def run_study(
         now = int(time.time() * 1000)
         client.log_batch(
             study_id,
-            metrics=[Metric(k, v, now, 0) for k, v in study_metrics(rows, claims).items()],
+            metrics=[
+                Metric(k, v, now, 0)
+                for k, v in study_metrics(rows, pd.concat([claims, beyond_claims])).items()
+            ],
         )
         for path in (*outputs, study_root / "study.json"):
             client.log_artifact(study_id, str(path))
@@ -443,34 +535,66 @@ def write_report(
     confidence: float,
     k_text: str,
     wall_seconds: float,
+    beyond: pd.DataFrame | None = None,
+    per_user: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write the study's tables, figure and report atomically; returns the paths."""
+    """Write the study's tables, figures and report atomically; returns the paths.
+
+    ``beyond`` (the beyond-the-paper claims) adds ``study_beyond.{csv,md}`` and
+    ``study_beyond_forest.png``; ``per_user`` (the seeds' per-user tests)
+    ``study_significance.csv``.
+    """
     import matplotlib.pyplot as plt
 
+    beyond = beyond if beyond is not None and len(beyond) else None
     files = {
         "study_seeds.csv": per_seed.drop(columns=["order"]).to_csv(index=False),
         "study_rows.csv": rows.to_csv(index=False),
         "study_claims.csv": claims.to_csv(index=False),
+        **({"study_beyond.csv": beyond.to_csv(index=False)} if beyond is not None else {}),
+        **(
+            {"study_significance.csv": per_user.to_csv(index=False)}
+            if per_user is not None and len(per_user)
+            else {}
+        ),
         "study_timings.csv": stages.to_csv(index=False),
         "study_rows.md": rows_markdown(rows, seeds, confidence, k_text),
         "study_claims.md": claims_markdown(claims, confidence, k_text),
+        **(
+            {"study_beyond.md": claims_markdown(beyond, confidence, k_text)}
+            if beyond is not None
+            else {}
+        ),
         "study_timings.md": timings_markdown(stages, len(seeds), wall_seconds),
     }
     paths = []
     for file_name, text in files.items():
         _write_text(study_root / file_name, text)
         paths.append(study_root / file_name)
-    figure = forest_plot(claims, per_seed, confidence, k_text)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    plt.close(figure)
-    atomic_write_bytes(study_root / "study_forest.png", buffer.getvalue())
-    paths.append(study_root / "study_forest.png")
+    figures = {"study_forest.png": (claims, "The paper's claims")}
+    if beyond is not None:
+        figures["study_beyond_forest.png"] = (beyond, "Project rows against the peers")
+    for file_name, (frame, title) in figures.items():
+        figure = forest_plot(frame, per_seed, confidence, k_text, title=title)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=120)
+        plt.close(figure)
+        atomic_write_bytes(study_root / file_name, buffer.getvalue())
+        paths.append(study_root / file_name)
+    beyond_text = (
+        f"**Beyond the paper: project rows against the peers across {len(seeds)} seeds** "
+        f"(`{_shown(study_root / 'study_beyond.md')}`)\n\n"
+        f"{files['study_beyond.md']}\n"
+        f"![beyond the paper](study_beyond_forest.png)\n\n"
+        if beyond is not None
+        else ""
+    )
     report = (
         f"**The paper's claims across {len(seeds)} seeds** "
         f"(`{_shown(study_root / 'study_claims.md')}`)\n\n"
         f"{files['study_claims.md']}\n"
         f"![forest plot](study_forest.png)\n\n"
+        f"{beyond_text}"
         f"**Rows across seeds**\n\n{files['study_rows.md']}\n"
         f"**Where the time went**\n\n{files['study_timings.md']}"
     )
@@ -495,6 +619,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--rerun", action="store_true", help="run seeds that finished before")
+    parser.add_argument(
+        "--level",
+        choices=sorted(LEVELS),
+        default="all",
+        help="all: both tables (`kedro run --pipelines=tables`); artist: Table 1 only "
+        "(`--pipelines=tables_artist`, no audio)",
+    )
+    parser.add_argument(
+        "--aggregate-only",
+        action="store_true",
+        help="run no seed: aggregate the seeds that finished, whatever code they ran with",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     params = parse_params(args.params)
@@ -503,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--params may not set {sorted(reserved)}: the study sets them per seed")
     if not 0 < args.confidence < 1:
         parser.error("--confidence must be in (0, 1)")
-    settings = load_settings(args.env, params)
+    if args.rerun and args.aggregate_only:
+        parser.error("--rerun and --aggregate-only exclude each other")
+    settings = load_settings(args.env, params, level=args.level)
     if args.seeds:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     else:
@@ -512,7 +650,15 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [settings.base_seed + i for i in range(args.k)]
     name = args.name or ("default" if args.env == "local" else args.env)
     try:
-        run_study(seeds, settings, params, name=name, confidence=args.confidence, rerun=args.rerun)
+        run_study(
+            seeds,
+            settings,
+            params,
+            name=name,
+            confidence=args.confidence,
+            rerun=args.rerun,
+            aggregate_only=args.aggregate_only,
+        )
     except StudyError as exc:
         logger.error("%s", exc)
         return 1

@@ -39,6 +39,8 @@ def vectorizer_state(vectorizer: Any) -> dict[str, Any]:
         For another vectoriser type, or one configured with a callable
         (a custom tokenizer cannot be written as data).
     """
+    if isinstance(vectorizer, list | tuple):  # a concatenated VSM's parts, in order
+        return {"kind": "concatenation", "parts": [vectorizer_state(v) for v in vectorizer]}
     if isinstance(vectorizer, TagVectorizer):
         params = {
             "weighting": vectorizer.weighting,
@@ -81,6 +83,8 @@ def vectorizer_from_state(state: dict[str, Any]) -> Any:
         idf of different lengths, indices that are not ``0..n-1``).
     """
     kind = state.get("kind")
+    if kind == "concatenation":
+        return [vectorizer_from_state(part) for part in state["parts"]]
     vocabulary = {str(term): int(index) for term, index in dict(state["vocabulary"]).items()}
     idf = np.asarray(state["idf"], dtype=np.float64)
     if len(idf) != len(vocabulary) or sorted(vocabulary.values()) != list(range(len(idf))):

@@ -102,9 +102,11 @@ def _vsm(
     artist_tags: pd.DataFrame | None,
     features: dict[str, Any],
 ) -> tuple[sp.csr_matrix, Any]:
+    source = features.get("source", "biography")
+    if isinstance(source, list | tuple):
+        return _concatenated_vsm(artists, artists_enriched, artist_tags, features)
     ordered = order_by_item_idx(artists)
     train = (ordered["split"] == "train").to_numpy()
-    source = features.get("source", "biography")
     if source == "tags":
         if artist_tags is None:
             raise ValueError("features.source 'tags' needs the `artist_tags` table")
@@ -131,13 +133,41 @@ def _vsm(
     return matrix, vectorizer
 
 
+def _concatenated_vsm(
+    artists: pd.DataFrame,
+    artists_enriched: pd.DataFrame | None,
+    artist_tags: pd.DataFrame | None,
+    features: dict[str, Any],
+) -> tuple[sp.csr_matrix, list[Any]]:
+    """The VSMs of every source in ``features.source`` side by side, each times its weight.
+
+    Each part is built as for a single source (and so is L2-normalised per artist);
+    ``features.weights`` (default all 1) sets how much each part counts in the FF's
+    first layer. Returns the matrix and the list of the parts' vectorisers.
+    """
+    sources = list(features["source"])
+    weights = [float(w) for w in (features.get("weights") or [1.0] * len(sources))]
+    if len(weights) != len(sources):
+        raise ValueError(f"features.weights has {len(weights)} values for {len(sources)} sources")
+    parts = [
+        _vsm(artists, artists_enriched, artist_tags, {**features, "source": source})
+        for source in sources
+    ]
+    matrix = sp.hstack(
+        [weight * part for weight, (part, _) in zip(weights, parts, strict=True)], format="csr"
+    )
+    return _canonical(matrix), [vectorizer for _, vectorizer in parts]
+
+
 def build_text_features(
     artists: pd.DataFrame,
     artists_enriched: pd.DataFrame,
     artist_tags: pd.DataFrame,
     features: dict[str, Any],
 ) -> tuple[sp.csr_matrix, Any]:
-    """The artist VSM picked by ``features.source`` (biography | enriched | tags).
+    """The artist VSM picked by ``features.source`` (biography | enriched | tags, or a list).
+
+    A list of sources concatenates their VSMs (:func:`_concatenated_vsm`).
 
     Returns
     -------
