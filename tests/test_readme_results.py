@@ -85,7 +85,12 @@ def test_the_peers_study_block_and_its_figure_are_pasted_and_checked(tmp_path) -
 
     reporting = tmp_path / "08_reporting"
     reporting.mkdir()
-    for name in ("table1_artist.md", "table2_song.md", "releases_quality.md"):
+    for name in (
+        "table1_artist.md",
+        "table2_song.md",
+        "table3_known_artist.md",
+        "releases_quality.md",
+    ):
         (reporting / name).write_text("| x |\n")
     peers = tmp_path / "09_study" / "peers8"
     readme = tmp_path / "README.md"
