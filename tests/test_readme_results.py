@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from coldstart.readme_results import BEGIN, END, main, with_results
@@ -41,9 +43,8 @@ def test_results_replace_only_the_marked_region(tmp_path) -> None:
         main(["--readme", str(readme), "--reporting", str(reporting)])
 
 
-def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> None:
-    from coldstart.readme_results import FIGURE, STUDY_BEGIN, STUDY_END
-
+def _placeholder_reports(tmp_path: Path) -> Path:
+    """A reporting folder with every report the README block pastes, each a stub."""
     reporting = tmp_path / "08_reporting"
     reporting.mkdir()
     for name in (
@@ -53,6 +54,13 @@ def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> Non
         "releases_quality.md",
     ):
         (reporting / name).write_text("| x |\n")
+    return reporting
+
+
+def test_study_report_and_figure_are_pasted_when_a_study_exists(tmp_path) -> None:
+    from coldstart.readme_results import FIGURE, STUDY_BEGIN, STUDY_END
+
+    reporting = _placeholder_reports(tmp_path)
     study = tmp_path / "09_study" / "default"
     readme = tmp_path / "README.md"
     readme.write_text(f"{BEGIN}\n{END}\nmiddle\n{STUDY_BEGIN}\ntyped\n{STUDY_END}\nend\n")
@@ -83,15 +91,7 @@ def test_the_peers_study_block_and_its_figure_are_pasted_and_checked(tmp_path) -
 
     from coldstart.readme_results import PEERS_BEGIN, PEERS_END, PEERS_FIGURE
 
-    reporting = tmp_path / "08_reporting"
-    reporting.mkdir()
-    for name in (
-        "table1_artist.md",
-        "table2_song.md",
-        "table3_known_artist.md",
-        "releases_quality.md",
-    ):
-        (reporting / name).write_text("| x |\n")
+    reporting = _placeholder_reports(tmp_path)
     peers = tmp_path / "09_study" / "peers8"
     readme = tmp_path / "README.md"
     readme.write_text(f"{BEGIN}\n{END}\ntext\n{PEERS_BEGIN}\n{PEERS_END}\nend\n")
