@@ -59,10 +59,10 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
 )
 
 
-#: Per-user significance CSV of each level (one seed's paired tests, Holm-adjusted).
+#: Per-user significance CSV of each level (one seed's paired tests, Holm-adjusted),
+#: written by the evaluation beside its table.
 SIGNIFICANCE_FILES = {
-    "artist": "table1_artist_significance.csv",
-    "song": "table2_song_significance.csv",
+    level: name.replace(".csv", "_significance.csv") for level, name in TABLE_FILES.items()
 }
 #: Level of the per-user test behind "seeds ahead": the tables' own ° threshold.
 PER_USER_ALPHA = 0.01
