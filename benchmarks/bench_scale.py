@@ -43,7 +43,7 @@ STAGES = {
     "ingestion": "ingestion",
     "semantic_enrichment": "semantic_enrichment",
     "factorization": "factorization",
-    "models": "text,fusion,peers,evaluation",
+    "models": "text,fusion,peers,known_artist,evaluation",
 }
 PROJECT = Path(__file__).resolve().parents[1]
 # MSD-A's clean triplets (paper section 6.1), the size the extrapolation aims at
