@@ -205,13 +205,19 @@ def test_artist_attention_reduces_to_the_catalogue_and_picks_by_val_loss(world):
     assert history["weight"] == 0.0
 
 
-def test_audio_correction_is_ridge_regression_on_the_catalogue():
+@pytest.mark.parametrize(
+    ("n_tracks", "dimensions"),
+    [(30, 50), (120, 8)],
+    ids=["dual: fewer catalogue tracks than dimensions", "primal: more, in batches"],
+)
+def test_audio_correction_is_ridge_regression_on_the_catalogue(n_tracks, dimensions):
     rng = np.random.default_rng(1)
-    tracks, factors = rng.normal(size=(30, 50)), rng.normal(size=(30, 4))
-    train = np.arange(0, 30, 2)
-    predicted = nodes.audio_correction(factors, tracks, train, ridge=0.5)
+    tracks, factors = rng.normal(size=(n_tracks, dimensions)), rng.normal(size=(n_tracks, 4))
+    train = np.arange(0, n_tracks, 2)
+    predicted = nodes.audio_correction(factors, tracks, train, ridge=0.5, batch_rows=7)
     x = tracks[train]
-    primal = np.linalg.solve(x.T @ x + 0.5 * np.eye(50), x.T @ factors[train])
+    primal = np.linalg.solve(x.T @ x + 0.5 * np.eye(dimensions), x.T @ factors[train])
+    assert predicted.dtype == np.float32 and predicted.shape == (n_tracks, 4)
     np.testing.assert_allclose(predicted, tracks @ primal, rtol=1e-4, atol=1e-5)
 
 

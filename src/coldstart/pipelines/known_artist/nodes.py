@@ -191,17 +191,41 @@ def _attention_prediction(
 
 
 def audio_correction(
-    unit_factors: np.ndarray, unit_tracks: np.ndarray, train: np.ndarray, ridge: float
+    unit_factors: np.ndarray,
+    unit_tracks: np.ndarray,
+    train: np.ndarray,
+    ridge: float,
+    batch_rows: int = 8192,
 ) -> np.ndarray:
     """A linear map of T' to unit factors, fitted on the catalogue tracks: the audio part.
 
-    Ridge regression in its dual form (the catalogue has fewer tracks than T' has
-    dimensions); returns the predicted factors of every track (rows = ``item_idx``).
+    Ridge regression without intercept; returns the predicted factors of every track
+    (rows = ``item_idx``). It is solved in whichever form has the smaller system: the
+    dual (catalogue x catalogue) while the catalogue has fewer tracks than T' has
+    dimensions, as on the synthetic worlds, else the primal (dimensions x dimensions),
+    as at MSD-A's size, where a dual system would not fit in memory. Both give the same
+    map. The primal sums and the predictions go through ``batch_rows`` tracks at a time,
+    so no float64 copy of T' is ever made whole.
     """
-    x = unit_tracks[train].astype(np.float64)
-    gram = x @ x.T + float(ridge) * np.eye(len(train))
-    coefficients = np.linalg.solve(gram, unit_factors[train].astype(np.float64))
-    return (unit_tracks.astype(np.float64) @ (x.T @ coefficients)).astype(np.float32)
+    dimensions = unit_tracks.shape[1]
+    if len(train) < dimensions:
+        x = unit_tracks[train].astype(np.float64)
+        gram = x @ x.T + float(ridge) * np.eye(len(train))
+        weights = x.T @ np.linalg.solve(gram, unit_factors[train].astype(np.float64))
+    else:
+        gram = float(ridge) * np.eye(dimensions)
+        moments = np.zeros((dimensions, unit_factors.shape[1]))
+        for start in range(0, len(train), batch_rows):
+            rows = train[start : start + batch_rows]
+            x = unit_tracks[rows].astype(np.float64)
+            gram += x.T @ x
+            moments += x.T @ unit_factors[rows].astype(np.float64)
+        weights = np.linalg.solve(gram, moments)
+    predicted = np.empty((len(unit_tracks), unit_factors.shape[1]), dtype=np.float32)
+    for start in range(0, len(unit_tracks), batch_rows):
+        block = unit_tracks[start : start + batch_rows].astype(np.float64)
+        predicted[start : start + batch_rows] = block @ weights
+    return predicted
 
 
 def train_artist_attention(
