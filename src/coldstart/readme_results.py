@@ -9,8 +9,8 @@ opens with the machine that made the run (CPU, cores, versions: the run's
 and cannot say. The multi-seed study's report (``make study``:
 ``data/09_study/default``) goes between ``<!-- study:begin -->`` and
 ``<!-- study:end -->``, its forest plot copied to ``docs/figures/study_forest.png``.
-The artist-level study of the project's rows against the peers (``python -m
-coldstart.study --level artist --name peers8``: ``data/09_study/peers8``) goes
+The artist-level study of the project's rows against the peers (``make study-peers``:
+``data/09_study/peers8-confirm``, eight seeds the candidates were not picked on) goes
 between ``<!-- peers-study:begin -->`` and ``<!-- peers-study:end -->``, its forest
 plot copied to ``docs/figures/study_beyond_forest.png``.
 
@@ -116,9 +116,8 @@ def peers_block(study: Path) -> str:
     report = study / "study_beyond.md"
     if not report.is_file():
         return (
-            f"No artist-level peers study in `{study.as_posix()}` yet: `python -m "
-            "coldstart.study --level artist --name peers8 --k 8` runs it (docs/study.md), "
-            "then `make results` pastes it here.\n"
+            f"No artist-level peers study in `{study.as_posix()}` yet: `make study-peers` "
+            "runs it (docs/peers.md), then `make results` pastes it here.\n"
         )
     meta = json.loads((study / "study.json").read_text(encoding="utf-8"))
     seeds = ", ".join(str(s) for s in meta["seeds"])
@@ -218,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reporting", type=Path, default=Path("data/08_reporting"))
     parser.add_argument("--study", type=Path, default=Path("data/09_study/default"))
     parser.add_argument(
-        "--peers-study", type=Path, default=Path("data/09_study/peers8"), help=(
+        "--peers-study", type=Path, default=Path("data/09_study/peers8-confirm"), help=(
             "the artist-level study of the project's rows against the peers"
         ),
     )  # fmt: skip

@@ -189,6 +189,44 @@ def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
             reason = no_audio
         if reason is not None:
             parameters[namespace] = {**block, "row": skipped(row, reason)}
+    return _with_dependent_rows_skipped(parameters)
+
+
+#: ``row:`` keys naming other rows whose outputs a row reads.
+SOURCE_KEYS = ("artist_embeddings_from", "track_embeddings_from", "anchor_from", "content_from")
+
+
+def row_sources(row: dict[str, Any]) -> list[str]:
+    """The rows whose outputs ``row`` reads (its ``*_from`` keys), in key order."""
+    sources: list[str] = []
+    for key in SOURCE_KEYS:
+        value = row.get(key)
+        sources.extend([value] if isinstance(value, str) else list(value or []))
+    return sources
+
+
+def _with_dependent_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Rows that read a switched-off row's outputs switched off too, saying which one.
+
+    Repeated until nothing changes, so a chain of rows (a fused row reading a row that
+    reads a skipped one) stops as a whole.
+    """
+    changed = True
+    while changed:
+        changed = False
+        for namespace, block in list(parameters.items()):
+            if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
+                continue
+            row = block["row"]
+            if not row.get("enabled", True):
+                continue
+            for source in row_sources(row):
+                source_row = (parameters.get(source) or {}).get("row")
+                if isinstance(source_row, dict) and not source_row.get("enabled", True):
+                    reason = f"it reads row '{source}', which is off: {skip_reason(source_row)}"
+                    parameters[namespace] = {**block, "row": skipped(row, reason)}
+                    changed = True
+                    break
     return parameters
 
 

@@ -69,9 +69,11 @@ PER_USER_ALPHA = 0.01
 
 
 #: Project rows put against every peer row in the beyond-the-paper claims (docs/peers.md):
-#: the paper's a-tags, a-text-all (picked on validation), and the project's DropoutNet on
-#: tags, a peer method but this project's own implementation, against the other peers.
-BEYOND_CANDIDATES = ("a-tags", "a-text-all", "dropoutnet-tags")
+#: the paper's a-tags, a-text-all (picked on validation), the project's DropoutNet on
+#: tags (a peer method but this project's own implementation, against the other peers)
+#: and a-fusion, DropoutNet on tags plus the text rows' direction (picked on seeds
+#: 2017-2024; `make study-peers` puts every candidate to eight other seeds).
+BEYOND_CANDIDATES = ("a-tags", "a-text-all", "dropoutnet-tags", "a-fusion")
 
 
 def beyond_paper_claims(

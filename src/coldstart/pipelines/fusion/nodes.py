@@ -665,3 +665,48 @@ def predict_multimodal(
         track_inputs={TEXT_INPUT: matrix[owner[test]]},
     )
     return l2_normalise(outputs[FACTORS_LAYER])
+
+
+# --------------------------------------------------------------------------- artist rows fused
+
+
+def fuse_artist_rows(
+    fusion: dict[str, Any], anchor: np.ndarray, *content: np.ndarray
+) -> np.ndarray:
+    """Table 1's fused row: the anchor row's test factors plus a content direction.
+
+    ``anchor + weight * mean(|anchor|) * unit(sum_k unit(content_k))``, row by row: the
+    anchor (DropoutNet, scored with the plain dot product) keeps the lengths it learnt,
+    which carry each artist's expected popularity; the content rows (FF networks whose
+    outputs are unit vectors) add one direction, their normalised sum, stretched to the
+    anchor's mean length times ``fusion.weight``. Every input is the test artists'
+    predicted factors of one row, in the same order; the result is scored with the
+    plain dot product (``row.normalize_items: false``).
+    """
+    weight = float(fusion.get("weight", 1.0))
+    if not np.isfinite(weight) or weight < 0:
+        raise ValueError(
+            f"fusion.weight must be a finite number >= 0, got {fusion.get('weight')!r}"
+        )
+    if not content:
+        raise ValueError("the fused row needs at least one content row (row.content_from)")
+    anchor = np.asarray(anchor, dtype=np.float64)
+    parts = [np.asarray(factors, dtype=np.float64) for factors in content]
+    for position, factors in enumerate([anchor, *parts]):
+        what = "the anchor row" if position == 0 else f"content row {position}"
+        if factors.shape != anchor.shape:
+            raise ValueError(
+                f"{what}'s test factors have shape {factors.shape}, the anchor's {anchor.shape}: "
+                "the fused rows must predict the same test artists with the same rank"
+            )
+        if not np.isfinite(factors).all():
+            raise ValueError(f"{what}'s test factors hold non-finite values")
+    direction = l2_normalise(sum(l2_normalise(factors) for factors in parts))
+    length = float(np.linalg.norm(anchor, axis=1).mean()) if len(anchor) else 0.0
+    logger.info(
+        "Fused artist row: anchor mean length %.4f, %d content row(s) at weight %g",
+        length,
+        len(parts),
+        weight,
+    )
+    return (anchor + weight * length * direction).astype(np.float32)

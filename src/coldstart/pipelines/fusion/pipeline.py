@@ -11,9 +11,12 @@ Templates (``row.template`` in ``conf/base/parameters_fusion.yml``):
   and T' (``row.track_embeddings_from``) -> the late-fusion network (``fusion.kind``).
 * ``multimodal``  -- mm: the text FF (``row.features``: ``enriched`` | ``tags``) and the
   track CNN trained end to end on spectrogram patches from the audio feature store.
+* ``artist_fusion`` -- a_fusion (Table 1, beyond the paper): the test factors of the
+  row ``row.anchor_from`` plus the direction of the rows ``row.content_from``
+  (``fuse_artist_rows``); nothing is trained.
 
-Each row ``<ns>`` outputs ``<ns>.test_item_factors``, ``<ns>.training_history`` and
-``<ns>.model``; VSM rows also ``<ns>.vectorizer``. The global ``seed`` and the shared
+Each row ``<ns>`` outputs ``<ns>.test_item_factors`` and, except ``artist_fusion``,
+``<ns>.training_history`` and ``<ns>.model``; VSM rows also ``<ns>.vectorizer``. The global ``seed`` and the shared
 tables are not namespaced; which A'/T' a row reads is fixed here, when the pipeline
 is built, from its ``row:`` block. A row with ``row.enabled: false`` is not built.
 """
@@ -31,6 +34,7 @@ from coldstart.rows import load_rows, rows_for, skip_reason, table_inputs
 from .nodes import (
     VSM_FEATURES,
     build_artist_vsm,
+    fuse_artist_rows,
     predict_late_fusion,
     predict_multimodal,
     predict_song_ff,
@@ -145,6 +149,21 @@ def late_fusion_template() -> Pipeline:
     )
 
 
+def artist_fusion_template(n_content: int) -> Pipeline:
+    """The anchor row's and ``n_content`` content rows' test factors -> the fused row's."""
+    content = [f"content_{position}_factors" for position in range(n_content)]
+    return Pipeline(
+        [
+            Node(
+                fuse_artist_rows,
+                ["params:fusion", "anchor_factors", *content],
+                "test_item_factors",
+                name="fuse_artist_rows",
+            )
+        ]
+    )
+
+
 def multimodal_template() -> Pipeline:
     """Artist VSM + spectrogram patches -> text FF and track CNN trained together -> test factors."""
     audio = ["audio_feature_index", "audio_feature_store", "audio_feature_stats"]
@@ -214,10 +233,34 @@ def _multimodal(namespace: str, row: dict[str, Any]) -> tuple[Pipeline, dict[str
     return multimodal_template(), {}
 
 
+def _artist_fusion(namespace: str, row: dict[str, Any]) -> tuple[Pipeline, dict[str, str]]:
+    if row["table"] != "artist":
+        raise ValueError(f"Row '{namespace}' (artist_fusion) is an artist-level row")
+    anchor = _required(namespace, row, "anchor_from")
+    content = row.get("content_from") or []
+    if isinstance(content, str) or not all(isinstance(name, str) for name in content):
+        raise ValueError(
+            f"Row '{namespace}' (artist_fusion) needs `row.content_from` as a list of row "
+            f"names, got {content!r}"
+        )
+    if not content:
+        raise ValueError(
+            f"Row '{namespace}' (artist_fusion) needs `row.content_from` in its parameters"
+        )
+    return artist_fusion_template(len(content)), {
+        "anchor_factors": f"{anchor}.test_item_factors",
+        **{
+            f"content_{position}_factors": f"{name}.test_item_factors"
+            for position, name in enumerate(content)
+        },
+    }
+
+
 TEMPLATES: dict[str, Callable[[str, dict[str, Any]], tuple[Pipeline, dict[str, str]]]] = {
     "song_ff": _song_ff,
     "late_fusion": _late_fusion,
     "multimodal": _multimodal,
+    "artist_fusion": _artist_fusion,
 }
 
 
@@ -235,7 +278,8 @@ def row_pipeline(namespace: str, row: dict[str, Any]) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Every enabled ``song_ff``, ``late_fusion`` and ``multimodal`` row (one namespace each)."""
+    """Every enabled ``song_ff``, ``late_fusion``, ``multimodal`` and ``artist_fusion`` row
+    (one namespace each)."""
     rows = load_rows()
     pipes = []
     for template in TEMPLATES:
