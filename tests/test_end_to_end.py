@@ -213,11 +213,15 @@ def test_fusion_pipeline_reruns_only_the_fusion_rows(tiny_run: dict) -> None:
     _run(tiny_run["params"], "fusion")
     after = {p.parent.name: len(list(p.iterdir())) for p in reporting.glob("*/row_result.json")}
     rerun = {ns for ns in after if after[ns] > before.get(ns, 0)}
+    from coldstart.pipelines.fusion.pipeline import TEMPLATES
+
+    # Table 2's fusion rows and Table 1's fused artist row (artist_fusion)
     fusion_rows = {
         ns
         for ns, row in load_rows().items()
-        if row["template"] in {"song_ff", "late_fusion", "multimodal"} and row.get("enabled", True)
+        if row["template"] in TEMPLATES and row.get("enabled", True)
     }
+    assert "a_fusion" in fusion_rows
     assert rerun == fusion_rows
     table = pd.read_csv(Path(tiny_run["params"]["data_root"]) / "08_reporting" / "table2_song.csv")
     assert set(table["approach"]) == {row["approach"] for row in _enabled_rows("song").values()}
