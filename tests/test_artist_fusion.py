@@ -91,6 +91,8 @@ def test_rows_reading_an_off_row_are_switched_off_with_it_along_a_chain() -> Non
         "chained": block(anchor_from="reader"),
         "other": block(),
         "unrelated": block(artist_embeddings_from="other"),
+        # A' and T' may come from elsewhere (the MSD-A release's files): not a dependency
+        "embeddings": block(artist_embeddings_from="source"),
         "seed": 3,
     }
     result = with_unavailable_rows_skipped(parameters)
@@ -100,4 +102,5 @@ def test_rows_reading_an_off_row_are_switched_off_with_it_along_a_chain() -> Non
     assert "it reads row 'reader', which is off" in result["chained"]["row"]["skipped"]
     assert result["other"]["row"].get("enabled", True)
     assert result["unrelated"]["row"].get("enabled", True)
+    assert result["embeddings"]["row"].get("enabled", True)
     assert result["seed"] == 3

@@ -411,6 +411,7 @@ def test_msd_a_environment_runs_the_release_end_to_end(miniature_release: Path) 
         "a_w2v_goo",
         "tags_itemknn",
         "a_text_all",
+        "a_fusion",  # it reads dropoutnet_tags, a peer row
         *peers,
         *load_rows_of("known"),  # the release holds no known-artist split by track
     }

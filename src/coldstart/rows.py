@@ -162,6 +162,17 @@ def skip_reason(row: dict[str, Any]) -> str:
     return str(row.get("skipped") or "row.enabled is false")
 
 
+def _enabled_rows(parameters: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """``(namespace, block, row)`` of every parameter block with an enabled ``row:``."""
+    return [
+        (namespace, block, block["row"])
+        for namespace, block in parameters.items()
+        if isinstance(block, dict)
+        and isinstance(block.get("row"), dict)
+        and block["row"].get("enabled", True)
+    ]
+
+
 def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
     """``parameters`` with the rows whose inputs this run cannot have switched off.
 
@@ -178,12 +189,7 @@ def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
     reasons = unavailable_release_rows(parameters)
     no_audio = audio_absence(parameters)
     parameters = dict(parameters)
-    for namespace, block in list(parameters.items()):
-        if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
-            continue
-        row = block["row"]
-        if not row.get("enabled", True):
-            continue
+    for namespace, block, row in _enabled_rows(parameters):
         reason = reasons.get(namespace)
         if reason is None and no_audio and "template" in row and needs_audio(row):
             reason = no_audio
@@ -192,12 +198,14 @@ def with_unavailable_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
     return _with_dependent_rows_skipped(parameters)
 
 
-#: ``row:`` keys naming other rows whose outputs a row reads.
-SOURCE_KEYS = ("artist_embeddings_from", "track_embeddings_from", "anchor_from", "content_from")
+#: ``row:`` keys naming other rows whose test factors a row reads (the fused artist row).
+#: Not A' or T' (``artist_embeddings_from``, ``track_embeddings_from``): the MSD-A
+#: release hands those in from its files while the rows that would make them are off.
+SOURCE_KEYS = ("anchor_from", "content_from")
 
 
 def row_sources(row: dict[str, Any]) -> list[str]:
-    """The rows whose outputs ``row`` reads (its ``*_from`` keys), in key order."""
+    """The rows whose test factors ``row`` reads (its :data:`SOURCE_KEYS`), in key order."""
     sources: list[str] = []
     for key in SOURCE_KEYS:
         value = row.get(key)
@@ -214,12 +222,7 @@ def _with_dependent_rows_skipped(parameters: dict[str, Any]) -> dict[str, Any]:
     changed = True
     while changed:
         changed = False
-        for namespace, block in list(parameters.items()):
-            if not (isinstance(block, dict) and isinstance(block.get("row"), dict)):
-                continue
-            row = block["row"]
-            if not row.get("enabled", True):
-                continue
+        for namespace, block, row in _enabled_rows(parameters):
             for source in row_sources(row):
                 source_row = (parameters.get(source) or {}).get("row")
                 if isinstance(source_row, dict) and not source_row.get("enabled", True):
