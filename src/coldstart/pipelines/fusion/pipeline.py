@@ -16,9 +16,11 @@ Templates (``row.template`` in ``conf/base/parameters_fusion.yml``):
   (``fuse_artist_rows``); nothing is trained.
 
 Each row ``<ns>`` outputs ``<ns>.test_item_factors`` and, except ``artist_fusion``,
-``<ns>.training_history`` and ``<ns>.model``; VSM rows also ``<ns>.vectorizer``. The global ``seed`` and the shared
-tables are not namespaced; which A'/T' a row reads is fixed here, when the pipeline
-is built, from its ``row:`` block. A row with ``row.enabled: false`` is not built.
+``<ns>.training_history`` and ``<ns>.model``; VSM rows also ``<ns>.vectorizer``. The
+global ``seed`` and the shared tables are not namespaced; which A'/T' (or, for
+``artist_fusion``, which rows' test factors) a row reads is fixed here, when the
+pipeline is built, from its ``row:`` block. A row with ``row.enabled: false`` is not
+built.
 """
 
 from __future__ import annotations
