@@ -66,7 +66,11 @@ def test_report_has_the_artist_claims_and_the_rows_against_the_peers(artist_stud
     claims = pd.read_csv(root / "study_claims.csv")
     assert set(claims["table"]) == {"artist"} and (claims["n_seeds"] == 1).all()
     beyond = pd.read_csv(root / "study_beyond.csv")
-    assert {"a-tags > lightfm-tags", "dropoutnet-tags > lightfm-tags"} <= set(beyond["claim"])
+    assert {
+        "a-tags > lightfm-tags",
+        "dropoutnet-tags > lightfm-tags",
+        "a-fusion > dropoutnet-tags",  # the fused row against the row it builds on
+    } <= set(beyond["claim"])
     assert not (beyond["better"] == beyond["worse"]).any()
     assert {"dropoutnet-tags", "clcrec-tags", "cmf-tags", "lightfm-tags"} <= set(beyond["worse"])
     seeds = pd.read_csv(root / "study_seeds.csv")
