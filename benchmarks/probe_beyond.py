@@ -61,17 +61,6 @@ PRE_REGISTERED = (("a-tags", "a-text-all"), 0.5)
 logger = logging.getLogger("probe_beyond")
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (a zero row stays zero)."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def anchored_fusion(anchor: np.ndarray, content: list[np.ndarray], c: float) -> np.ndarray:
-    """``anchor`` plus ``c`` times the content rows' mean direction at the anchor's mean length."""
-    direction = unit_rows(sum(unit_rows(factors) for factors in content))
-    return anchor + c * float(np.linalg.norm(anchor, axis=1).mean()) * direction
-
-
 def anchored_name(content: tuple[str, ...], c: float) -> str:
     """The configuration's label (marked when it is :data:`PRE_REGISTERED`)."""
     mark = " (pre-registered)" if (tuple(content), c) == PRE_REGISTERED else ""
@@ -104,7 +93,9 @@ def softmax_over_users_loss(user_factors: np.ndarray, tau: float, mix: float) ->
     """
     from keras import ops
 
-    users = ops.convert_to_tensor(unit_rows(user_factors).astype("float32"))
+    from coldstart.models.common import l2_normalise
+
+    users = ops.convert_to_tensor(l2_normalise(user_factors))
     n_users = int(user_factors.shape[0])
 
     def loss(y_true: Any, y_pred: Any) -> Any:
@@ -121,17 +112,20 @@ def softmax_over_users_loss(user_factors: np.ndarray, tau: float, mix: float) ->
 
 def train_ranking_ff(inputs: dict, a_tags: dict, seed: int, tau: float, mix: float) -> np.ndarray:
     """The a-tags network trained with :func:`softmax_over_users_loss`; its test factors."""
-    import keras
     import scipy.sparse as sp
 
-    from coldstart.models.common import set_global_seed
+    from coldstart.models.common import l2_normalise, set_global_seed, train_factor_model
     from coldstart.models.text_models import build_text_ff
+    from coldstart.pipelines.text.nodes import build_text_features
     from coldstart.text.features import split_rows
 
     rows = split_rows(inputs["artists"])
-    features = sp.csr_matrix(inputs["features"]).toarray().astype("float32")
+    vsm, _ = build_text_features(
+        inputs["artists"], inputs["artists_enriched"], inputs["artist_tags"], a_tags["features"]
+    )
+    features = sp.csr_matrix(vsm).toarray().astype("float32")
     plays = sp.csr_matrix(inputs["artist_plays"])
-    factors = unit_rows(np.asarray(inputs["artist_item_factors"], dtype=np.float32))
+    factors = l2_normalise(inputs["artist_item_factors"])
 
     def targets(part: np.ndarray) -> np.ndarray:
         played = (plays[:, part].T.toarray() > 0).astype("float32")
@@ -145,28 +139,22 @@ def train_ranking_ff(inputs: dict, a_tags: dict, seed: int, tau: float, mix: flo
         dropout=model.get("dropout", (0.5, 0.5, 0.5)),
         n_factors=factors.shape[1],
     )
-    network.compile(
-        optimizer=keras.optimizers.Adam(float(a_tags["training"]["learning_rate"])),
-        loss=softmax_over_users_loss(inputs["artist_user_factors"], tau, mix),
-    )
     train, val = rows["train"], rows["val"]
-    history = network.fit(
-        features[train],
-        targets(train),
-        batch_size=len(train),  # the softmax runs over every train artist
-        epochs=400,
-        shuffle=False,
-        verbose=0,
-        validation_data=(features[val], targets(val)),
-        callbacks=[keras.callbacks.EarlyStopping(patience=30, restore_best_weights=True)],
-    )
-    logger.info(
-        "seed %d tau %g mix %g: %d epochs, best val loss %.4f",
-        seed,
-        tau,
-        mix,
-        len(history.history["loss"]),
-        min(history.history["val_loss"]),
+    # one batch of every train artist (the softmax runs over them), so an epoch is one
+    # step: a longer budget and patience than the rows' 100 epochs and 4
+    training = {
+        "learning_rate": a_tags["training"]["learning_rate"],
+        "batch_size": len(train),
+        "epochs": 400,
+        "patience": 30,
+    }
+    train_factor_model(
+        network,
+        (features[train], targets(train)),
+        (features[val], targets(val)),
+        training,
+        f"ranking seed {seed} tau {tau:g} mix {mix:g}",
+        loss=softmax_over_users_loss(inputs["artist_user_factors"], tau, mix),
     )
     return network.predict(features[rows["test"]], verbose=0)
 
@@ -174,8 +162,6 @@ def train_ranking_ff(inputs: dict, a_tags: dict, seed: int, tau: float, mix: flo
 def load_seed(seed_root: Path, cache_root: Path, env: str) -> tuple[dict, dict]:
     """One seed's artist inputs and saved row outputs, through its Kedro catalog."""
     from kedro.framework.session import KedroSession
-
-    from coldstart.pipelines.text.nodes import build_text_features
 
     params = {"data_root": seed_root.as_posix(), "cache_root": cache_root.as_posix()}
     with KedroSession.create(project_path=PROJECT, env=env, runtime_params=params) as session:
@@ -195,9 +181,6 @@ def load_seed(seed_root: Path, cache_root: Path, env: str) -> tuple[dict, dict]:
             normalize[approach] = bool(parameters[row]["row"].get("normalize_items", True))
         peer_users = np.asarray(catalog.load(f"{PEER.replace('-', '_')}.dense_user_factors"))
     a_tags = parameters["a_tags"]
-    inputs["features"], _ = build_text_features(
-        inputs["artists"], inputs["artists_enriched"], inputs["artist_tags"], a_tags["features"]
-    )
     return inputs, {
         "rows": rows,
         "normalize": normalize,
@@ -208,22 +191,26 @@ def load_seed(seed_root: Path, cache_root: Path, env: str) -> tuple[dict, dict]:
 
 def seed_scores(inputs: dict, saved: dict, seed: int, grid: list[tuple[float, float]]) -> dict:
     """MAP of every configuration on one seed."""
+    from coldstart.models.common import l2_normalise
+    from coldstart.pipelines.fusion.nodes import fuse_artist_rows
+
     rows, normalize, users = saved["rows"], saved["normalize"], inputs["artist_user_factors"]
     scores = {PEER: user_ap(saved["peer_users"], rows[PEER], inputs, normalize[PEER]).mean()}
     for approach in FUSED_ROWS:
         scores[approach] = user_ap(users, rows[approach], inputs, normalize[approach]).mean()
     combos = [*itertools.combinations(FUSED_ROWS, 2), FUSED_ROWS]
     for combo in combos:
-        fused = sum(unit_rows(rows[approach]) for approach in combo)
+        fused = sum(l2_normalise(rows[approach]) for approach in combo)
         scores["fusion " + " + ".join(combo)] = user_ap(users, fused, inputs, True).mean()
     for content, c in ANCHORED:
-        fused = anchored_fusion(rows[ANCHOR], [rows[name] for name in content], c)
+        # the a_fusion row's own node: the pre-registered line is that row
+        fused = fuse_artist_rows({"weight": c}, rows[ANCHOR], *[rows[name] for name in content])
         scores[anchored_name(content, c)] = user_ap(users, fused, inputs, False).mean()
     for tau, mix in grid:
         predicted = train_ranking_ff(inputs, saved["a_tags"], seed, tau, mix)
         name = f"ranking tau={tau:g} mix={mix:g}"
         scores[name] = user_ap(users, predicted, inputs, True).mean()
-        fused = unit_rows(predicted) + unit_rows(rows["a-tags"])
+        fused = l2_normalise(predicted) + l2_normalise(rows["a-tags"])
         scores[f"fusion {name} + a-tags"] = user_ap(users, fused, inputs, True).mean()
     return scores
 
